@@ -1,0 +1,162 @@
+/**
+ * The rendezvous wire protocol: JSON text frames over one WebSocket per client.
+ *
+ * ```
+ * client                                            server
+ *   |<------------ hello {srv, ch}  ----------------|  srv: server key (hsk_), ch: 32 random bytes
+ *   |------------- auth {env} --------------------->|  env: auth/device or auth/user envelope over
+ *   |                                               |       {srv, ch, role}; proves possession of the key,
+ *   |                                               |       bound to this server and this connection
+ *   |<------------ ready {id, ice, alerts} ---------|  id: hdid_ (device) or huk_ (viewer)
+ *   |------------- send {to, m} ------------------->|  routed by cryptographic ID only (S12)
+ *   |<------------ recv {from, m} ------------------|  `from` is set by the server from the
+ *   |                                               |   authenticated connection, never by the sender
+ * ```
+ *
+ * The server is trusted for delivery only: `m` is a pairing message, a signed session envelope or
+ * an ICE candidate, and every one of them is authenticated end to end by its receiver.
+ */
+import { z } from 'zod';
+import { b64u, constantTimeEqual, fromB64u } from './bytes.js';
+import { parseJson } from './canonical.js';
+import type { CryptoEnv } from './crypto/env.js';
+import type { Signer } from './crypto/primitives.js';
+import { ProtocolError, VerificationError } from './errors.js';
+import { decodeEnvelope, describeZod, type Envelope, seal, verify } from './envelope.js';
+import { decodeId, deviceIdFromKey, isId } from './ids.js';
+import type { ReplayCache } from './replay.js';
+
+/** Largest rendezvous frame (text). */
+export const MAX_FRAME_BYTES = 96 * 1024;
+
+const idText = z.string().refine((s) => isId('deviceId', s) || isId('userKey', s), 'device id or user key');
+const deviceIdText = z.string().refine((s) => isId('deviceId', s), 'device id');
+const b64 = (n: number) => z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${n}}$`));
+
+/** ICE server entry handed to authenticated clients (TURN credentials are per session, short-lived). */
+export const iceServerSchema = z
+  .object({
+    urls: z.array(z.string().max(256).regex(/^(stun|turn|turns):/)).min(1).max(8),
+    username: z.string().max(256).optional(),
+    credential: z.string().max(256).optional(),
+  })
+  .strict();
+export type IceServer = z.infer<typeof iceServerSchema>;
+
+/** Frames the server sends. */
+export const serverFrameSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('hello'), v: z.literal(1), srv: z.string().max(80), ch: b64(43) }).strict(),
+  z
+    .object({
+      t: z.literal('ready'),
+      id: idText,
+      ice: z.array(iceServerSchema).max(8),
+      /** Failed attempts to claim this device's ID since it was last connected (S3 alert). */
+      impostors: z.number().int().nonnegative().optional(),
+    })
+    .strict(),
+  z.object({ t: z.literal('recv'), from: idText, m: z.unknown() }).strict(),
+  z.object({ t: z.literal('presence'), d: deviceIdText, online: z.boolean() }).strict(),
+  z.object({ t: z.literal('pair/found'), tag: z.string().max(8), d: deviceIdText.nullable() }).strict(),
+  z.object({ t: z.literal('alert'), code: z.string().max(64), count: z.number().int().nonnegative() }).strict(),
+  z.object({ t: z.literal('error'), code: z.string().max(64), msg: z.string().max(256), ref: z.string().max(64).optional() }).strict(),
+  z.object({ t: z.literal('pong') }).strict(),
+]);
+export type ServerFrame = z.infer<typeof serverFrameSchema>;
+
+/** Frames a client sends. */
+export const clientFrameSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('auth'), env: z.unknown() }).strict(),
+  /** Route `m` to a device (by hdid_) or a viewer (by huk_). `ref` is echoed in a delivery error. */
+  z.object({ t: z.literal('send'), to: idText, m: z.unknown(), ref: z.string().max(64).optional() }).strict(),
+  /** Viewer: tell me when these devices come and go. */
+  z.object({ t: z.literal('watch'), d: z.array(deviceIdText).max(256) }).strict(),
+  /** Device in its pairing window: make me findable by the manual code's lookup tag. */
+  z.object({ t: z.literal('pair/register'), tag: z.string().regex(/^[0-9A-Z]{4}$/).nullable() }).strict(),
+  /** Viewer: which device registered this lookup tag? */
+  z.object({ t: z.literal('pair/lookup'), tag: z.string().regex(/^[0-9A-Z]{4}$/) }).strict(),
+  z.object({ t: z.literal('ping') }).strict(),
+]);
+export type ClientFrame = z.infer<typeof clientFrameSchema>;
+
+function decodeFrame<T>(schema: z.ZodType<T>, input: string | Uint8Array, what: string): T {
+  const r = schema.safeParse(parseJson(input, MAX_FRAME_BYTES));
+  if (!r.success) throw new ProtocolError('E_SCHEMA', `${what} frame: ${describeZod(r.error)}`);
+  return r.data;
+}
+
+/** Decode a frame sent by the server. Raises ProtocolError only. */
+export function decodeServerFrame(input: string | Uint8Array): ServerFrame {
+  return decodeFrame(serverFrameSchema, input, 'server');
+}
+
+/** Decode a frame sent by a client. Raises ProtocolError only. */
+export function decodeClientFrame(input: string | Uint8Array): ClientFrame {
+  return decodeFrame(clientFrameSchema, input, 'client');
+}
+
+const authBodySchema = z
+  .object({ srv: z.string().max(80), ch: b64(43), role: z.enum(['device', 'viewer']) })
+  .strict();
+
+/** Client: answer the server's hello with a proof of key possession bound to server and connection. */
+export async function createAuth(signer: Signer, role: 'device' | 'viewer', hello: { srv: string; ch: string }, env: CryptoEnv): Promise<Envelope> {
+  return seal(signer, role === 'device' ? 'device' : 'user', role === 'device' ? 'auth/device' : 'auth/user', { srv: hello.srv, ch: hello.ch, role }, env);
+}
+
+/** Server: a fresh challenge for a new connection. */
+export function newChallenge(env: CryptoEnv): string {
+  return b64u(env.random(32));
+}
+
+/** The authenticated identity of a connection. */
+export type AuthResult = { role: 'device'; id: string; key: Uint8Array } | { role: 'viewer'; id: string; key: Uint8Array };
+
+/**
+ * Server: verify a client's auth frame for this connection's challenge. Raises VerificationError
+ * (a failed proof, to be counted and reported to the device) or ProtocolError (malformed).
+ */
+export async function verifyAuth(
+  raw: unknown,
+  o: { serverKey: string; challenge: string; now: number; replay?: ReplayCache },
+): Promise<AuthResult> {
+  const e = decodeEnvelope(raw);
+  const role = e.p === 'auth/device' ? 'device' : e.p === 'auth/user' ? 'viewer' : undefined;
+  if (!role) throw new ProtocolError('E_SCHEMA', 'auth envelope purpose must be auth/device or auth/user');
+  const r = await verify(e, {
+    purpose: e.p,
+    signerKind: role === 'device' ? 'device' : 'user',
+    body: authBodySchema,
+    now: o.now,
+    maxAgeMs: 60_000,
+    maxFutureMs: 60_000,
+    ...(o.replay ? { replay: o.replay } : {}),
+  });
+  if (!r.ok) throw r.error;
+  const enc = new TextEncoder();
+  if (r.body.srv !== o.serverKey) throw new VerificationError('E_BAD_BINDING', 'auth is for another server');
+  if (!constantTimeEqual(enc.encode(r.body.ch), enc.encode(o.challenge))) throw new VerificationError('E_BAD_BINDING', 'auth is for another connection');
+  if (r.body.role !== role) throw new VerificationError('E_BAD_BINDING', 'auth role does not match its purpose');
+  if (role === 'device') return { role, id: deviceIdFromKey(r.signer), key: r.signer };
+  return { role, id: r.signerText, key: r.signer };
+}
+
+/** Parse a challenge (for tests and adapters). */
+export function challengeBytes(ch: string): Uint8Array {
+  return fromB64u(ch, 32);
+}
+
+/**
+ * The device ID an auth frame claims (derived from the key it names), whether or not its proof is
+ * valid. The server counts failed proofs against this ID and reports them to the real device when it
+ * next connects (threat model S3: "registering someone else's ID fails and raises an alert").
+ */
+export function claimedDeviceId(raw: unknown): string | undefined {
+  try {
+    const e = decodeEnvelope(raw);
+    if (e.p !== 'auth/device') return undefined;
+    return deviceIdFromKey(decodeId('deviceKey', e.k));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// Runs every package's tests with Node's built-in test runner (TypeScript through tsx),
+// after the type check and the linter. Usage:
+//   node scripts/test.mjs [--no-lint] [--only <substring>] [files...]
+// Heavy suites (end-to-end, NAT lab) live in test/e2e and run too; set HEARTH_SKIP_E2E=1 to skip them locally.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const noLint = args.includes('--no-lint');
+const onlyIdx = args.indexOf('--only');
+const only = onlyIdx >= 0 ? args[onlyIdx + 1] : undefined;
+const explicit = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--only');
+
+function run(cmd, cmdArgs, label) {
+  const t0 = Date.now();
+  console.log(`\n== ${label}`);
+  const r = spawnSync(cmd, cmdArgs, { stdio: 'inherit', cwd: root, env: process.env });
+  console.log(`== ${label}: ${r.status === 0 ? 'ok' : `FAILED (exit ${r.status ?? r.signal})`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return r.status === 0;
+}
+
+function findTests(dir, out = []) {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name === 'dist') continue;
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) findTests(p, out);
+    else if (/\.test\.ts$/.test(name)) out.push(relative(root, p));
+  }
+  return out;
+}
+
+let files = explicit.length ? explicit : findTests(join(root, 'packages')).sort();
+if (only) files = files.filter((f) => f.includes(only));
+if (process.env.HEARTH_SKIP_E2E === '1') files = files.filter((f) => !f.includes('/e2e/'));
+
+if (!run('npx', ['tsc', '-b'], 'typecheck (tsc -b)')) process.exit(1);
+if (!noLint && !run('npx', ['biome', 'check', '.'], 'lint (biome)')) process.exit(1);
+if (files.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
+// Unit suites run concurrently; e2e suites (real processes, namespaces, browsers) one at a time.
+const unit = files.filter((f) => !f.includes('/e2e/'));
+const e2e = files.filter((f) => f.includes('/e2e/'));
+const tapDir = mkdtempSync(join(tmpdir(), 'hearth-test-'));
+const totals = { pass: 0, fail: 0, skipped: 0 };
+function suite(list, label, extra) {
+  const tap = join(tapDir, `${label.split(' ')[0]}.tap`);
+  const nodeArgs = ['--conditions=source', '--import', 'tsx', '--test', ...extra];
+  nodeArgs.push('--test-reporter=spec', '--test-reporter-destination=stdout');
+  nodeArgs.push('--test-reporter=tap', `--test-reporter-destination=${tap}`);
+  const ok = run(process.execPath, [...nodeArgs, ...list], `${label} (${list.length} files)`);
+  if (existsSync(tap)) {
+    const text = readFileSync(tap, 'utf8');
+    for (const k of ['pass', 'fail', 'skipped']) {
+      const m = text.match(new RegExp(`^# ${k} (\\d+)$`, 'm'));
+      if (m) totals[k] += Number(m[1]);
+    }
+  }
+  return ok;
+}
+let ok = suite(unit, 'unit tests', []);
+if (e2e.length) ok = suite(e2e, 'end-to-end tests', ['--test-concurrency=1']) && ok;
+rmSync(tapDir, { recursive: true, force: true });
+// One closing line over both runs, in the plain form CI reads.
+console.log(`\ntests: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);
+process.exit(ok && totals.fail === 0 ? 0 : 1);
