@@ -27,8 +27,8 @@ export type Role = (typeof ROLES)[number];
 /** Most grants an ACL holds, and most serials a single update may add or revoke. */
 export const MAX_GRANTS = 256;
 
-const userKeySchema = z.string().refine((s) => isId('userKey', s), 'user key');
-const deviceIdText = z.string().refine((s) => isId('deviceId', s), 'device id');
+const userKeySchema = z.string().refine((s): boolean => isId('userKey', s), 'user key');
+const deviceIdText = z.string().refine((s): boolean => isId('deviceId', s), 'device id');
 const time = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
 /** Body of a `grant` envelope. */

@@ -29,8 +29,8 @@ import type { ReplayCache } from './replay.js';
 /** Largest rendezvous frame (text). */
 export const MAX_FRAME_BYTES = 96 * 1024;
 
-const idText = z.string().refine((s) => isId('deviceId', s) || isId('userKey', s), 'device id or user key');
-const deviceIdText = z.string().refine((s) => isId('deviceId', s), 'device id');
+const idText = z.string().refine((s): boolean => isId('deviceId', s) || isId('userKey', s), 'device id or user key');
+const deviceIdText = z.string().refine((s): boolean => isId('deviceId', s), 'device id');
 const b64 = (n: number) => z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${n}}$`));
 
 /** ICE server entry handed to authenticated clients (TURN credentials are per session, short-lived). */

@@ -34,7 +34,7 @@ const sdpField = z.string().min(1).max(MAX_SDP_BYTES);
 /** Body of `session/offer`. */
 export const offerBodySchema = z
   .object({
-    d: z.string().refine((s) => isId('deviceId', s), 'device id'),
+    d: z.string().refine((s): boolean => isId('deviceId', s), 'device id'),
     cam: z.string().regex(CAMERA_NAME),
     sid: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
     sdp: sdpField,
@@ -45,7 +45,7 @@ export type OfferBody = z.infer<typeof offerBodySchema>;
 /** Body of `session/answer`. */
 export const answerBodySchema = z
   .object({
-    d: z.string().refine((s) => isId('deviceId', s), 'device id'),
+    d: z.string().refine((s): boolean => isId('deviceId', s), 'device id'),
     sid: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
     o: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
     sdp: sdpField,

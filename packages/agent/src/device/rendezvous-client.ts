@@ -1,0 +1,174 @@
+/**
+ * The agent's connection to the rendezvous server: authenticates with the device key, reconnects
+ * with jittered exponential backoff, and hands routed messages to the device logic.
+ */
+import { EventEmitter } from 'node:events';
+import type { TLSSocket } from 'node:tls';
+import {
+  type ClientFrame,
+  createAuth,
+  decodeServerFrame,
+  type IceServer,
+  type ServerFrame,
+  type Signer,
+  systemEnv,
+} from '@hearth/protocol';
+import WebSocket from 'ws';
+
+/** Options of {@link RendezvousClient}. */
+export interface RendezvousClientOptions {
+  /** `ws://` or `wss://` URL of the server's `/ws` endpoint. */
+  url: string;
+  signer: Signer;
+  role: 'device' | 'viewer';
+  /** SHA-256 fingerprint (hex, any case, colons allowed) of a self-signed server certificate to pin. */
+  pinnedCertSha256?: string;
+  /** Accept any certificate (tests against a self-signed server without pinning). */
+  insecure?: boolean;
+  /** First retry delay (ms); doubles up to maxBackoffMs, with full jitter. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Called for logging; never receives message payloads. */
+  log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
+}
+
+/**
+ * Events: `ready` (ServerFrame 'ready'), `recv` (from, m), `alert` (frame), `presence`,
+ * `pair/found`, `error-frame`, `disconnected` (code, reason).
+ */
+export class RendezvousClient extends EventEmitter {
+  private ws: WebSocket | undefined;
+  private attempt = 0;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** ICE servers from the last `ready`. */
+  ice: IceServer[] = [];
+  /** True while authenticated. */
+  connected = false;
+
+  constructor(private readonly o: RendezvousClientOptions) {
+    super();
+  }
+
+  /** Connect (and keep reconnecting until {@link close}). */
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  /** Send a frame; returns false when not connected. */
+  send(frame: ClientFrame): boolean {
+    if (!this.ws || !this.connected || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Route a message to a peer by its ID. */
+  sendTo(to: string, m: unknown, ref?: string): boolean {
+    return this.send(ref ? { t: 'send', to, m, ref } : { t: 'send', to, m });
+  }
+
+  /** Stop for good. */
+  close(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.heartbeat);
+    this.ws?.close(1000, 'bye');
+    this.ws = undefined;
+    this.connected = false;
+  }
+
+  private log(level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>): void {
+    this.o.log?.(level, msg, extra);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.o.url, {
+      maxPayload: 256 * 1024,
+      handshakeTimeout: 10_000,
+      rejectUnauthorized: !(this.o.insecure || this.o.pinnedCertSha256),
+    });
+    this.ws = ws;
+    if (this.o.pinnedCertSha256) {
+      const want = this.o.pinnedCertSha256.replace(/:/g, '').toLowerCase();
+      ws.on('upgrade', (res) => {
+        const sock = res.socket as TLSSocket;
+        const got = (sock.getPeerCertificate?.().fingerprint256 ?? '').replace(/:/g, '').toLowerCase();
+        if (got !== want) {
+          this.log('error', 'server certificate does not match the pinned fingerprint: possible attack');
+          ws.terminate();
+        }
+      });
+    }
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      let f: ServerFrame;
+      try {
+        f = decodeServerFrame(data.toString());
+      } catch (e) {
+        this.log('warn', 'bad frame from server', { code: (e as { code?: string }).code });
+        return;
+      }
+      void this.onFrame(ws, f);
+    });
+    ws.on('close', (code, reason) => {
+      const was = this.connected;
+      this.connected = false;
+      clearInterval(this.heartbeat);
+      if (this.ws === ws) this.ws = undefined;
+      this.emit('disconnected', code, reason.toString());
+      if (was) this.log('warn', 'disconnected from server', { code });
+      this.schedule();
+    });
+    ws.on('error', (e) => {
+      this.log('warn', 'server connection error', { error: (e as Error).message });
+    });
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const min = this.o.minBackoffMs ?? 500;
+    const max = this.o.maxBackoffMs ?? 30_000;
+    const cap = Math.min(max, min * 2 ** Math.min(this.attempt, 16));
+    const delay = min / 2 + Math.random() * cap; // jitter spreads a reconnect storm
+    this.attempt++;
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  private async onFrame(ws: WebSocket, f: ServerFrame): Promise<void> {
+    switch (f.t) {
+      case 'hello': {
+        const env = await createAuth(this.o.signer, this.o.role, f, systemEnv);
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ t: 'auth', env }));
+        return;
+      }
+      case 'ready':
+        this.connected = true;
+        this.attempt = 0;
+        this.ice = f.ice;
+        clearInterval(this.heartbeat);
+        this.heartbeat = setInterval(() => this.send({ t: 'ping' }), 25_000);
+        this.emit('ready', f);
+        return;
+      case 'recv':
+        this.emit('recv', f.from, f.m);
+        return;
+      case 'alert':
+        this.emit('alert', f);
+        return;
+      case 'presence':
+        this.emit('presence', f);
+        return;
+      case 'pair/found':
+        this.emit('pair/found', f);
+        return;
+      case 'error':
+        this.emit('error-frame', f);
+        return;
+      case 'pong':
+        return;
+    }
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The device's authority over live sessions (threat model S4, S6, S12): verify the viewer's
+ * signed offer, ask the ACL, answer with a device-signed SDP, and close sessions whose grant is
+ * gone — on revocation at once, on expiry within {@link SessionManager.sweepMs}.
+ */
+import {
+  type Acl,
+  createAnswer,
+  type CryptoEnv,
+  decodeEnvelope,
+  HearthError,
+  isPossibleAttack,
+  type IceServer,
+  MemoryReplayCache,
+  type Signer,
+  verifyOffer,
+} from '@hearth/protocol';
+
+/** What the agent needs from the media layer (implemented by media/MediaHub). */
+export interface MediaBackend {
+  /** Camera names and whether their source is currently producing frames. */
+  cameras(): { name: string; online: boolean }[];
+  /** Answer a browser's offer for `camera`; the returned SDP must carry the DTLS fingerprint. */
+  createViewerSession(camera: string, offerSdp: string, opts: { iceServers: IceServer[] }): Promise<{ answerSdp: string; session: MediaSession }>;
+}
+
+/** One viewer's media session. */
+export interface MediaSession {
+  close(): void;
+  /** Trickled remote candidate (optional: non-trickle SDPs carry all candidates). */
+  addIceCandidate?(c: unknown): Promise<void> | void;
+  /** Called when the transport fails or closes by itself. */
+  onClosed?(cb: () => void): void;
+}
+
+/** An event the agent reports (to logs and the audit trail). */
+export type SessionEvent =
+  | { kind: 'session-opened'; viewer: string; camera: string; sid: string }
+  | { kind: 'session-closed'; viewer: string; sid: string; reason: string }
+  | { kind: 'session-refused'; viewer: string; code: string; attack: boolean };
+
+interface Live {
+  viewer: string;
+  camera: string;
+  sid: string;
+  media: MediaSession;
+}
+
+/** Sends a message to a peer through the rendezvous. */
+export type Send = (to: string, m: unknown) => void;
+
+/** Live sessions of one device. */
+export class SessionManager {
+  private readonly live = new Map<string, Live>();
+  private readonly replay = new MemoryReplayCache(50_000, 5 * 60_000);
+  private sweeper: NodeJS.Timeout | undefined;
+  /** How often grants are re-checked for expiry. */
+  readonly sweepMs: number;
+
+  constructor(
+    private readonly o: {
+      deviceId: string;
+      signer: Signer;
+      env: CryptoEnv;
+      media: MediaBackend;
+      acl: () => Acl | undefined;
+      send: Send;
+      iceServers: () => IceServer[];
+      onEvent?: (e: SessionEvent) => void;
+      sweepMs?: number;
+    },
+  ) {
+    this.sweepMs = o.sweepMs ?? 2_000;
+    this.sweeper = setInterval(() => this.sweep(), this.sweepMs);
+    this.sweeper.unref();
+  }
+
+  /** Number of live sessions. */
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Handle a `session/offer` message from `from` (the server-authenticated sender). */
+  async onOffer(from: string, m: { env?: unknown }): Promise<void> {
+    let sid = '';
+    const refuse = (code: string, attack: boolean) => {
+      this.o.send(from, { t: 'session/refused', sid, code });
+      this.o.onEvent?.({ kind: 'session-refused', viewer: from, code, attack });
+    };
+    let env: ReturnType<typeof decodeEnvelope>;
+    try {
+      env = decodeEnvelope(m.env);
+      sid = typeof env.b.sid === 'string' && /^[A-Za-z0-9_-]{22}$/.test(env.b.sid) ? env.b.sid : '';
+    } catch (e) {
+      return refuse((e as HearthError).code ?? 'E_SCHEMA', false);
+    }
+    const r = await verifyOffer(env, { deviceId: this.o.deviceId, now: this.o.env.now(), replay: this.replay });
+    if (!r.ok) return refuse(r.error.code, isPossibleAttack(r.error));
+    const offer = r.body;
+    // The sender the server authenticated must be the key that signed: an offer forwarded by
+    // anyone else is refused, so an answer never goes to a party other than its signer.
+    if (offer.viewerKeyText !== from) return refuse('E_BAD_BINDING', true);
+    const acl = this.o.acl();
+    if (!acl) return refuse('E_NO_GRANT', false);
+    const d = acl.authorize(offer.viewerKey, 'live', this.o.env.now(), offer.camera);
+    if (!d.allowed) return refuse(d.error.code, false);
+    if (!this.o.media.cameras().some((c) => c.name === offer.camera)) return refuse('E_NO_CAMERA', false);
+    let created: Awaited<ReturnType<MediaBackend['createViewerSession']>>;
+    try {
+      created = await this.o.media.createViewerSession(offer.camera, offer.sdp, { iceServers: this.o.iceServers() });
+    } catch (e) {
+      return refuse(e instanceof HearthError ? e.code : 'E_MEDIA', false);
+    }
+    const key = `${from}/${offer.sid}`;
+    const live: Live = { viewer: from, camera: offer.camera, sid: offer.sid, media: created.session };
+    this.live.set(key, live);
+    created.session.onClosed?.(() => {
+      if (this.live.get(key) === live) {
+        this.live.delete(key);
+        this.o.onEvent?.({ kind: 'session-closed', viewer: from, sid: offer.sid, reason: 'transport closed' });
+      }
+    });
+    const answer = await createAnswer(this.o.signer, offer, created.answerSdp, this.o.env);
+    this.o.send(from, { t: 'session/answer', env: answer });
+    this.o.onEvent?.({ kind: 'session-opened', viewer: from, camera: offer.camera, sid: offer.sid });
+  }
+
+  /** Handle a trickled ICE candidate for a session. */
+  async onIce(from: string, m: { sid?: unknown; c?: unknown }): Promise<void> {
+    if (typeof m.sid !== 'string') return;
+    const live = this.live.get(`${from}/${m.sid}`);
+    if (live?.media.addIceCandidate && m.c) await live.media.addIceCandidate(m.c);
+  }
+
+  /** Close one viewer's session at its request. */
+  onClose(from: string, m: { sid?: unknown }): void {
+    if (typeof m.sid !== 'string') return;
+    const key = `${from}/${m.sid}`;
+    const live = this.live.get(key);
+    if (live) this.end(key, live, 'closed by viewer', false);
+  }
+
+  /** Re-check every live session against the ACL now; close those no longer allowed. */
+  sweep(): number {
+    const acl = this.o.acl();
+    const now = this.o.env.now();
+    let closed = 0;
+    for (const [key, l] of this.live) {
+      const d = acl ? acl.authorize(l.viewer, 'live', now, l.camera) : undefined;
+      if (!d || !d.allowed) {
+        this.end(key, l, d && !d.allowed ? d.error.code : 'E_NO_GRANT', true);
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  /** Close everything (shutdown). */
+  closeAll(code = 'E_SHUTDOWN'): void {
+    for (const [key, l] of this.live) this.end(key, l, code, true);
+  }
+
+  /** Stop the sweeper. */
+  dispose(): void {
+    clearInterval(this.sweeper);
+    this.closeAll();
+  }
+
+  private end(key: string, l: Live, reason: string, tell: boolean): void {
+    this.live.delete(key);
+    try {
+      l.media.close();
+    } catch {
+      // closing a dead transport must not stop the sweep
+    }
+    if (tell) this.o.send(l.viewer, { t: 'session/closed', sid: l.sid, code: reason });
+    this.o.onEvent?.({ kind: 'session-closed', viewer: l.viewer, sid: l.sid, reason });
+  }
+}
