@@ -1,0 +1,11 @@
+/** Hearth test kit: network-namespace NAT lab, browser driver, fixtures. Tests and benchmarks only. */
+export {
+  BASE_CHROMIUM_FLAGS,
+  CHROMIUM_PATH,
+  type ChromiumHandle,
+  type ChromiumOptions,
+  chromiumAvailable,
+  chromiumFlags,
+  launchChromium,
+} from './browser.js';
+export * from './natlab/index.js';
