@@ -16,7 +16,8 @@ import {
 import { type MediaBackend, SessionManager } from '../src/device/sessions.js';
 
 const FP = 'AB:'.repeat(31) + 'AB';
-const sdp = (tag: string) => `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=${tag}\r\nt=0 0\r\na=fingerprint:sha-256 ${FP}\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n`;
+const sdp = (tag: string) =>
+  `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=${tag}\r\nt=0 0\r\na=fingerprint:sha-256 ${FP}\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n`;
 
 function fakeMedia() {
   const closed: string[] = [];
@@ -51,8 +52,22 @@ async function setup() {
     iceServers: () => [],
     sweepMs: 3_600_000,
   });
-  const offerFrom = async (s: WebCryptoSigner, camera = 'demo', id: DeviceId | string = deviceId) => createOffer(s, { deviceId: id, camera, sdp: sdp('offer') }, env);
-  return { env, device, owner, member, stranger, deviceId, sent, fm, mgr, offerFrom, setAcl: (a: Acl | undefined) => (acl = a), getAcl: () => acl! };
+  const offerFrom = async (s: WebCryptoSigner, camera = 'demo', id: DeviceId | string = deviceId) =>
+    createOffer(s, { deviceId: id, camera, sdp: sdp('offer') }, env);
+  return {
+    env,
+    device,
+    owner,
+    member,
+    stranger,
+    deviceId,
+    sent,
+    fm,
+    mgr,
+    offerFrom,
+    setAcl: (a: Acl | undefined) => (acl = a),
+    getAcl: () => acl!,
+  };
 }
 
 const keyText = (s: WebCryptoSigner) => encodeId('userKey', s.publicKey);
@@ -64,7 +79,12 @@ describe('agent SessionManager', () => {
     await t.mgr.onOffer(keyText(t.owner), { env: o.envelope });
     assert.equal(t.sent.length, 1);
     assert.equal(t.sent[0]!.m.t, 'session/answer');
-    const r = await verifyAnswer(t.sent[0]!.m.env!, { pinnedDeviceKey: t.device.publicKey, sid: o.sid, offerDigest: o.digest, now: t.env.now() });
+    const r = await verifyAnswer(t.sent[0]!.m.env!, {
+      pinnedDeviceKey: t.device.publicKey,
+      sid: o.sid,
+      offerDigest: o.digest,
+      now: t.env.now(),
+    });
     assert.ok(r.ok, 'answer verifies against the pinned device key');
     assert.equal(t.mgr.size, 1);
     t.mgr.dispose();
@@ -74,7 +94,10 @@ describe('agent SessionManager', () => {
     const t = await setup();
     const o = await t.offerFrom(t.stranger);
     await t.mgr.onOffer(keyText(t.stranger), { env: o.envelope });
-    assert.deepEqual(t.sent.map((s) => [s.m.t, s.m.code]), [['session/refused', 'E_NO_GRANT']]);
+    assert.deepEqual(
+      t.sent.map((s) => [s.m.t, s.m.code]),
+      [['session/refused', 'E_NO_GRANT']],
+    );
     assert.equal(t.fm.count(), 0);
     t.mgr.dispose();
   });
@@ -104,7 +127,10 @@ describe('agent SessionManager', () => {
     await t.mgr.onOffer(keyText(t.owner), { env: o.envelope });
     assert.equal(t.sent[1]!.m.code, 'E_REPLAY');
     const o2 = await t.offerFrom(t.owner);
-    const tampered = { ...o2.envelope, b: { ...o2.envelope.b, sdp: sdp('offer').replace(FP, 'CD:'.repeat(31) + 'CD') } };
+    const tampered = {
+      ...o2.envelope,
+      b: { ...o2.envelope.b, sdp: sdp('offer').replace(FP, 'CD:'.repeat(31) + 'CD') },
+    };
     await t.mgr.onOffer(keyText(t.owner), { env: tampered });
     assert.equal(t.sent[2]!.m.code, 'E_BAD_SIGNATURE');
     t.mgr.dispose();
@@ -123,19 +149,55 @@ describe('agent SessionManager', () => {
   it('closes a member session when the owner revokes the grant, and when a grant expires', async () => {
     const t = await setup();
     const now = t.env.now();
-    const g = await signGrant(t.owner, { d: t.deviceId, sub: keyText(t.member), role: 'member', scopes: ['live'], nbf: now - 1000, exp: now + 60_000, serial: 1 }, t.env);
-    t.setAcl(await t.getAcl().apply(await signAclUpdate(t.owner, { d: t.deviceId, ver: 1, add: [g], revoke: [] }, t.env), now));
+    const g = await signGrant(
+      t.owner,
+      {
+        d: t.deviceId,
+        sub: keyText(t.member),
+        role: 'member',
+        scopes: ['live'],
+        nbf: now - 1000,
+        exp: now + 60_000,
+        serial: 1,
+      },
+      t.env,
+    );
+    t.setAcl(
+      await t
+        .getAcl()
+        .apply(await signAclUpdate(t.owner, { d: t.deviceId, ver: 1, add: [g], revoke: [] }, t.env), now),
+    );
     await t.mgr.onOffer(keyText(t.member), { env: (await t.offerFrom(t.member)).envelope });
     assert.equal(t.sent.at(-1)!.m.t, 'session/answer');
     assert.equal(t.mgr.size, 1);
-    t.setAcl(await t.getAcl().apply(await signAclUpdate(t.owner, { d: t.deviceId, ver: 2, add: [], revoke: [1] }, t.env), now));
+    t.setAcl(
+      await t
+        .getAcl()
+        .apply(await signAclUpdate(t.owner, { d: t.deviceId, ver: 2, add: [], revoke: [1] }, t.env), now),
+    );
     assert.equal(t.mgr.sweep(), 1);
     assert.equal(t.mgr.size, 0);
     assert.deepEqual([t.sent.at(-1)!.m.t, t.sent.at(-1)!.m.code], ['session/closed', 'E_GRANT_REVOKED']);
     assert.equal(t.fm.closed.length, 1);
 
-    const g2 = await signGrant(t.owner, { d: t.deviceId, sub: keyText(t.member), role: 'guest', scopes: ['live'], nbf: now - 1000, exp: now + 5_000, serial: 2 }, t.env);
-    t.setAcl(await t.getAcl().apply(await signAclUpdate(t.owner, { d: t.deviceId, ver: 3, add: [g2], revoke: [] }, t.env), now));
+    const g2 = await signGrant(
+      t.owner,
+      {
+        d: t.deviceId,
+        sub: keyText(t.member),
+        role: 'guest',
+        scopes: ['live'],
+        nbf: now - 1000,
+        exp: now + 5_000,
+        serial: 2,
+      },
+      t.env,
+    );
+    t.setAcl(
+      await t
+        .getAcl()
+        .apply(await signAclUpdate(t.owner, { d: t.deviceId, ver: 3, add: [g2], revoke: [] }, t.env), now),
+    );
     await t.mgr.onOffer(keyText(t.member), { env: (await t.offerFrom(t.member)).envelope });
     assert.equal(t.mgr.size, 1);
     t.env.advance(6_000);

@@ -1,0 +1,192 @@
+/**
+ * Pure construction of the ffmpeg argv for each source kind, plus an ffprobe helper that decides
+ * copy vs transcode. Output is always an H.264 Annex-B elementary stream on stdout (`-f h264 pipe:1`).
+ *
+ * - rtsp H.264: `-rtsp_transport tcp`, `-c:v copy` (no transcoding when the codec fits, T9), with
+ *   `dump_extra` so SPS/PPS precede every keyframe even if the camera only sends them in its SDP.
+ * - testsrc, and any non-H.264 source (e.g. H.265 cameras): libx264 ultrafast/zerolatency, constrained
+ *   baseline, yuv420p, fixed GOP, no B-frames, no scene-cut keyframes.
+ */
+import { execFile } from 'node:child_process';
+import { type CameraSourceSpec, redactText } from './cameras.js';
+import { MediaError } from './errors.js';
+
+export type FfmpegMode = 'copy' | 'transcode';
+
+export interface FfmpegArgsOptions {
+  /** Codec name of the source's first video stream as ffprobe reports it (e.g. `h264`, `hevc`). */
+  readonly sourceCodec?: string;
+  /** GOP (seconds) used when transcoding a non-testsrc source. Default 2. */
+  readonly transcodeGopSeconds?: number;
+  /** Frame rate assumed for the transcode GOP when the source's is unknown. Default 25. */
+  readonly transcodeFps?: number;
+  /** ffmpeg log level. Default `error`. */
+  readonly logLevel?: 'quiet' | 'error' | 'warning' | 'info';
+  /** RTSP connect/read timeout in seconds. Default 10. */
+  readonly rtspTimeoutSeconds?: number;
+}
+
+export interface FfmpegPlan {
+  readonly mode: FfmpegMode;
+  /** Arguments after the executable. Holds the camera credentials for rtsp sources: never log it. */
+  readonly args: readonly string[];
+}
+
+/** Copy only H.264 (anything else, including an unknown codec, is transcoded). testsrc is always encoded. */
+export function decideMode(source: CameraSourceSpec, sourceCodec: string | undefined): FfmpegMode {
+  if (source.kind === 'testsrc') return 'transcode';
+  return sourceCodec?.toLowerCase() === 'h264' ? 'copy' : 'transcode';
+}
+
+export function x264Args(gopFrames: number, fps?: number): string[] {
+  const g = String(Math.max(1, Math.round(gopFrames)));
+  return [
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-tune',
+    'zerolatency',
+    '-profile:v',
+    'baseline',
+    '-level:v',
+    '3.1',
+    '-pix_fmt',
+    'yuv420p',
+    ...(fps ? ['-r', String(fps)] : []),
+    '-g',
+    g,
+    '-keyint_min',
+    g,
+    '-sc_threshold',
+    '0',
+    '-bf',
+    '0',
+    // Annex-B output without global headers: x264 repeats SPS/PPS before every IDR.
+    '-x264-params',
+    `keyint=${g}:min-keyint=${g}:scenecut=0:repeat-headers=1`,
+  ];
+}
+
+const OUTPUT = ['-an', '-sn', '-dn', '-f', 'h264', '-flush_packets', '1', 'pipe:1'];
+
+/** Builds the ffmpeg argv (without the executable) for a source. Pure: no I/O. */
+export function buildFfmpegArgs(source: CameraSourceSpec, opts: FfmpegArgsOptions = {}): FfmpegPlan {
+  const common = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', opts.logLevel ?? 'error'];
+  const mode = decideMode(source, opts.sourceCodec);
+  const tFps = opts.transcodeFps ?? 25;
+  const tGop = (opts.transcodeGopSeconds ?? 2) * tFps;
+  switch (source.kind) {
+    case 'testsrc': {
+      const input = `testsrc=size=${source.width}x${source.height}:rate=${source.fps}`;
+      return {
+        mode,
+        args: [
+          ...common,
+          '-re',
+          '-f',
+          'lavfi',
+          '-i',
+          input,
+          ...x264Args(source.fps * source.gopSeconds),
+          ...OUTPUT,
+        ],
+      };
+    }
+    case 'file': {
+      const input = ['-re', '-stream_loop', '-1', '-i', `file:${source.path}`];
+      const codec = mode === 'copy' ? ['-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb'] : x264Args(tGop, tFps);
+      return { mode, args: [...common, ...input, '-map', '0:v:0', ...codec, ...OUTPUT] };
+    }
+    case 'rtsp': {
+      const timeoutUs = String(Math.round((opts.rtspTimeoutSeconds ?? 10) * 1e6));
+      const input = [
+        '-rtsp_transport',
+        'tcp',
+        '-timeout',
+        timeoutUs,
+        '-fflags',
+        'nobuffer',
+        '-flags',
+        'low_delay',
+        '-i',
+        source.secretUrl(),
+      ];
+      const codec =
+        mode === 'copy' ? ['-c:v', 'copy', '-bsf:v', 'dump_extra=freq=keyframe'] : x264Args(tGop, tFps);
+      return { mode, args: [...common, ...input, '-map', '0:v:0', ...codec, ...OUTPUT] };
+    }
+  }
+}
+
+/** ffprobe argv that prints the first video stream's codec name. Pure. */
+export function buildProbeArgs(source: CameraSourceSpec, timeoutSeconds = 10): string[] | undefined {
+  const common = [
+    '-v',
+    'error',
+    '-select_streams',
+    'v:0',
+    '-show_entries',
+    'stream=codec_name',
+    '-of',
+    'csv=p=0',
+  ];
+  switch (source.kind) {
+    case 'testsrc':
+      return undefined;
+    case 'file':
+      return [...common, `file:${source.path}`];
+    case 'rtsp':
+      return [
+        '-rtsp_transport',
+        'tcp',
+        '-timeout',
+        String(Math.round(timeoutSeconds * 1e6)),
+        ...common,
+        source.secretUrl(),
+      ];
+  }
+}
+
+export interface ProbeOptions {
+  readonly ffprobePath?: string;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Detects the source's video codec with ffprobe (`h264`, `hevc`, ...). Returns undefined for testsrc.
+ * Throws MediaError('probe-failed') with ffprobe's (redacted) complaint.
+ */
+export async function probeCodec(
+  source: CameraSourceSpec,
+  opts: ProbeOptions = {},
+): Promise<string | undefined> {
+  const timeoutMs = opts.timeoutMs ?? 12_000;
+  const args = buildProbeArgs(source, Math.max(1, timeoutMs / 1000 - 1));
+  if (!args) return undefined;
+  const secrets = source.kind === 'rtsp' ? source.secrets() : [];
+  return new Promise((resolve, reject) => {
+    execFile(
+      opts.ffprobePath ?? 'ffprobe',
+      args,
+      { timeout: timeoutMs, maxBuffer: 64 * 1024 },
+      (e, stdout, stderr) => {
+        const codec = String(stdout).trim().split(/\s+/)[0];
+        if (e || !codec) {
+          const why = redactText(String(stderr).trim().split('\n').slice(-2).join(' | '), secrets).slice(
+            0,
+            300,
+          );
+          reject(
+            new MediaError(
+              'probe-failed',
+              `ffprobe could not read ${source.display}${why ? `: ${why}` : ''}`,
+            ),
+          );
+          return;
+        }
+        resolve(codec);
+      },
+    );
+  });
+}

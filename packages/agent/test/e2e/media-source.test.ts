@@ -1,0 +1,147 @@
+// Real ffmpeg: testsrc → CameraSource. Spawns ffmpeg; every process is killed by PID at the end.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, describe, it } from 'node:test';
+import {
+  type AccessUnit,
+  CameraSource,
+  type MediaError,
+  NAL,
+  nalType,
+  parseCameraSource,
+  type RestartedEvent,
+} from '../../src/media/index.js';
+import { childPidsNamed } from './harness.js';
+
+const sources: CameraSource[] = [];
+after(async () => {
+  await Promise.all(sources.map((s) => s.close()));
+  for (const pid of await childPidsNamed('ffmpeg')) process.kill(pid, 'SIGKILL');
+});
+
+function make(src: string, opts: ConstructorParameters<typeof CameraSource>[2] = {}): CameraSource {
+  const s = new CameraSource('cam', parseCameraSource('cam', src), {
+    stopDelayMs: 300,
+    backoffInitialMs: 100,
+    ...opts,
+  });
+  sources.push(s);
+  return s;
+}
+
+function nextUnits(s: CameraSource, n: number, timeoutMs = 10_000): Promise<AccessUnit[]> {
+  return new Promise((resolve, reject) => {
+    const got: AccessUnit[] = [];
+    const t = setTimeout(() => {
+      sub.unsubscribe();
+      reject(new Error(`only ${got.length}/${n} access units in ${timeoutMs} ms`));
+    }, timeoutMs);
+    const sub = s.subscribe((au) => {
+      got.push(au);
+      if (got.length === n) {
+        clearTimeout(t);
+        sub.unsubscribe();
+        resolve(got);
+      }
+    });
+  });
+}
+
+describe('CameraSource with real ffmpeg', () => {
+  it('testsrc yields an IDR with SPS/PPS, and the GOP cache starts with it', async () => {
+    const s = make('testsrc?size=320x240&fps=15&gop=1');
+    const aus = await nextUnits(s, 20);
+    const first = aus.find((a) => a.keyframe);
+    assert.ok(first, 'a keyframe within 20 frames at GOP 1 s');
+    const types = first.nals.map(nalType);
+    assert.ok(types.includes(NAL.SPS) && types.includes(NAL.PPS) && types.includes(NAL.IDR), types.join(','));
+    assert.ok(types.indexOf(NAL.SPS) < types.indexOf(NAL.IDR));
+    const snap = s.snapshot();
+    assert.ok(snap.units.length >= 1);
+    assert.equal(snap.units[0]?.keyframe, true);
+    assert.match(s.profileLevelId() ?? '', /^42[0-9a-f]{2}1f$/);
+    assert.equal(s.stats().mode, 'transcode');
+    // stops after the last subscriber leaves (stopDelayMs 300)
+    await once(s, 'stopped');
+    assert.equal(s.running, false);
+    assert.equal(s.pid, undefined);
+  });
+
+  it('restarts ffmpeg after it is killed, emits error and restarted, and frames resume', async () => {
+    const s = make('testsrc?size=320x240&fps=15&gop=1');
+    const errors: MediaError[] = [];
+    s.on('error', (e) => errors.push(e));
+    let count = 0;
+    const sub = s.subscribe(() => {
+      count++;
+    });
+    try {
+      await s.waitForKeyframe(10_000);
+      const pid1 = s.pid;
+      assert.ok(pid1);
+      // events.once() would reject on the 'error' event that precedes 'restarted'.
+      const restarted = new Promise<[RestartedEvent]>((r) => s.once('restarted', (e) => r([e])));
+      process.kill(pid1, 'SIGKILL');
+      const [ev] = await restarted;
+      assert.equal(ev.camera, 'cam');
+      assert.ok(ev.pid && ev.pid !== pid1);
+      assert.equal(errors[0]?.code, 'ffmpeg-exited');
+      assert.match(errors[0]?.message ?? '', /SIGKILL/);
+      const before = count;
+      await new Promise((r) => s.once('keyframe', r));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(count > before + 2, `frames resumed (${count - before})`);
+      assert.equal(s.stats().restarts, 1);
+      assert.deepEqual(await childPidsNamed('ffmpeg'), [ev.pid]);
+    } finally {
+      sub.unsubscribe();
+      await s.close();
+    }
+  });
+
+  it('one ffmpeg however many subscribers', async () => {
+    const s = make('testsrc?size=320x240&fps=15&gop=1');
+    const subs = Array.from({ length: 4 }, () => s.subscribe(() => undefined));
+    await s.waitForKeyframe(10_000);
+    const pids = await childPidsNamed('ffmpeg');
+    assert.equal(pids.length, 1);
+    assert.equal(pids[0], s.pid);
+    assert.equal(s.stats().subscribers, 4);
+    for (const x of subs.slice(0, 3)) x.unsubscribe();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(s.running, true, 'one subscriber left keeps it running');
+    subs[3]?.unsubscribe();
+    await once(s, 'stopped');
+    assert.deepEqual(await childPidsNamed('ffmpeg'), []);
+  });
+
+  it('a dead source reports a redacted error and keeps retrying with backoff', async () => {
+    const logged: string[] = [];
+    const capture = (obj: object, msg?: string): void => void logged.push(JSON.stringify(obj) + (msg ?? ''));
+    const s = make('rtsp://alice:V3ryS3cret@127.0.0.1:1/nothing', {
+      backoffInitialMs: 50,
+      sourceCodec: 'h264',
+      logger: { info: capture, warn: capture, error: capture, debug: capture },
+    });
+    const errors: MediaError[] = [];
+    s.on('error', (e) => errors.push(e));
+    const sub = s.subscribe(() => undefined);
+    try {
+      const deadline = Date.now() + 10_000;
+      while (errors.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(errors.length >= 2, 'retried');
+      for (const e of errors) {
+        assert.ok(!e.message.includes('V3ryS3cret') && !e.message.includes('alice'), e.message);
+      }
+      assert.ok(logged.length > 0);
+      for (const l of logged) assert.ok(!l.includes('V3ryS3cret') && !l.includes('alice'), l);
+      assert.ok(
+        logged.some((l) => l.includes('rtsp://***@127.0.0.1:1/nothing')),
+        'redacted URL logged',
+      );
+    } finally {
+      sub.unsubscribe();
+      await s.close();
+    }
+  });
+});

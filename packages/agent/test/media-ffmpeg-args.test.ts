@@ -1,0 +1,142 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${VAR} is the config substitution syntax under test
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildFfmpegArgs, buildProbeArgs, decideMode, parseCameraSource } from '../src/media/index.js';
+
+const env = { P: 'pw' };
+const src = (s: string) => parseCameraSource('cam', s, { env });
+const after = (args: readonly string[], flag: string): string | undefined => args[args.indexOf(flag) + 1];
+
+describe('ffmpeg argv', () => {
+  const table: {
+    name: string;
+    source: string;
+    codec?: string;
+    mode: 'copy' | 'transcode';
+    has: string[][];
+    hasNot: string[];
+  }[] = [
+    {
+      name: 'testsrc default',
+      source: 'testsrc',
+      mode: 'transcode',
+      has: [
+        ['-f', 'lavfi'],
+        ['-i', 'testsrc=size=640x360:rate=15'],
+        ['-g', '30'],
+        ['-c:v', 'libx264'],
+        ['-re'],
+      ],
+      hasNot: ['-rtsp_transport', 'copy'],
+    },
+    {
+      name: 'testsrc gop 4 s at 15 fps',
+      source: 'testsrc?size=1280x720&fps=15&gop=4',
+      mode: 'transcode',
+      has: [
+        ['-i', 'testsrc=size=1280x720:rate=15'],
+        ['-g', '60'],
+        ['-keyint_min', '60'],
+        ['-sc_threshold', '0'],
+      ],
+      hasNot: ['copy'],
+    },
+    {
+      name: 'testsrc gop 10 s',
+      source: 'testsrc?fps=10&gop=10',
+      mode: 'transcode',
+      has: [['-g', '100']],
+      hasNot: [],
+    },
+    {
+      name: 'rtsp h264 → copy over tcp',
+      source: 'rtsp://u:${P}@cam.lan/live',
+      codec: 'h264',
+      mode: 'copy',
+      has: [
+        ['-rtsp_transport', 'tcp'],
+        ['-c:v', 'copy'],
+        ['-i', 'rtsp://u:pw@cam.lan/live'],
+        ['-bsf:v', 'dump_extra=freq=keyframe'],
+      ],
+      hasNot: ['libx264'],
+    },
+    {
+      name: 'rtsp hevc → transcode',
+      source: 'rtsp://cam.lan/live',
+      codec: 'hevc',
+      mode: 'transcode',
+      has: [
+        ['-rtsp_transport', 'tcp'],
+        ['-c:v', 'libx264'],
+        ['-profile:v', 'baseline'],
+        ['-pix_fmt', 'yuv420p'],
+      ],
+      hasNot: ['copy'],
+    },
+    {
+      name: 'rtsp unknown codec → transcode',
+      source: 'rtsp://cam.lan/live',
+      mode: 'transcode',
+      has: [['-c:v', 'libx264']],
+      hasNot: ['copy'],
+    },
+    {
+      name: 'file h264 → copy, looped',
+      source: 'file:/srv/a.mp4',
+      codec: 'h264',
+      mode: 'copy',
+      has: [
+        ['-stream_loop', '-1'],
+        ['-i', 'file:/srv/a.mp4'],
+        ['-c:v', 'copy'],
+        ['-bsf:v', 'h264_mp4toannexb'],
+      ],
+      hasNot: ['-rtsp_transport'],
+    },
+    {
+      name: 'file vp9 → transcode',
+      source: 'file:/srv/a.webm',
+      codec: 'vp9',
+      mode: 'transcode',
+      has: [
+        ['-c:v', 'libx264'],
+        ['-tune', 'zerolatency'],
+        ['-preset', 'ultrafast'],
+      ],
+      hasNot: [],
+    },
+  ];
+  for (const row of table) {
+    it(row.name, () => {
+      const s = src(row.source);
+      const plan = buildFfmpegArgs(s, row.codec ? { sourceCodec: row.codec } : {});
+      assert.equal(plan.mode, row.mode);
+      assert.equal(decideMode(s, row.codec), row.mode);
+      const a = plan.args;
+      for (const seq of row.has) {
+        const i = a.indexOf(seq[0] as string);
+        assert.ok(i >= 0, `${seq[0]} missing in ${a.join(' ')}`);
+        if (seq.length > 1) assert.deepEqual(a.slice(i, i + seq.length), seq);
+      }
+      for (const x of row.hasNot) assert.ok(!a.includes(x), `${x} unexpected`);
+      // Always Annex-B H.264 on stdout, no audio, input before output.
+      assert.deepEqual(a.slice(-3), ['-flush_packets', '1', 'pipe:1']);
+      assert.ok(
+        a.some((x, k) => x === '-f' && a[k + 1] === 'h264'),
+        'Annex-B h264 output',
+      );
+      assert.ok(a.includes('-an'));
+      assert.ok(a.indexOf('-i') < a.indexOf('-c:v'));
+      assert.ok(a.includes('-nostdin'));
+    });
+  }
+
+  it('probe args: none for testsrc, tcp for rtsp', () => {
+    assert.equal(buildProbeArgs(src('testsrc')), undefined);
+    const p = buildProbeArgs(src('rtsp://u:${P}@h/x')) ?? [];
+    assert.equal(after(p, '-rtsp_transport'), 'tcp');
+    assert.equal(p.at(-1), 'rtsp://u:pw@h/x');
+    assert.equal(buildProbeArgs(src('file:/a.mp4'))?.at(-1), 'file:/a.mp4');
+  });
+});

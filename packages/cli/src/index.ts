@@ -1,0 +1,2 @@
+/** The hearth command: server, agent, demo. */
+export {};

@@ -1,0 +1,2 @@
+/** Hearth rendezvous server: key-authenticated WebSocket signaling, presence, SQLite store, serves the viewer, hosts the relay. */
+export {};

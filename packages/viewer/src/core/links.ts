@@ -1,0 +1,78 @@
+/**
+ * Glue between the browser's location and the app: which screen to show, and the rendezvous URL.
+ *
+ * Routes:
+ * - `/pair#v=1&d=<deviceId>&s=<secret>` — the QR code's link, opened by the phone's camera. The
+ *   secret is in the fragment, which browsers never send to the server; the app removes it from
+ *   the address bar and history as soon as it has read it.
+ * - `/pair` or `#/pair` — the manual-code form.
+ * - `#/live/<deviceId>/<camera>` — live view.
+ * - anything else — the device and camera list (or the pairing form when nothing is paired).
+ */
+import { CAMERA_NAME, isId } from '@hearth/protocol';
+
+/** A screen of the app. */
+export type Route =
+  | { kind: 'home' }
+  | { kind: 'pair'; error?: string }
+  | { kind: 'pair-link'; link: string }
+  | { kind: 'live'; deviceId: string; camera: string };
+
+/** The parts of a location we read. */
+export interface LocationLike {
+  pathname: string;
+  hash: string;
+  href: string;
+}
+
+/**
+ * Decide the screen for a location. A `/pair` link is handed on whole (`link`) to the pairing
+ * module's QR parser, which owns the payload format and its validation.
+ */
+export function parseRoute(loc: LocationLike): Route {
+  const path = loc.pathname.replace(/\/+$/, '') || '/';
+  if (path === '/pair' || path.endsWith('/pair')) {
+    return loc.hash.length > 1 ? { kind: 'pair-link', link: loc.href } : { kind: 'pair' };
+  }
+  const h = loc.hash.replace(/^#/, '');
+  if (h === '/pair') return { kind: 'pair' };
+  const m = /^\/live\/([^/]+)\/([^/]+)$/.exec(h);
+  if (m) {
+    const deviceId = safeDecode(m[1]!);
+    const camera = safeDecode(m[2]!);
+    if (deviceId && camera && isId('deviceId', deviceId) && CAMERA_NAME.test(camera))
+      return { kind: 'live', deviceId, camera };
+  }
+  return { kind: 'home' };
+}
+
+function safeDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Hash route of a live view. */
+export function liveHref(deviceId: string, camera: string): string {
+  return `#/live/${encodeURIComponent(deviceId)}/${encodeURIComponent(camera)}`;
+}
+
+/** The rendezvous WebSocket URL for a page origin: `wss://host/ws`, or `ws://` for a plain-http (localhost) page. */
+export function rendezvousUrl(origin: string): string {
+  const u = new URL(origin);
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new TypeError('page origin must be http(s)');
+  return `${u.protocol === 'https:' ? 'wss' : 'ws'}://${u.host}/ws`;
+}
+
+/**
+ * Normalise what a person typed as a manual code: upper-case, drop spaces and dashes, re-insert
+ * the dashes (`XXXX-XXXX-XXXX`). Returns undefined when it cannot be a code (wrong length or
+ * characters); the pairing module then checks it properly.
+ */
+export function normalizeManualCode(input: string): string | undefined {
+  const raw = input.toUpperCase().replace(/[\s-]+/g, '');
+  if (!/^[0-9A-Z]{12}$/.test(raw)) return undefined;
+  return `${raw.slice(0, 4)}-${raw.slice(4, 8)}-${raw.slice(8, 12)}`;
+}

@@ -1,0 +1,139 @@
+/**
+ * The live view's state line, as a pure state machine.
+ *
+ * ```
+ *            start                       pc-connected(path)
+ *   idle ───────────▶ connecting ─────────────────────────▶ connected (direct|relayed)
+ *                      ▲    │  ▲                                  │
+ *          presence up │    │  └──────── retry ─────────┐         │ pc-disconnected / pc-failed /
+ *                      │    │                           │         │ closed(transient) / rendezvous-down
+ *              device offline ◀── presence down ── reconnecting ◀─┘
+ *
+ *   (once connected, media flows peer to peer: losing the rendezvous or the device's presence
+ *   does not change the state; the peer connection's own state does)
+ *
+ *   refused(code) / closed(access code) ──▶ access refused     (sticky until the user starts again)
+ *   attack(code)                          ──▶ possible attack   (sticky until the user starts again)
+ * ```
+ *
+ * "possible attack" is terminal for the session: the caller has already closed the peer
+ * connection, never applied the answer, and plays nothing. Only an explicit user `start` leaves it.
+ */
+
+/** Every state the status line can show. The text is exactly what the user sees (plus a detail). */
+export const VIEW_STATES = [
+  'idle',
+  'connecting',
+  'connected (direct)',
+  'connected (relayed)',
+  'reconnecting',
+  'device offline',
+  'access refused',
+  'possible attack',
+] as const;
+export type ViewStateName = (typeof VIEW_STATES)[number];
+
+/** The state plus the error code that caused it (for `access refused` and `possible attack`). */
+export interface ViewState {
+  readonly name: ViewStateName;
+  readonly code?: string;
+}
+
+/** Network path of a connected session. */
+export type MediaPath = 'direct' | 'relayed';
+
+/** What can happen to a live view. */
+export type ViewEvent =
+  /** The user opened the view or pressed "try again". */
+  | { type: 'start' }
+  /** ICE/DTLS connected and getStats named the selected candidate pair. */
+  | { type: 'pc-connected'; path: MediaPath }
+  /** The selected pair changed (e.g. relay to direct after an ICE restart). */
+  | { type: 'path'; path: MediaPath }
+  /** ICE reports `disconnected` (may recover by itself). */
+  | { type: 'pc-disconnected' }
+  /** ICE/DTLS `failed`, or the peer connection closed under us. */
+  | { type: 'pc-failed' }
+  /** A new session attempt after a transient failure. */
+  | { type: 'retry' }
+  /** The device refused our offer (`session/refused`). */
+  | { type: 'refused'; code: string }
+  /** The device closed the session (`session/closed`). */
+  | { type: 'closed'; code: string }
+  /** Verification failed: bad answer signature, wrong signer, unbound answer, DTLS fingerprint mismatch. */
+  | { type: 'attack'; code: string }
+  /** Presence of the device changed. */
+  | { type: 'presence'; online: boolean }
+  /** Our rendezvous connection dropped / came back. */
+  | { type: 'rendezvous-down' }
+  | { type: 'rendezvous-up' }
+  /** The user left the view. */
+  | { type: 'stop' };
+
+/**
+ * Codes with which a device ends or refuses a session because of access (grant gone, no grant,
+ * camera not allowed). These are final until the user acts; anything else is transient.
+ */
+export const ACCESS_CODES: ReadonlySet<string> = new Set([
+  'E_NO_GRANT',
+  'E_GRANT_EXPIRED',
+  'E_GRANT_NOT_YET_VALID',
+  'E_GRANT_REVOKED',
+  'E_SCOPE',
+  'E_NO_CAMERA',
+]);
+
+/** True when a `session/closed` code means "you may not watch any more" rather than "try again". */
+export function isAccessCode(code: string): boolean {
+  return ACCESS_CODES.has(code);
+}
+
+export const IDLE: ViewState = { name: 'idle' };
+
+const sticky = (s: ViewState): boolean => s.name === 'possible attack' || s.name === 'access refused';
+
+/** Next state of the status line. Pure; unknown transitions leave the state unchanged. */
+export function nextViewState(s: ViewState, e: ViewEvent): ViewState {
+  // A possible attack outranks everything, even from a sticky state: it must always be shown.
+  if (e.type === 'attack') return { name: 'possible attack', code: e.code };
+  if (e.type === 'stop') return IDLE;
+  if (e.type === 'start') return { name: 'connecting' };
+  if (s.name === 'idle' || sticky(s)) return s;
+  switch (e.type) {
+    case 'pc-connected':
+    case 'path':
+      if (e.type === 'path' && !s.name.startsWith('connected')) return s;
+      return { name: e.path === 'relayed' ? 'connected (relayed)' : 'connected (direct)' };
+    case 'pc-disconnected':
+    case 'pc-failed':
+      return s.name === 'device offline' ? s : { name: 'reconnecting' };
+    case 'rendezvous-down':
+      // Media flows peer to peer: losing the server does not interrupt a connected session.
+      if (s.name.startsWith('connected') || s.name === 'device offline') return s;
+      return { name: 'reconnecting' };
+    case 'retry':
+      return s.name === 'device offline' ? s : { name: 'reconnecting' };
+    case 'refused':
+      return { name: 'access refused', code: e.code };
+    case 'closed':
+      return isAccessCode(e.code) ? { name: 'access refused', code: e.code } : { name: 'reconnecting' };
+    case 'presence':
+      // The device's link to the server can drop while media still flows peer to peer: trust
+      // the peer connection over presence once connected.
+      if (!e.online) return s.name.startsWith('connected') ? s : { name: 'device offline' };
+      return s.name === 'device offline' ? { name: 'connecting' } : s;
+    case 'rendezvous-up':
+      return s;
+  }
+}
+
+/** Text for the status line: the state name, plus the code where one applies. */
+export function statusText(s: ViewState): string {
+  if (s.code && (s.name === 'access refused' || s.name === 'possible attack')) return `${s.name} (${s.code})`;
+  return s.name;
+}
+
+/** Whether, in this state, the session should (re)try to connect automatically. */
+export function shouldAutoRetry(s: ViewState): boolean {
+  return s.name === 'reconnecting' || s.name === 'connecting';
+}

@@ -1,0 +1,32 @@
+/**
+ * `@hearth/viewer` as a library (for the server and tests): where the built web app lives, and the
+ * pure helpers the app is built from. The app itself is `main.ts`, bundled by `build.mjs`.
+ */
+
+/** Directory of the built web app (`dist/`), to be served as static files at `/`. */
+export const webRoot: URL = new URL(
+  import.meta.url.includes('/dist/lib/') ? '../' : '../dist/',
+  import.meta.url,
+);
+
+/** Files of the app shell (what the service worker caches), relative to {@link webRoot}. */
+export const SHELL_FILES = [
+  'index.html',
+  'app.js',
+  'app.css',
+  'manifest.webmanifest',
+  'icon.svg',
+  'icon-192.png',
+  'icon-512.png',
+  'icon-maskable-512.png',
+  'apple-touch-icon.png',
+] as const;
+
+/** Routes that must serve `index.html` (besides `/`). */
+export const APP_ROUTES = ['/pair'] as const;
+
+export * from './core/backoff.js';
+export * from './core/links.js';
+export * from './core/messages.js';
+export * from './core/stats.js';
+export * from './core/view-state.js';

@@ -1,0 +1,69 @@
+/** User-visible text for errors and states, in one place. No secrets, no raw server text. */
+import type { ViewState } from '../core/view-state.js';
+
+/** Why pairing stopped. */
+export type PairFailureReason =
+  | 'bad-input'
+  | 'not-found'
+  | 'offline'
+  | 'wrong-code'
+  | 'locked'
+  | 'closed'
+  | 'timeout'
+  | 'attack'
+  | 'no-server'
+  | 'failed';
+
+/** The sentence shown for a pairing failure. */
+export function pairFailureText(reason: PairFailureReason, attemptsLeft?: number, code?: string): string {
+  switch (reason) {
+    case 'bad-input':
+      return 'That is not a Hearth pairing code. It has 12 letters and digits, like ABCD-EFGH-JKLM.';
+    case 'not-found':
+      return 'No device is waiting for this code. Open pairing on the device (the window may have closed) and check that it is online.';
+    case 'offline':
+      return 'The device is offline. Check that it is powered and connected, then try again.';
+    case 'wrong-code':
+      return attemptsLeft === undefined
+        ? 'Code not accepted. Check the code and try again.'
+        : `Code not accepted — ${attemptsLeft} attempt${attemptsLeft === 1 ? '' : 's'} left.`;
+    case 'locked':
+      return 'Too many wrong codes: the device has locked pairing. Re-open pairing on the device itself.';
+    case 'closed':
+      return 'The pairing window on this device is closed. Re-open it on the device, or ask its owner to invite you.';
+    case 'timeout':
+      return 'The device did not answer in time. Try again.';
+    case 'attack':
+      return `Possible attack: the device failed a security check${code ? ` (${code})` : ''}. Nothing was saved.`;
+    case 'no-server':
+      return 'Cannot reach the Hearth server. Check your connection; it will keep trying.';
+    case 'failed':
+      return `Pairing failed${code ? ` (${code})` : ''}. Try again.`;
+  }
+}
+
+/** One-line explanation under the status line of a live view. */
+export function viewStateHint(s: ViewState): string {
+  switch (s.name) {
+    case 'idle':
+      return '';
+    case 'connecting':
+      return 'Setting up an end-to-end encrypted session with the device.';
+    case 'connected (direct)':
+      return 'End-to-end encrypted, straight to the device.';
+    case 'connected (relayed)':
+      return 'End-to-end encrypted, through the relay (it cannot see the video).';
+    case 'reconnecting':
+      return 'The connection dropped. Trying again.';
+    case 'device offline':
+      return 'The device is not connected to the server. The view resumes when it is back.';
+    case 'access refused':
+      return s.code === 'E_GRANT_REVOKED'
+        ? 'Your access to this device was revoked by its owner.'
+        : s.code === 'E_GRANT_EXPIRED'
+          ? 'Your access to this device has expired.'
+          : 'The device did not allow this view.';
+    case 'possible attack':
+      return 'The answer did not come from the device you paired with (its signature or its encryption certificate did not match). The connection was closed and no video was played. If this repeats, your network or the server may be compromised.';
+  }
+}

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { deviceIdFromKey } from '@hearth/protocol';
+import { liveHref, normalizeManualCode, parseRoute, rendezvousUrl } from '../src/core/links.js';
+
+const dev = deviceIdFromKey(new Uint8Array(32).fill(7));
+const at = (href: string) => {
+  const u = new URL(href);
+  return { pathname: u.pathname, hash: u.hash, href: u.href };
+};
+
+describe('routes', () => {
+  it('QR link goes whole to the pairing parser', () => {
+    const href = `https://cams.example/pair#v=1&d=${dev}&s=abc`;
+    assert.deepEqual(parseRoute(at(href)), { kind: 'pair-link', link: href });
+  });
+  it('/pair without a payload is the code form', () => {
+    assert.deepEqual(parseRoute(at('https://h/pair')), { kind: 'pair' });
+    assert.deepEqual(parseRoute(at('https://h/pair/')), { kind: 'pair' });
+    assert.deepEqual(parseRoute(at('https://h/#/pair')), { kind: 'pair' });
+  });
+  it('live view round-trips through its href', () => {
+    assert.deepEqual(parseRoute(at(`https://h/${liveHref(dev, 'front-door')}`)), {
+      kind: 'live',
+      deviceId: dev,
+      camera: 'front-door',
+    });
+  });
+  it('bad live routes fall back home', () => {
+    for (const h of [
+      '#/live/hdid_x/cam',
+      `#/live/${dev}/Bad Name`,
+      `#/live/${dev}/%E0%A4%A`,
+      '#/live/',
+      '#/whatever',
+    ]) {
+      assert.deepEqual(parseRoute(at(`https://h/${h}`)), { kind: 'home' }, h);
+    }
+  });
+  it('rendezvous URL: wss for https, ws for http (localhost)', () => {
+    assert.equal(rendezvousUrl('https://cams.example'), 'wss://cams.example/ws');
+    assert.equal(rendezvousUrl('https://cams.example:8443'), 'wss://cams.example:8443/ws');
+    assert.equal(rendezvousUrl('http://127.0.0.1:8080'), 'ws://127.0.0.1:8080/ws');
+    assert.throws(() => rendezvousUrl('file:///x'));
+  });
+  it('manual code normalisation', () => {
+    assert.equal(normalizeManualCode('abcd-efgh-jk23'), 'ABCD-EFGH-JK23');
+    assert.equal(normalizeManualCode(' abcd efgh jk23 '), 'ABCD-EFGH-JK23');
+    assert.equal(normalizeManualCode('ABCDEFGHJK23'), 'ABCD-EFGH-JK23');
+    for (const bad of ['', 'ABCD-EFGH', 'ABCD-EFGH-JK2!', 'ABCD-EFGH-JK233'])
+      assert.equal(normalizeManualCode(bad), undefined, bad);
+  });
+});
