@@ -66,6 +66,9 @@ await esbuild.build({
   outfile: join(out, 'app.js'),
   format: 'esm',
   sourcemap: 'linked',
+  // Map positions only: the sources are in the repository, and shipping third-party sources
+  // (curve tables and all) would only bloat the map.
+  sourcesContent: false,
   metafile: true,
 });
 await esbuild.build({

@@ -14,3 +14,4 @@ export * from './sdp.js';
 export * from './session.js';
 export * from './grants.js';
 export * from './rendezvous.js';
+export * from './pairing/index.js';

@@ -68,6 +68,22 @@ describe('built viewer', () => {
     assert.doesNotMatch(js, /\beval\(/);
   });
 
+  /**
+   * Published constants the pairing code needs (they are the same in every copy of Hearth and every
+   * SPAKE2+ implementation, so they grant nothing): NIST P-256 domain parameters (SEC 2: p, a, b,
+   * n, Gx, Gy) and the RFC 9383 §4 points M and N. Exact values only.
+   */
+  const PUBLIC_CONSTANTS = new Set([
+    '0xffffffff00000001000000000000000000000000ffffffffffffffffffffffff', // p
+    '0xffffffff00000001000000000000000000000000fffffffffffffffffffffffc', // a
+    '0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b', // b
+    '0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', // n
+    '0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296', // Gx
+    '0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5', // Gy
+    '02886e2f97ace46e55ba9dd7242579f2993b64e16ef3dcab95afd497333d8fa12f', // M
+    '03d8bbd6c639c62937b04d997f38c3770719c629d7014d49a24b4f98baa1292b49', // N
+  ]);
+
   it('contains no private key material and no hard-coded secrets', () => {
     const findings: string[] = [];
     for (const f of files(dist)) {
@@ -99,9 +115,11 @@ describe('built viewer', () => {
       ))
         flag('credential literal', m[0]);
       // Long hex or base64 string literals: keys, seeds, shared secrets.
-      for (const m of text.matchAll(/["'`]([0-9a-fA-F]{40,})["'`]/g)) flag('long hex literal', m[1]!);
+      for (const m of text.matchAll(/["'`]([0-9a-fA-F]{40,})["'`]/g))
+        if (!PUBLIC_CONSTANTS.has(m[1]!)) flag('long hex literal', m[1]!);
       for (const m of text.matchAll(/["'`]([A-Za-z0-9+/_-]{40,}={0,2})["'`]/g)) {
         const s = m[1]!;
+        if (PUBLIC_CONSTANTS.has(s)) continue;
         // Alphabets (base32/base64 tables) are not secrets: every character distinct and in order.
         if (new Set(s).size === s.length) continue;
         if (

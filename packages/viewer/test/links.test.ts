@@ -44,10 +44,10 @@ describe('routes', () => {
     assert.throws(() => rendezvousUrl('file:///x'));
   });
   it('manual code normalisation', () => {
-    assert.equal(normalizeManualCode('abcd-efgh-jk23'), 'ABCD-EFGH-JK23');
-    assert.equal(normalizeManualCode(' abcd efgh jk23 '), 'ABCD-EFGH-JK23');
-    assert.equal(normalizeManualCode('ABCDEFGHJK23'), 'ABCD-EFGH-JK23');
-    for (const bad of ['', 'ABCD-EFGH', 'ABCD-EFGH-JK2!', 'ABCD-EFGH-JK233'])
+    assert.equal(normalizeManualCode('abcd-efgh-jk23p'), 'ABCD-EFGH-JK23P');
+    assert.equal(normalizeManualCode(' abcd efgh jk23p '), 'ABCD-EFGH-JK23P');
+    assert.equal(normalizeManualCode('ABCDEFGHJK23P'), 'ABCD-EFGH-JK23P');
+    for (const bad of ['', 'ABCD-EFGH', 'ABCD-EFGH-JK2!', 'ABCD-EFGH-JK23', 'ABCD-EFGH-JK23PP'])
       assert.equal(normalizeManualCode(bad), undefined, bad);
   });
 });

@@ -68,11 +68,11 @@ export function rendezvousUrl(origin: string): string {
 
 /**
  * Normalise what a person typed as a manual code: upper-case, drop spaces and dashes, re-insert
- * the dashes (`XXXX-XXXX-XXXX`). Returns undefined when it cannot be a code (wrong length or
+ * the dashes (`XXXX-XXXX-XXXXX`: 4-character lookup tag, 8 secret characters, 1 check character). Returns undefined when it cannot be a code (wrong length or
  * characters); the pairing module then checks it properly.
  */
 export function normalizeManualCode(input: string): string | undefined {
   const raw = input.toUpperCase().replace(/[\s-]+/g, '');
-  if (!/^[0-9A-Z]{12}$/.test(raw)) return undefined;
-  return `${raw.slice(0, 4)}-${raw.slice(4, 8)}-${raw.slice(8, 12)}`;
+  if (!/^[0-9A-Z]{13}$/.test(raw)) return undefined;
+  return `${raw.slice(0, 4)}-${raw.slice(4, 8)}-${raw.slice(8, 13)}`;
 }

@@ -2,7 +2,22 @@
  * Adapter over the protocol package's viewer pairing machine (SPAKE2+): the one place that knows
  * its API, so the flow and the UI do not.
  */
-import { type CryptoEnv, isId, ProtocolError, type Signer } from '@hearth/protocol';
+import {
+  type CryptoEnv,
+  deviceIdFromKey,
+  encodeId,
+  HearthError,
+  isId,
+  type PairingMethod,
+  type PairingStep,
+  ProtocolError,
+  parseLookupTag,
+  parseManualCode,
+  parseQrPayload,
+  type Signer,
+  ViewerPairing,
+  type ViewerPairingResult,
+} from '@hearth/protocol';
 
 /** What the machine asks the flow to do next. */
 export type PairingOutcome =
@@ -33,33 +48,120 @@ export interface PairingAdapter {
   }): PairingMachinePort;
 }
 
-/**
- * Placeholder until `@hearth/protocol`'s `pairing/` module lands: parses the documented link and
- * code formats (`/pair#v=1&d=<deviceId>&s=<secret>`, `XXXX-XXXX-XXXX` with a 4-character lookup
- * tag) so lookups and routing work, and refuses to run the PAKE (E_UNSUPPORTED). Replace the three
- * functions with the module's parsers and its ViewerPairing machine.
- */
+/** Loopback hosts, the only ones a plain-http pairing link is accepted for (local demos). */
+function loopbackLink(link: string): boolean {
+  try {
+    const h = new URL(link).hostname;
+    return h === 'localhost' || h === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(h);
+  } catch {
+    return false;
+  }
+}
+
+function parseLink(link: string) {
+  return parseQrPayload(link, { allowInsecure: loopbackLink(link) });
+}
+
+/** The protocol's SPAKE2+ viewer machine (RFC 9383) behind the flow's port. */
+class ProtocolMachine implements PairingMachinePort {
+  private readonly m: ViewerPairing;
+  private failedCode: string | undefined;
+
+  constructor(o: {
+    deviceId: string;
+    method: PairingMethod;
+    secret: Uint8Array;
+    signer: Signer;
+    env: CryptoEnv;
+  }) {
+    this.m = new ViewerPairing({
+      deviceId: o.deviceId,
+      method: o.method,
+      secret: o.secret,
+      signer: o.signer,
+      env: o.env,
+      deviceIdMatches: (key) => deviceIdFromKey(key) === o.deviceId,
+    });
+    o.secret.fill(0);
+  }
+
+  private outcome(step: PairingStep<ViewerPairingResult>): PairingOutcome {
+    if (step.result) {
+      return {
+        kind: 'done',
+        deviceKey: encodeId('deviceKey', step.result.deviceKey),
+        role: step.result.role,
+      };
+    }
+    const m = step.send[0];
+    return m ? { kind: 'send', m } : { kind: 'wait' };
+  }
+
+  private failed(e: unknown): PairingOutcome {
+    const code = e instanceof HearthError ? e.code : 'E_INTERNAL';
+    this.failedCode = code;
+    return { kind: 'failed', code };
+  }
+
+  async start(): Promise<PairingOutcome> {
+    try {
+      return this.outcome(await this.m.start());
+    } catch (e) {
+      return this.failed(e);
+    }
+  }
+
+  async receive(msg: { t: string; [k: string]: unknown }): Promise<PairingOutcome> {
+    if (this.failedCode) return { kind: 'failed', code: this.failedCode };
+    try {
+      return this.outcome(await this.m.receive(msg as Parameters<ViewerPairing['receive']>[0]));
+    } catch (e) {
+      return this.failed(e);
+    }
+  }
+
+  dispose(): void {
+    this.m.abort();
+  }
+}
+
+/** The real adapter: the protocol package's parsers and its ViewerPairing machine. */
 export const defaultPairingAdapter: PairingAdapter = {
   parseLink(link) {
-    const u = new URL(link);
-    const p = new URLSearchParams(u.hash.replace(/^#/, ''));
-    const d = p.get('d');
-    if (
-      p.get('v') !== '1' ||
-      !d ||
-      !isId('deviceId', d) ||
-      !/^[A-Za-z0-9_-]{16,128}$/.test(p.get('s') ?? '')
-    ) {
-      throw new ProtocolError('E_SCHEMA', 'pairing link');
-    }
-    return { deviceId: d };
+    const p = parseLink(link);
+    if (!isId('deviceId', p.deviceId))
+      throw new ProtocolError('E_SCHEMA', 'pairing link: malformed device ID');
+    p.secret.fill(0);
+    return { deviceId: p.deviceId };
   },
   lookupTag(code) {
-    if (!/^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/.test(code))
-      throw new ProtocolError('E_SCHEMA', 'manual code');
-    return code.slice(0, 4);
+    // Full check (length, alphabet, check character) before anything is sent: a typo costs no attempt.
+    const c = parseManualCode(code);
+    c.secret.fill(0);
+    return parseLookupTag(c.tag);
   },
-  create() {
-    throw new ProtocolError('E_UNSUPPORTED', 'the pairing machine is not available in this build');
+  create(o) {
+    if (o.link) {
+      const p = parseLink(o.link);
+      if (p.deviceId !== o.deviceId) throw new ProtocolError('E_SCHEMA', 'pairing link: device ID mismatch');
+      return new ProtocolMachine({
+        deviceId: o.deviceId,
+        method: 'qr',
+        secret: p.secret,
+        signer: o.signer,
+        env: o.env,
+      });
+    }
+    if (o.code) {
+      const c = parseManualCode(o.code);
+      return new ProtocolMachine({
+        deviceId: o.deviceId,
+        method: 'code',
+        secret: c.secret,
+        signer: o.signer,
+        env: o.env,
+      });
+    }
+    throw new ProtocolError('E_SCHEMA', 'pairing needs a link or a code');
   },
 };

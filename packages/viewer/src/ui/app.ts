@@ -228,7 +228,7 @@ export class App {
       autocapitalize: 'characters',
       spellcheck: 'false',
       inputmode: 'text',
-      placeholder: 'ABCD-EFGH-JKLM',
+      placeholder: 'ABCD-EFGH-JKMNP',
       maxlength: 20,
       required: true,
       'aria-describedby': 'pair-help',

@@ -18,7 +18,7 @@ export type PairFailureReason =
 export function pairFailureText(reason: PairFailureReason, attemptsLeft?: number, code?: string): string {
   switch (reason) {
     case 'bad-input':
-      return 'That is not a Hearth pairing code. It has 12 letters and digits, like ABCD-EFGH-JKLM.';
+      return 'That is not a Hearth pairing code. It has 13 letters and digits, like ABCD-EFGH-JKMNP, shown by the camera agent.';
     case 'not-found':
       return 'No device is waiting for this code. Open pairing on the device (the window may have closed) and check that it is online.';
     case 'offline':
