@@ -1,2 +1,13 @@
 /** Hearth rendezvous server: key-authenticated WebSocket signaling, presence, SQLite store, serves the viewer, hosts the relay. */
-export {};
+export {
+  ENV_KEYS,
+  isLoopbackHost,
+  loadServerConfig,
+  resolveServerConfig,
+  type ServerConfig,
+  type ServerConfigInput,
+  type TlsConfig,
+} from './config.js';
+export { CLOSE, FRAME_ERRORS } from './hub.js';
+export { APP_HEADERS, type HearthServer, startServer } from './server.js';
+export { Store } from './store.js';

@@ -1,0 +1,297 @@
+/** `startServer`: HTTP(S) + WebSocket rendezvous, viewer files, built-in relay, SQLite store. */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import {
+  createServer as createHttp,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, type IceServer, shortId } from '@hearth/protocol';
+import { issueTurnCredentials, RelayServer } from '@hearth/relay';
+import { APP_ROUTES, SHELL_FILES, webRoot } from '@hearth/viewer';
+import { type Logger, pino } from 'pino';
+import { WebSocketServer } from 'ws';
+import { isWildcardHost, resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
+import { Hub } from './hub.js';
+import { certFingerprint, ensureDataDir, loadSelfSigned, loadServerKey, loadTurnSecret } from './identity.js';
+import { Store } from './store.js';
+
+/** A running server. */
+export interface HearthServer {
+  /** Base URL (no trailing slash): `publicUrl`, or the bound address. */
+  url: string;
+  port: number;
+  /** The server's key (`hsk_…`), as sent in `hello.srv`. */
+  serverKey: string;
+  /** SHA-256 fingerprint of the TLS certificate (colon hex), when TLS is on. */
+  certSha256?: string;
+  /** Bound ports of the built-in relay, when enabled. */
+  relay?: { udpPort: number; tcpPort: number };
+  close(): Promise<void>;
+}
+
+/** Security headers sent with the viewer app (the same policy the viewer's tests run under). */
+export const APP_HEADERS = {
+  'content-security-policy': "default-src 'self'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+} as const;
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.webmanifest': 'application/manifest+json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.map': 'application/json',
+};
+
+/** URL path → file in the viewer's dist/ (nothing else is ever served, never dist/lib). */
+function viewerFiles(): Map<string, string> {
+  const m = new Map<string, string>([['/', 'index.html']]);
+  for (const r of APP_ROUTES) {
+    m.set(r, 'index.html');
+    m.set(`${r}/`, 'index.html');
+  }
+  for (const f of [...SHELL_FILES, 'sw.js', 'app.js.map']) m.set(`/${f}`, f);
+  return m;
+}
+
+const hostForUrl = (h: string) => (h.includes(':') ? `[${h}]` : h);
+
+/** Start the server. `cfg` is resolved (defaults filled, validated) again, so a partial config works. */
+export async function startServer(
+  cfg: (Partial<ServerConfig> & { dataDir: string }) | ServerConfigInput,
+  opts: { log?: Logger } = {},
+): Promise<HearthServer> {
+  const c = resolveServerConfig(cfg);
+  const log = (opts.log ?? pino({ level: 'silent' })).child({ mod: 'server' });
+  ensureDataDir(c.dataDir);
+  const { id: serverKey } = await loadServerKey(c.dataDir);
+  const store = new Store(c.dataDir);
+
+  let relay: RelayServer | undefined;
+  let relayPorts: { udpPort: number; tcpPort: number } | undefined;
+  let turnSecret: string | undefined;
+  let server: Server | undefined;
+  const fail = async (e: unknown): Promise<never> => {
+    await relay?.close().catch(() => {});
+    server?.close(() => {});
+    store.close();
+    throw e;
+  };
+
+  try {
+    let certSha256: string | undefined;
+    let tls: { cert: string; key: string } | undefined;
+    if (c.tls.mode === 'files') {
+      try {
+        tls = { cert: readFileSync(c.tls.cert, 'utf8'), key: readFileSync(c.tls.key, 'utf8') };
+      } catch (e) {
+        throw new ConfigError(
+          'E_CONFIG',
+          `tls.cert/tls.key cannot be read: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
+        );
+      }
+    } else if (c.tls.mode === 'self-signed') tls = loadSelfSigned(c.dataDir, c.host);
+    if (tls) {
+      try {
+        certSha256 = certFingerprint(tls.cert);
+      } catch {
+        throw new ConfigError('E_CONFIG', 'tls.cert is not a PEM certificate');
+      }
+    }
+
+    // Where clients reach us: publicUrl's host, else the bound host (a wildcard means "ask the operator").
+    const publicHost = c.publicUrl ? new URL(c.publicUrl).hostname.replace(/^\[|\]$/g, '') : undefined;
+
+    if (c.relay.enabled) {
+      turnSecret = loadTurnSecret(c.dataDir);
+      relay = new RelayServer();
+      const host = c.relay.host ?? c.host;
+      const a = await relay
+        .start({
+          realm: c.relay.realm,
+          authSecret: turnSecret,
+          host,
+          udpPort: c.relay.udpPort,
+          tcpPort: c.relay.tcpPort,
+          ...(c.relay.externalAddress ? { externalAddress: c.relay.externalAddress } : {}),
+          allowLoopbackPeers: c.relay.allowLoopbackPeers,
+        })
+        .catch((e: Error & { code?: string }) => {
+          throw new ConfigError('E_CONFIG', `relay cannot start: ${e.code ?? ''} ${e.message}`.trim());
+        });
+      relayPorts = { udpPort: a.udpPort!, tcpPort: a.tcpPort! };
+    }
+    const relayHost =
+      c.relay.externalAddress ??
+      (isWildcardHost(c.relay.host ?? c.host) ? publicHost : (c.relay.host ?? c.host)) ??
+      '127.0.0.1';
+
+    const iceFor = (id: string): IceServer[] => {
+      const out: IceServer[] = [];
+      const ttlSeconds = c.turnTtlSeconds;
+      if (relayPorts && turnSecret) {
+        const h = hostForUrl(relayHost);
+        const cr = issueTurnCredentials({ secret: turnSecret, id, ttlSeconds });
+        out.push({ urls: [`stun:${h}:${relayPorts.udpPort}`] });
+        out.push({
+          urls: [
+            `turn:${h}:${relayPorts.udpPort}?transport=udp`,
+            `turn:${h}:${relayPorts.tcpPort}?transport=tcp`,
+          ],
+          username: cr.username,
+          credential: cr.password,
+        });
+      }
+      for (const t of c.turnServers) {
+        const cr = issueTurnCredentials({ secret: t.secret, id, ttlSeconds });
+        out.push({ urls: t.urls, username: cr.username, credential: cr.password });
+      }
+      return out.slice(0, 8);
+    };
+
+    const hub = new Hub({ serverKey, limits: c.limits, store, log, iceFor });
+    const root = c.webRoot ?? fileURLToPath(webRoot);
+    const files = viewerFiles();
+
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      void (async () => {
+        let path: string;
+        try {
+          path = new URL(req.url ?? '/', 'http://x').pathname;
+        } catch {
+          res.writeHead(400).end();
+          return;
+        }
+        if (path === '/healthz') {
+          res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+          res.end(JSON.stringify({ ok: true, connections: hub.connections, devices: hub.devicesOnline }));
+          return;
+        }
+        const file = c.serveViewer ? files.get(path) : undefined;
+        if (!file) {
+          res
+            .writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...APP_HEADERS })
+            .end('not found');
+          return;
+        }
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { allow: 'GET, HEAD', ...APP_HEADERS }).end();
+          return;
+        }
+        let body: Buffer;
+        try {
+          body = await readFile(join(root, file));
+        } catch {
+          res.writeHead(file === 'app.js.map' ? 404 : 503, {
+            'content-type': 'text/plain; charset=utf-8',
+            ...APP_HEADERS,
+          });
+          res.end(
+            file === 'app.js.map' ? 'not found' : 'viewer not built: run `node packages/viewer/build.mjs`',
+          );
+          return;
+        }
+        res.writeHead(200, {
+          'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+          'content-length': body.length,
+          'cache-control': 'no-cache',
+          ...APP_HEADERS,
+        });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      })().catch((e) => {
+        log.error({ err: (e as Error).message }, 'http handler failed');
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+    };
+
+    server = tls ? createHttps({ cert: tls.cert, key: tls.key }, handler) : createHttp(handler);
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    const sockets = new Set<Socket>();
+    server.on('connection', (s: Socket) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    server.on('clientError', (_e, s) => s.destroy());
+
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: c.limits.maxFrameBytes,
+      perMessageDeflate: false,
+    });
+    server.on('upgrade', (req, socket, head) => {
+      let path = '';
+      try {
+        path = new URL(req.url ?? '/', 'http://x').pathname;
+      } catch {}
+      if (path !== '/ws') {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws, req.socket.remoteAddress ?? 'unknown'));
+    });
+
+    const srv = server;
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', (e: NodeJS.ErrnoException) =>
+        reject(new ConfigError('E_CONFIG', `cannot listen on ${c.host}:${c.port}: ${e.code ?? e.message}`)),
+      );
+      srv.listen(c.port, c.host, () => resolve());
+    });
+    const port = (srv.address() as AddressInfo).port;
+    const scheme = tls ? 'https' : 'http';
+    const url = c.publicUrl
+      ? c.publicUrl.replace(/\/$/, '')
+      : `${scheme}://${hostForUrl(isWildcardHost(c.host) ? 'localhost' : c.host)}:${port}`;
+    log.info(
+      {
+        url,
+        serverKey: shortId(serverKey),
+        tls: c.tls.mode,
+        ...(certSha256 ? { certSha256 } : {}),
+        ...(relayPorts ? { relay: relayPorts } : {}),
+      },
+      'Hearth server listening',
+    );
+
+    let closed: Promise<void> | undefined;
+    const close = (): Promise<void> => {
+      closed ??= (async () => {
+        hub.shutdown();
+        wss.close();
+        await new Promise<void>((r) => {
+          srv.close(() => r());
+          // Let close frames go out, then cut what is left (keep-alive HTTP, stuck peers).
+          setTimeout(() => {
+            for (const s of sockets) s.destroy();
+          }, 500).unref();
+        });
+        await relay?.close();
+        store.close();
+        log.info('Hearth server stopped');
+      })();
+      return closed;
+    };
+
+    return {
+      url,
+      port,
+      serverKey,
+      ...(certSha256 ? { certSha256 } : {}),
+      ...(relayPorts ? { relay: relayPorts } : {}),
+      close,
+    };
+  } catch (e) {
+    return fail(e);
+  }
+}

@@ -1,0 +1,378 @@
+/** The rendezvous against real `ws` clients with real keys, on 127.0.0.1. */
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createAuth, encodeId, systemEnv } from '@hearth/protocol';
+import { verifyTurnCredentials } from '@hearth/relay';
+import { SHELL_FILES } from '@hearth/viewer';
+import WebSocket from 'ws';
+import { TestTurnClient } from '../../relay/test/helpers/turn-client.js';
+import { CLOSE } from '../src/index.js';
+import { Client, connect, device, type Identity, sleep, tempDir, testServer, viewer } from './helpers.js';
+
+describe('rendezvous', () => {
+  const tmp = tempDir();
+  let srv: Awaited<ReturnType<typeof testServer>>;
+  before(async () => {
+    srv = await testServer(tmp.dir);
+  });
+  after(async () => {
+    await srv.close();
+    tmp.rm();
+  });
+
+  it('hello carries the server key and a fresh challenge per connection', async () => {
+    const a = new Client(srv.wsUrl);
+    const b = new Client(srv.wsUrl);
+    const [ha, hb] = await Promise.all([a.next('hello'), b.next('hello')]);
+    assert.equal(ha.srv, srv.serverKey);
+    assert.match(srv.serverKey, /^hsk_/);
+    assert.notEqual(ha.ch, hb.ch);
+    a.close();
+    b.close();
+  });
+
+  it('authenticates a device and a viewer by key; ready carries their IDs', async () => {
+    const d = await device();
+    const v = await viewer();
+    const cd = await connect(srv.wsUrl, d);
+    const cv = await connect(srv.wsUrl, v);
+    assert.equal(cd.ready.id, d.id);
+    assert.equal(cv.ready.id, v.id);
+    assert.deepEqual(cd.ready.ice, []);
+    assert.equal(cd.ready.impostors, undefined);
+    cd.c.close();
+    cv.c.close();
+  });
+
+  it('an auth for another connection is refused with 4002, and a replayed auth envelope too', async () => {
+    const d = await device();
+    const a = new Client(srv.wsUrl);
+    const ha = await a.next('hello');
+    const env = await createAuth(d.signer, 'device', ha as { srv: string; ch: string }, systemEnv);
+    const b = new Client(srv.wsUrl);
+    await b.next('hello');
+    b.send({ t: 'auth', env });
+    assert.equal((await b.closed).code, CLOSE.AUTH_FAILED);
+    // The envelope's nonce is now spent: the replay cache refuses it even on its own connection.
+    a.send({ t: 'auth', env });
+    assert.match(String((await a.next('error')).msg), /E_REPLAY/);
+    assert.equal((await a.closed).code, CLOSE.AUTH_FAILED);
+  });
+
+  it("a wrong-key proof for a device ID is refused, counted, and reported on the device's next ready", async () => {
+    const victim = await device();
+    const attacker = await device();
+    for (let i = 0; i < 2; i++) {
+      const c = new Client(srv.wsUrl);
+      const hello = await c.next('hello');
+      const mine = await createAuth(
+        attacker.signer,
+        'device',
+        hello as { srv: string; ch: string },
+        systemEnv,
+      );
+      const forged = { ...mine, k: encodeId('deviceKey', victim.signer.publicKey) };
+      c.send({ t: 'auth', env: forged });
+      const err = await c.next('error');
+      assert.match(String(err.msg), /E_BAD_SIGNATURE/);
+      assert.equal((await c.closed).code, CLOSE.AUTH_FAILED);
+    }
+    const first = await connect(srv.wsUrl, victim);
+    assert.equal(first.ready.id, victim.id);
+    assert.equal(first.ready.impostors, 2);
+    first.c.close();
+    await first.c.closed;
+    const again = await connect(srv.wsUrl, victim);
+    assert.equal(again.ready.impostors, undefined, 'the counter resets once reported');
+
+    // While the device is connected, an attempt is reported live.
+    const c = new Client(srv.wsUrl);
+    const hello = await c.next('hello');
+    const mine = await createAuth(attacker.signer, 'device', hello as { srv: string; ch: string }, systemEnv);
+    c.send({ t: 'auth', env: { ...mine, k: encodeId('deviceKey', victim.signer.publicKey) } });
+    const alert = await again.c.next('alert');
+    assert.deepEqual(alert, { t: 'alert', code: 'E_IMPOSTOR', count: 1 });
+    await c.closed;
+    again.c.close();
+  });
+
+  it('a second valid connection for the same ID replaces the first (4003), without an offline blip', async () => {
+    const d = await device();
+    const v = await viewer();
+    const w = await connect(srv.wsUrl, v);
+    const one = await connect(srv.wsUrl, d);
+    w.c.send({ t: 'watch', d: [d.id] });
+    assert.equal((await w.c.next('presence')).online, true);
+    const two = await connect(srv.wsUrl, d);
+    assert.equal((await one.c.closed).code, CLOSE.REPLACED);
+    // Messages now reach the new connection.
+    w.c.send({ t: 'send', to: d.id, m: { hi: 1 } });
+    assert.deepEqual((await two.c.next('recv')).m, { hi: 1 });
+    await sleep(50);
+    assert.equal(w.c.frames.filter((f) => f.t === 'presence' && f.online === false).length, 0);
+    two.c.close();
+    assert.equal((await w.c.next('presence', (f) => f.online === false)).d, d.id);
+    w.c.close();
+  });
+
+  it('routes by ID with `from` set from the authenticated connection (a forged from is impossible)', async () => {
+    const d = await device();
+    const v = await viewer();
+    const other = await viewer();
+    const cd = await connect(srv.wsUrl, d);
+    const cv = await connect(srv.wsUrl, v);
+    cv.c.send({ t: 'send', to: d.id, m: { t: 'session/offer', x: 1 }, ref: 'r1' });
+    const got = await cd.c.next('recv');
+    assert.deepEqual(got, { t: 'recv', from: v.id, m: { t: 'session/offer', x: 1 } });
+    // A `from` field in a send frame is refused by the schema, not forwarded.
+    cv.c.send({ t: 'send', to: d.id, from: other.id, m: {} });
+    assert.equal((await cv.c.next('error')).code, 'E_SCHEMA');
+    // Inside m it is only payload: the envelope's from is still the sender.
+    cv.c.send({ t: 'send', to: d.id, m: { from: other.id } });
+    assert.equal((await cd.c.next('recv')).from, v.id);
+    // The device answers.
+    cd.c.send({ t: 'send', to: v.id, m: { ok: true } });
+    assert.deepEqual(await cv.c.next('recv'), { t: 'recv', from: d.id, m: { ok: true } });
+    cd.c.close();
+    cv.c.close();
+  });
+
+  it('a send to an offline or unknown target gets E_OFFLINE with its ref', async () => {
+    const v = await viewer();
+    const gone = await device();
+    const cv = await connect(srv.wsUrl, v);
+    cv.c.send({ t: 'send', to: gone.id, m: { t: 'pair/start' }, ref: 'r42' });
+    const e = await cv.c.next('error');
+    assert.equal(e.code, 'E_OFFLINE');
+    assert.equal(e.ref, 'r42');
+    cv.c.close();
+  });
+
+  it('presence: current state on watch, then connect/disconnect events', async () => {
+    const d = await device();
+    const v = await viewer();
+    const cv = await connect(srv.wsUrl, v);
+    cv.c.send({ t: 'watch', d: [d.id] });
+    assert.deepEqual(await cv.c.next('presence'), { t: 'presence', d: d.id, online: false });
+    const cd = await connect(srv.wsUrl, d);
+    assert.deepEqual(await cv.c.next('presence'), { t: 'presence', d: d.id, online: true });
+    cd.c.close();
+    assert.deepEqual(await cv.c.next('presence'), { t: 'presence', d: d.id, online: false });
+    // Unwatched devices are not reported.
+    cv.c.send({ t: 'watch', d: [] });
+    await connect(srv.wsUrl, d).then((x) => x.c.close());
+    await sleep(100);
+    assert.equal(cv.c.frames.filter((f) => f.t === 'presence').length, 3);
+    cv.c.close();
+  });
+
+  it('pair/register and pair/lookup: conflict refused, tags live only while the device is connected', async () => {
+    const d1 = await device();
+    const d2 = await device();
+    const v = await viewer();
+    const c1 = await connect(srv.wsUrl, d1);
+    const c2 = await connect(srv.wsUrl, d2);
+    const cv = await connect(srv.wsUrl, v);
+    cv.c.send({ t: 'pair/lookup', tag: 'AB12' });
+    assert.deepEqual(await cv.c.next('pair/found'), { t: 'pair/found', tag: 'AB12', d: null });
+    c1.c.send({ t: 'pair/register', tag: 'AB12' });
+    await sleep(50);
+    c2.c.send({ t: 'pair/register', tag: 'AB12' });
+    assert.equal((await c2.c.next('error')).code, 'E_TAG_TAKEN');
+    cv.c.send({ t: 'pair/lookup', tag: 'AB12' });
+    assert.equal((await cv.c.next('pair/found')).d, d1.id);
+    // A viewer may not register.
+    cv.c.send({ t: 'pair/register', tag: 'ZZ99' });
+    assert.equal((await cv.c.next('error')).code, 'E_BAD_STATE');
+    // Unregister (null) frees it.
+    c1.c.send({ t: 'pair/register', tag: null });
+    await sleep(50);
+    c2.c.send({ t: 'pair/register', tag: 'AB12' });
+    await sleep(50);
+    cv.c.send({ t: 'pair/lookup', tag: 'AB12' });
+    assert.equal((await cv.c.next('pair/found')).d, d2.id);
+    c2.c.close();
+    await c2.c.closed;
+    await sleep(50);
+    cv.c.send({ t: 'pair/lookup', tag: 'AB12' });
+    assert.equal((await cv.c.next('pair/found')).d, null);
+    c1.c.close();
+    cv.c.close();
+  });
+
+  it('frames before auth are refused; ping works', async () => {
+    const c = new Client(srv.wsUrl);
+    await c.next('hello');
+    c.send({ t: 'send', to: (await device()).id, m: 1 });
+    assert.equal((await c.next('error')).code, 'E_BAD_STATE');
+    c.send({ t: 'ping' });
+    await c.next('pong');
+    c.close();
+  });
+
+  it('GET /healthz', async () => {
+    const d = await device();
+    const cd = await connect(srv.wsUrl, d);
+    const r = await fetch(`${srv.url}/healthz`);
+    assert.equal(r.status, 200);
+    const j = (await r.json()) as { ok: boolean; connections: number; devices: number };
+    assert.equal(j.ok, true);
+    assert.ok(j.connections >= 1);
+    assert.ok(j.devices >= 1);
+    cd.c.close();
+  });
+
+  it('serves the viewer with the production CSP: /, /pair, shell files; never dist/lib', async () => {
+    for (const p of ['/', '/pair', '/sw.js', ...SHELL_FILES.map((f) => `/${f}`)]) {
+      const r = await fetch(`${srv.url}${p}`);
+      assert.equal(r.status, 200, p);
+      assert.equal(r.headers.get('content-security-policy'), "default-src 'self'", p);
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+      if (p === '/' || p === '/pair') assert.match(await r.text(), /<html/i);
+      else await r.arrayBuffer();
+    }
+    for (const p of ['/lib/index.js', '/../package.json', '/%2e%2e/package.json', '/index.ts', '/ws']) {
+      const r = await fetch(`${srv.url}${p}`);
+      assert.equal(r.status, 404, p);
+      await r.arrayBuffer();
+    }
+  });
+});
+
+describe('built-in relay and ICE servers', () => {
+  const tmp = tempDir();
+  let srv: Awaited<ReturnType<typeof testServer>>;
+  before(async () => {
+    srv = await testServer(tmp.dir, {
+      relay: { udpPort: 0, tcpPort: 0, allowLoopbackPeers: true },
+      turnServers: [{ urls: ['turn:turn.example.org:3478'], secret: 'coturn-shared-secret-0123456789' }],
+    });
+  });
+  after(async () => {
+    await srv.close();
+    tmp.rm();
+  });
+
+  it('ready.ice has stun + turn (udp, tcp) with short-lived credentials the relay accepts', async () => {
+    assert.ok(srv.relay && srv.relay.udpPort > 0 && srv.relay.tcpPort > 0);
+    const v: Identity = await viewer();
+    const { c, ready } = await connect(srv.wsUrl, v);
+    const ice = ready.ice as { urls: string[]; username?: string; credential?: string }[];
+    assert.deepEqual(ice[0]!.urls, [`stun:127.0.0.1:${srv.relay!.udpPort}`]);
+    const turn = ice[1]!;
+    assert.deepEqual(turn.urls, [
+      `turn:127.0.0.1:${srv.relay!.udpPort}?transport=udp`,
+      `turn:127.0.0.1:${srv.relay!.tcpPort}?transport=tcp`,
+    ]);
+    assert.match(turn.username!, new RegExp(`^\\d+:${v.id}$`));
+    const exp = Number(turn.username!.split(':')[0]);
+    const ttl = exp - Date.now() / 1000;
+    assert.ok(ttl > 500 && ttl <= 600, `ttl ${ttl}`);
+    const { readFileSync } = await import('node:fs');
+    const secret = readFileSync(join(tmp.dir, 'turn.secret'), 'utf8').trim();
+    assert.equal(statSync(join(tmp.dir, 'turn.secret')).mode & 0o777, 0o600);
+    assert.equal(verifyTurnCredentials(secret, turn.username!, { password: turn.credential! }).ok, true);
+    // External TURN (coturn use-auth-secret) gets the same format under its own secret.
+    const ext = ice[2]!;
+    assert.deepEqual(ext.urls, ['turn:turn.example.org:3478']);
+    assert.equal(
+      verifyTurnCredentials('coturn-shared-secret-0123456789', ext.username!, { password: ext.credential! })
+        .ok,
+      true,
+    );
+    assert.equal(verifyTurnCredentials(secret, ext.username!, { password: ext.credential! }).ok, false);
+    // And the running relay allocates with them, over UDP and TCP; a wrong password gets 401.
+    for (const t of [
+      await TestTurnClient.udp(srv.relay!.udpPort),
+      await TestTurnClient.tcp(srv.relay!.tcpPort),
+    ]) {
+      try {
+        assert.equal((await t.allocate(turn.username!, turn.credential!)).code, 0);
+      } finally {
+        t.close();
+      }
+    }
+    const wrong = await TestTurnClient.udp(srv.relay!.udpPort);
+    assert.equal((await wrong.allocate(turn.username!, 'not-the-password')).code, 401);
+    wrong.close();
+    c.close();
+  });
+});
+
+describe('persistence', () => {
+  it('a restart keeps the server key (mode 0600) and the device registry', async () => {
+    const tmp = tempDir();
+    try {
+      const a = await testServer(tmp.dir);
+      const d = await device();
+      const cd = await connect(a.wsUrl, d);
+      cd.c.close();
+      await cd.c.closed;
+      await a.close();
+      assert.equal(statSync(join(tmp.dir, 'server.key')).mode & 0o777, 0o600);
+      const b = await testServer(tmp.dir);
+      assert.equal(b.serverKey, a.serverKey);
+      const { Store } = await import('../src/index.js');
+      await b.close();
+      const store = new Store(tmp.dir);
+      assert.ok(store.device(d.id));
+      assert.equal(store.version, 1);
+      store.close();
+    } finally {
+      tmp.rm();
+    }
+  });
+
+  it('shutdown closes sockets with 1001', async () => {
+    const tmp = tempDir();
+    try {
+      const s = await testServer(tmp.dir);
+      const { c } = await connect(s.wsUrl, await viewer());
+      await s.close();
+      assert.equal((await c.closed).code, CLOSE.GOING_AWAY);
+    } finally {
+      tmp.rm();
+    }
+  });
+
+  it('self-signed TLS: certificate generated once, fingerprint reported and stable', async () => {
+    const tmp = tempDir();
+    try {
+      const a = await testServer(tmp.dir, { tls: { mode: 'self-signed' } });
+      assert.match(a.url, /^https:/);
+      assert.match(a.certSha256 ?? '', /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+      await a.close();
+      const b = await testServer(tmp.dir, { tls: { mode: 'self-signed' } });
+      assert.equal(b.certSha256, a.certSha256);
+      assert.equal(statSync(join(tmp.dir, 'tls-key.pem')).mode & 0o777, 0o600);
+      await b.close();
+      // Operator-supplied files (here: the same PEMs) on a non-loopback-looking config path.
+      const c = await testServer(join(tmp.dir, 'c'), {
+        tlsCert: join(tmp.dir, 'tls-cert.pem'),
+        tlsKey: join(tmp.dir, 'tls-key.pem'),
+      } as never);
+      try {
+        assert.equal(c.certSha256, a.certSha256);
+        const ws = new WebSocket(c.wsUrl, { rejectUnauthorized: false });
+        const hello = await new Promise<{ t: string; srv: string }>((resolve, reject) => {
+          ws.once('message', (d) => resolve(JSON.parse(d.toString())));
+          ws.once('error', reject);
+        });
+        const fp = await new Promise<string>((resolve) => {
+          const sock = (ws as unknown as { _socket: { getPeerCertificate(): { fingerprint256: string } } })
+            ._socket;
+          resolve(sock.getPeerCertificate().fingerprint256);
+        });
+        assert.equal(hello.srv, c.serverKey);
+        assert.equal(fp, c.certSha256);
+        ws.close();
+      } finally {
+        await c.close();
+      }
+    } finally {
+      tmp.rm();
+    }
+  });
+});
