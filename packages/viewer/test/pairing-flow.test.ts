@@ -211,7 +211,7 @@ describe('pairing flow', () => {
 
   it('error codes map to reasons', () => {
     assert.equal(reasonForCode('E_BAD_CONFIRMATION'), 'wrong-code');
-    assert.equal(reasonForCode('E_RATE_LIMITED'), 'locked');
+    assert.equal(reasonForCode('E_RATE_LIMITED'), 'wait');
     assert.equal(reasonForCode('E_NOT_CONNECTED'), 'offline');
     assert.equal(reasonForCode('E_BAD_SIGNATURE'), 'attack');
     assert.equal(reasonForCode('E_WHATEVER'), 'failed');

@@ -83,8 +83,9 @@ export function reasonForCode(code: string): PairFailureReason {
     case 'E_BAD_CONFIRMATION':
       return 'wrong-code';
     case 'E_LOCKED':
-    case 'E_RATE_LIMITED':
       return 'locked';
+    case 'E_RATE_LIMITED':
+      return 'wait';
     case 'E_PAIRING_CLOSED':
       return 'closed';
     case 'E_TIMEOUT':

@@ -8,6 +8,7 @@ export type PairFailureReason =
   | 'offline'
   | 'wrong-code'
   | 'locked'
+  | 'wait'
   | 'closed'
   | 'timeout'
   | 'attack'
@@ -29,6 +30,8 @@ export function pairFailureText(reason: PairFailureReason, attemptsLeft?: number
         : `Code not accepted — ${attemptsLeft} attempt${attemptsLeft === 1 ? '' : 's'} left.`;
     case 'locked':
       return 'Too many wrong codes: the device has locked pairing. Re-open pairing on the device itself.';
+    case 'wait':
+      return 'Too many attempts in a row: the device asks you to wait a few seconds before the next one.';
     case 'closed':
       return 'The pairing window on this device is closed. Re-open it on the device, or ask its owner to invite you.';
     case 'timeout':
