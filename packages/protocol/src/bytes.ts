@@ -68,7 +68,8 @@ export function b64u(b: Uint8Array): string {
 /** Decode base64url without padding; raises E_DECODE, and E_TOO_LARGE past `maxBytes`. */
 export function fromB64u(s: string, maxBytes = 1 << 20): Uint8Array {
   if (typeof s !== 'string') throw new ProtocolError('E_DECODE', 'base64url: not a string');
-  if (s.length > Math.ceil((maxBytes * 4) / 3)) throw new ProtocolError('E_TOO_LARGE', 'base64url field too long');
+  if (s.length > Math.ceil((maxBytes * 4) / 3))
+    throw new ProtocolError('E_TOO_LARGE', 'base64url field too long');
   if (!/^[A-Za-z0-9_-]*$/.test(s)) throw new ProtocolError('E_DECODE', 'base64url: bad character');
   try {
     return base64urlnopad.decode(s);

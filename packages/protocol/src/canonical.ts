@@ -23,12 +23,14 @@ export function canonicalize(value: unknown): string {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
-      if (!Number.isSafeInteger(value)) throw new InternalError('E_INTERNAL', 'canonical JSON allows only safe integers');
+      if (!Number.isSafeInteger(value))
+        throw new InternalError('E_INTERNAL', 'canonical JSON allows only safe integers');
       return String(value);
     case 'object': {
       if (Array.isArray(value)) return `[${value.map(canonicalize).join(',')}]`;
       const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) throw new InternalError('E_INTERNAL', 'canonical JSON allows only plain objects');
+      if (proto !== Object.prototype && proto !== null)
+        throw new InternalError('E_INTERNAL', 'canonical JSON allows only plain objects');
       const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
       entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalize(v)}`).join(',')}}`;
@@ -51,11 +53,13 @@ export function parseJson(input: string | Uint8Array, maxBytes: number): unknown
   let text: string;
   if (typeof input === 'string') {
     // A JS string of n UTF-16 units is at least n bytes of UTF-8; refuse early, then measure.
-    if (input.length > maxBytes) throw new ProtocolError('E_TOO_LARGE', `message larger than ${maxBytes} bytes`);
+    if (input.length > maxBytes)
+      throw new ProtocolError('E_TOO_LARGE', `message larger than ${maxBytes} bytes`);
     text = input;
   } else {
     if (!(input instanceof Uint8Array)) throw new ProtocolError('E_DECODE', 'expected text or bytes');
-    if (input.length > maxBytes) throw new ProtocolError('E_TOO_LARGE', `message larger than ${maxBytes} bytes`);
+    if (input.length > maxBytes)
+      throw new ProtocolError('E_TOO_LARGE', `message larger than ${maxBytes} bytes`);
     text = fromUtf8(input);
   }
   try {

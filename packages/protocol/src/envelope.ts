@@ -19,10 +19,10 @@
 import { z } from 'zod';
 import { b64u, concat, fromB64u, utf8 } from './bytes.js';
 import { canonicalBytes, canonicalize, parseJson } from './canonical.js';
-import { ed25519Verify, label, type Signer } from './crypto/primitives.js';
 import type { CryptoEnv } from './crypto/env.js';
-import { ProtocolError, VerificationError, type ErrorCode } from './errors.js';
-import { decodeId, encodeId, type DeviceKeyText, type UserKeyText } from './ids.js';
+import { ed25519Verify, label, type Signer } from './crypto/primitives.js';
+import { type ErrorCode, ProtocolError, VerificationError } from './errors.js';
+import { type DeviceKeyText, decodeId, encodeId, type UserKeyText } from './ids.js';
 import type { ReplayCache } from './replay.js';
 
 /** Every purpose a signed envelope can have. */
@@ -43,7 +43,11 @@ export const MAX_ENVELOPE_BYTES = 64 * 1024;
 /** Who may sign: device keys (`hdk_`) or user keys (`huk_`). */
 export type SignerKind = 'device' | 'user';
 
-const b64uField = (maxChars: number) => z.string().max(maxChars).regex(/^[A-Za-z0-9_-]*$/);
+const b64uField = (maxChars: number) =>
+  z
+    .string()
+    .max(maxChars)
+    .regex(/^[A-Za-z0-9_-]*$/);
 
 const envelopeSchema = z
   .object({
@@ -85,7 +89,14 @@ export async function seal(
   body: Record<string, unknown>,
   env: CryptoEnv,
 ): Promise<Envelope> {
-  const unsigned = { v: 1 as const, p: purpose, k: signerKeyText(kind, signer.publicKey), n: b64u(env.random(16)), t: env.now(), b: body };
+  const unsigned = {
+    v: 1 as const,
+    p: purpose,
+    k: signerKeyText(kind, signer.publicKey),
+    n: b64u(env.random(16)),
+    t: env.now(),
+    b: body,
+  };
   // Canonicalize early: a body outside the canonical subset is our bug, not the peer's.
   canonicalize(body);
   const s = b64u(await signer.sign(signedBytes(unsigned)));
@@ -97,12 +108,30 @@ export function encodeEnvelope(e: Envelope): string {
   return canonicalize(e);
 }
 
-/** Decode (size limit + schema, no signature check). Raises ProtocolError only. */
-export function decodeEnvelope(input: string | Uint8Array | unknown, maxBytes = MAX_ENVELOPE_BYTES): Envelope {
+/**
+ * Decode (size limit + schema + canonical body, no signature check). Raises ProtocolError only:
+ * E_TOO_LARGE, E_DECODE (not JSON / not UTF-8) or E_SCHEMA (including a body with floats or unsafe
+ * integers, which have no canonical encoding).
+ */
+export function decodeEnvelope(
+  input: string | Uint8Array | unknown,
+  maxBytes = MAX_ENVELOPE_BYTES,
+): Envelope {
   const raw = typeof input === 'string' || input instanceof Uint8Array ? parseJson(input, maxBytes) : input;
   const r = envelopeSchema.safeParse(raw);
   if (!r.success) throw new ProtocolError('E_SCHEMA', `envelope: ${describeZod(r.error)}`);
-  if (typeof input === 'object' && !(input instanceof Uint8Array) && canonicalize(r.data).length > maxBytes) {
+  // Every decoded envelope must have a canonical encoding (no floats or unsafe integers in the body):
+  // otherwise encoding it (for a digest, a signature check or storage) would throw an untyped error.
+  let size: number;
+  try {
+    size = canonicalize(r.data).length;
+  } catch {
+    throw new ProtocolError(
+      'E_SCHEMA',
+      'envelope: body is outside canonical JSON (floats or unsafe integers)',
+    );
+  }
+  if (typeof input === 'object' && !(input instanceof Uint8Array) && size > maxBytes) {
     throw new ProtocolError('E_TOO_LARGE', `message larger than ${maxBytes} bytes`);
   }
   return r.data as Envelope;
@@ -149,7 +178,10 @@ export interface VerifyOptions<B> extends Freshness {
 }
 
 function reject(code: ErrorCode, message: string, isProtocol = false): Rejected {
-  return { ok: false, error: isProtocol ? new ProtocolError(code, message) : new VerificationError(code, message) };
+  return {
+    ok: false,
+    error: isProtocol ? new ProtocolError(code, message) : new VerificationError(code, message),
+  };
 }
 
 /**
@@ -182,12 +214,14 @@ export async function verify<B>(e: Envelope, o: VerifyOptions<B>): Promise<Verif
   } catch {
     return reject('E_SCHEMA', 'body is not canonical JSON', true);
   }
-  if (!(await ed25519Verify(signer, msg, sig))) return reject('E_BAD_SIGNATURE', `${e.p} signature does not verify`);
+  if (!(await ed25519Verify(signer, msg, sig)))
+    return reject('E_BAD_SIGNATURE', `${e.p} signature does not verify`);
   const body = o.body.safeParse(e.b);
   if (!body.success) return reject('E_SCHEMA', `${e.p} body: ${describeZod(body.error)}`, true);
   const maxAge = o.maxAgeMs ?? 120_000;
   const maxFuture = o.maxFutureMs ?? 30_000;
-  if (e.t < o.now - maxAge || e.t > o.now + maxFuture) return reject('E_STALE', `${e.p} timestamp outside the accepted window`);
+  if (e.t < o.now - maxAge || e.t > o.now + maxFuture)
+    return reject('E_STALE', `${e.p} timestamp outside the accepted window`);
   if (o.replay) {
     const v = o.replay.check(`${e.k}/${e.n}`, e.t);
     if (v === 'replay') return reject('E_REPLAY', `${e.p} nonce already used`);

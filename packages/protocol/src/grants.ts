@@ -9,13 +9,12 @@
  * - {@link Acl.authorize} answers the one question: may this key do this, on this camera, now?
  */
 import { z } from 'zod';
+import { parseJson } from './canonical.js';
 import type { CryptoEnv } from './crypto/env.js';
 import type { Signer } from './crypto/primitives.js';
+import { decodeEnvelope, describeZod, type Envelope, seal, verify } from './envelope.js';
 import { AccessError, ProtocolError, VerificationError } from './errors.js';
-import { type Envelope, decodeEnvelope, seal, verify } from './envelope.js';
 import { decodeId, encodeId, isId, type UserKeyText } from './ids.js';
-import { parseJson } from './canonical.js';
-import { describeZod } from './envelope.js';
 
 /** What a grant can allow. */
 export const SCOPES = ['live', 'clips', 'talk', 'ptz'] as const;
@@ -39,10 +38,17 @@ export const grantSchema = z
     role: z.enum(['member', 'guest']),
     scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length),
     /** Optional camera restriction; absent means every camera of the device. */
-    cams: z.array(z.string().regex(/^[a-z0-9_-]{1,32}$/)).max(64).optional(),
+    cams: z
+      .array(z.string().regex(/^[a-z0-9_-]{1,32}$/))
+      .max(64)
+      .optional(),
     nbf: time,
     exp: time.nullable(),
-    serial: z.number().int().positive().max(2 ** 31),
+    serial: z
+      .number()
+      .int()
+      .positive()
+      .max(2 ** 31),
   })
   .strict()
   .refine((g) => new Set(g.scopes).size === g.scopes.length, 'duplicate scope')
@@ -53,11 +59,23 @@ export type Grant = z.infer<typeof grantSchema>;
 export const aclUpdateSchema = z
   .object({
     d: deviceIdText,
-    ver: z.number().int().positive().max(2 ** 31),
+    ver: z
+      .number()
+      .int()
+      .positive()
+      .max(2 ** 31),
     /** New grants, each a full signed `grant` envelope (so it can also be shown to its subject). */
     add: z.array(z.unknown()).max(16),
     /** Serials to revoke. */
-    revoke: z.array(z.number().int().positive().max(2 ** 31)).max(MAX_GRANTS),
+    revoke: z
+      .array(
+        z
+          .number()
+          .int()
+          .positive()
+          .max(2 ** 31),
+      )
+      .max(MAX_GRANTS),
   })
   .strict();
 export type AclUpdate = z.infer<typeof aclUpdateSchema>;
@@ -75,7 +93,13 @@ export async function signAclUpdate(
   update: { d: string; ver: number; add: Envelope[]; revoke: number[] },
   env: CryptoEnv,
 ): Promise<Envelope> {
-  return seal(owner, 'user', 'acl/update', { d: update.d, ver: update.ver, add: update.add as unknown as never[], revoke: update.revoke }, env);
+  return seal(
+    owner,
+    'user',
+    'acl/update',
+    { d: update.d, ver: update.ver, add: update.add as unknown as never[], revoke: update.revoke },
+    env,
+  );
 }
 
 /** Outcome of {@link Acl.authorize}. */
@@ -93,7 +117,14 @@ export const aclStateSchema = z
     revokedKeys: z.array(userKeySchema).max(4096),
   })
   .strict();
-export type AclState = { d: string; ver: number; owner: string; grants: Envelope[]; revoked: number[]; revokedKeys: string[] };
+export type AclState = {
+  d: string;
+  ver: number;
+  owner: string;
+  grants: Envelope[];
+  revoked: number[];
+  revokedKeys: string[];
+};
 
 /** Largest persisted ACL or update accepted. */
 export const MAX_ACL_BYTES = 512 * 1024;
@@ -107,7 +138,10 @@ export class Acl {
 
   /** A fresh ACL after the first pairing: one owner, no grants, version 0. */
   static create(deviceId: string, ownerKey: Uint8Array): Acl {
-    return new Acl({ d: deviceId, ver: 0, owner: encodeId('userKey', ownerKey), grants: [], revoked: [], revokedKeys: [] }, new Map());
+    return new Acl(
+      { d: deviceId, ver: 0, owner: encodeId('userKey', ownerKey), grants: [], revoked: [], revokedKeys: [] },
+      new Map(),
+    );
   }
 
   /**
@@ -131,7 +165,12 @@ export class Acl {
 
   /** Serialise for storage. */
   toJSON(): AclState {
-    return { ...this.state, grants: [...this.state.grants], revoked: [...this.state.revoked], revokedKeys: [...this.state.revokedKeys] };
+    return {
+      ...this.state,
+      grants: [...this.state.grants],
+      revoked: [...this.state.revoked],
+      revokedKeys: [...this.state.revokedKeys],
+    };
   }
 
   /** The owner's raw public key. */
@@ -161,11 +200,13 @@ export class Acl {
     });
     if (!r.ok) throw r.error;
     const u = r.body;
-    if (u.d !== this.state.d) throw new VerificationError('E_BAD_BINDING', 'ACL update is for another device');
-    if (u.ver !== this.state.ver + 1) throw new AccessError('E_STALE_ACL', `ACL update version ${u.ver}, device is at ${this.state.ver}`);
+    if (u.d !== this.state.d)
+      throw new VerificationError('E_BAD_BINDING', 'ACL update is for another device');
+    if (u.ver !== this.state.ver + 1)
+      throw new AccessError('E_STALE_ACL', `ACL update version ${u.ver}, device is at ${this.state.ver}`);
     const grants = new Map(this.grants);
     const envs = new Map<number, Envelope>();
-    this.state.grants.forEach((ge) => envs.set((ge.b as { serial: number }).serial, ge));
+    for (const ge of this.state.grants) envs.set((ge.b as { serial: number }).serial, ge);
     const revoked = new Set(this.state.revoked);
     const revokedKeys = new Set(this.state.revokedKeys);
     for (const s of u.revoke) {
@@ -178,15 +219,25 @@ export class Acl {
     for (const raw of u.add) {
       const ge = decodeEnvelope(raw);
       const g = await verifyGrant(ge, this.ownerKey, this.state.d, now, true);
-      if (revoked.has(g.serial)) throw new AccessError('E_GRANT_REVOKED', `grant serial ${g.serial} was revoked and cannot be reused`);
-      if (grants.has(g.serial)) throw new ProtocolError('E_SCHEMA', `grant serial ${g.serial} already in use`);
+      if (revoked.has(g.serial))
+        throw new AccessError('E_GRANT_REVOKED', `grant serial ${g.serial} was revoked and cannot be reused`);
+      if (grants.has(g.serial))
+        throw new ProtocolError('E_SCHEMA', `grant serial ${g.serial} already in use`);
       grants.set(g.serial, g);
       envs.set(g.serial, ge);
       revokedKeys.delete(g.sub);
     }
-    if (grants.size > MAX_GRANTS) throw new ProtocolError('E_SCHEMA', `ACL would hold more than ${MAX_GRANTS} grants`);
+    if (grants.size > MAX_GRANTS)
+      throw new ProtocolError('E_SCHEMA', `ACL would hold more than ${MAX_GRANTS} grants`);
     return new Acl(
-      { d: this.state.d, ver: u.ver, owner: this.state.owner, grants: [...envs.values()], revoked: [...revoked].sort((a, b) => a - b), revokedKeys: [...revokedKeys].slice(-4096) },
+      {
+        d: this.state.d,
+        ver: u.ver,
+        owner: this.state.owner,
+        grants: [...envs.values()],
+        revoked: [...revoked].sort((a, b) => a - b),
+        revokedKeys: [...revokedKeys].slice(-4096),
+      },
       grants,
     );
   }
@@ -202,7 +253,12 @@ export class Acl {
   authorize(key: Uint8Array | string, scope: Scope, now: number, camera?: string): Decision {
     let text: string;
     try {
-      text = typeof key === 'string' ? (decodeId('userKey', key), key) : encodeId('userKey', key);
+      if (typeof key === 'string') {
+        decodeId('userKey', key);
+        text = key;
+      } else {
+        text = encodeId('userKey', key);
+      }
     } catch {
       return { allowed: false, error: new AccessError('E_NO_GRANT', 'not a user key') };
     }
@@ -224,7 +280,8 @@ export class Acl {
       }
       return { allowed: true, role: g.role, grant: g };
     }
-    if (best.code === 'E_NO_GRANT' && this.state.revokedKeys.includes(text)) best = new AccessError('E_GRANT_REVOKED');
+    if (best.code === 'E_NO_GRANT' && this.state.revokedKeys.includes(text))
+      best = new AccessError('E_GRANT_REVOKED');
     return { allowed: false, error: best };
   }
 }
@@ -238,7 +295,13 @@ function inTime(g: Grant, now: number): boolean {
  * freshness window (they are long-lived statements); replay is prevented by the ACL version and
  * serials instead. `allowExpired` keeps expired grants loadable (authorize() refuses them).
  */
-export async function verifyGrant(e: Envelope, ownerKey: Uint8Array, deviceId: string, now: number, allowExpired = false): Promise<Grant> {
+export async function verifyGrant(
+  e: Envelope,
+  ownerKey: Uint8Array,
+  deviceId: string,
+  now: number,
+  allowExpired = false,
+): Promise<Grant> {
   const r = await verify(e, {
     purpose: 'grant',
     signerKind: 'user',

@@ -49,7 +49,8 @@ export function encodeId<K extends IdKind>(kind: K, payload: Uint8Array): Text<K
 /** Decode text of the given kind to its payload; raises ProtocolError E_BAD_ID on any defect. */
 export function decodeId(kind: IdKind, text: unknown): Uint8Array {
   const { prefix, size } = ID_KINDS[kind];
-  if (typeof text !== 'string' || text.length > MAX_ID_TEXT) throw new ProtocolError('E_BAD_ID', `${kind}: not a string of reasonable length`);
+  if (typeof text !== 'string' || text.length > MAX_ID_TEXT)
+    throw new ProtocolError('E_BAD_ID', `${kind}: not a string of reasonable length`);
   const sep = text.indexOf('_');
   if (sep < 0 || text.slice(0, sep) !== prefix) {
     throw new ProtocolError('E_BAD_ID', `${kind}: expected prefix "${prefix}_"`);
@@ -62,7 +63,8 @@ export function decodeId(kind: IdKind, text: unknown): Uint8Array {
   }
   if (raw.length !== size + 4) throw new ProtocolError('E_BAD_ID', `${kind}: wrong length`);
   const payload = raw.slice(0, size);
-  if (!constantTimeEqual(raw.subarray(size), checksum(prefix, payload))) throw new ProtocolError('E_BAD_ID', `${kind}: bad checksum`);
+  if (!constantTimeEqual(raw.subarray(size), checksum(prefix, payload)))
+    throw new ProtocolError('E_BAD_ID', `${kind}: bad checksum`);
   // Canonical form only: one text per payload (base32 lower-case, no padding bits set).
   if (encodeId(kind, payload) !== text) throw new ProtocolError('E_BAD_ID', `${kind}: not in canonical form`);
   return payload;

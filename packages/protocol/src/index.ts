@@ -2,16 +2,17 @@
  * @hearth/protocol — the pure core shared by the agent, the server and the browser viewer.
  * No I/O and no Node imports: this package compiles with `"types": []`.
  */
-export * from './errors.js';
+
 export * from './bytes.js';
+export * from './canonical.js';
 export * from './crypto/env.js';
 export * from './crypto/primitives.js';
-export * from './ids.js';
-export * from './canonical.js';
-export * from './replay.js';
 export * from './envelope.js';
+export * from './errors.js';
+export * from './grants.js';
+export * from './ids.js';
+export * from './pairing/index.js';
+export * from './rendezvous.js';
+export * from './replay.js';
 export * from './sdp.js';
 export * from './session.js';
-export * from './grants.js';
-export * from './rendezvous.js';
-export * from './pairing/index.js';

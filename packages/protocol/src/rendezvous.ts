@@ -21,22 +21,32 @@ import { b64u, constantTimeEqual, fromB64u } from './bytes.js';
 import { parseJson } from './canonical.js';
 import type { CryptoEnv } from './crypto/env.js';
 import type { Signer } from './crypto/primitives.js';
-import { ProtocolError, VerificationError } from './errors.js';
 import { decodeEnvelope, describeZod, type Envelope, seal, verify } from './envelope.js';
+import { ProtocolError, VerificationError } from './errors.js';
 import { decodeId, deviceIdFromKey, isId } from './ids.js';
 import type { ReplayCache } from './replay.js';
 
 /** Largest rendezvous frame (text). */
 export const MAX_FRAME_BYTES = 96 * 1024;
 
-const idText = z.string().refine((s): boolean => isId('deviceId', s) || isId('userKey', s), 'device id or user key');
+const idText = z
+  .string()
+  .refine((s): boolean => isId('deviceId', s) || isId('userKey', s), 'device id or user key');
 const deviceIdText = z.string().refine((s): boolean => isId('deviceId', s), 'device id');
 const b64 = (n: number) => z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${n}}$`));
 
 /** ICE server entry handed to authenticated clients (TURN credentials are per session, short-lived). */
 export const iceServerSchema = z
   .object({
-    urls: z.array(z.string().max(256).regex(/^(stun|turn|turns):/)).min(1).max(8),
+    urls: z
+      .array(
+        z
+          .string()
+          .max(256)
+          .regex(/^(stun|turn|turns):/),
+      )
+      .min(1)
+      .max(8),
     username: z.string().max(256).optional(),
     credential: z.string().max(256).optional(),
   })
@@ -58,8 +68,17 @@ export const serverFrameSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('recv'), from: idText, m: z.unknown() }).strict(),
   z.object({ t: z.literal('presence'), d: deviceIdText, online: z.boolean() }).strict(),
   z.object({ t: z.literal('pair/found'), tag: z.string().max(8), d: deviceIdText.nullable() }).strict(),
-  z.object({ t: z.literal('alert'), code: z.string().max(64), count: z.number().int().nonnegative() }).strict(),
-  z.object({ t: z.literal('error'), code: z.string().max(64), msg: z.string().max(256), ref: z.string().max(64).optional() }).strict(),
+  z
+    .object({ t: z.literal('alert'), code: z.string().max(64), count: z.number().int().nonnegative() })
+    .strict(),
+  z
+    .object({
+      t: z.literal('error'),
+      code: z.string().max(64),
+      msg: z.string().max(256),
+      ref: z.string().max(64).optional(),
+    })
+    .strict(),
   z.object({ t: z.literal('pong') }).strict(),
 ]);
 export type ServerFrame = z.infer<typeof serverFrameSchema>;
@@ -72,7 +91,15 @@ export const clientFrameSchema = z.discriminatedUnion('t', [
   /** Viewer: tell me when these devices come and go. */
   z.object({ t: z.literal('watch'), d: z.array(deviceIdText).max(256) }).strict(),
   /** Device in its pairing window: make me findable by the manual code's lookup tag. */
-  z.object({ t: z.literal('pair/register'), tag: z.string().regex(/^[0-9A-Z]{4}$/).nullable() }).strict(),
+  z
+    .object({
+      t: z.literal('pair/register'),
+      tag: z
+        .string()
+        .regex(/^[0-9A-Z]{4}$/)
+        .nullable(),
+    })
+    .strict(),
   /** Viewer: which device registered this lookup tag? */
   z.object({ t: z.literal('pair/lookup'), tag: z.string().regex(/^[0-9A-Z]{4}$/) }).strict(),
   z.object({ t: z.literal('ping') }).strict(),
@@ -100,8 +127,19 @@ const authBodySchema = z
   .strict();
 
 /** Client: answer the server's hello with a proof of key possession bound to server and connection. */
-export async function createAuth(signer: Signer, role: 'device' | 'viewer', hello: { srv: string; ch: string }, env: CryptoEnv): Promise<Envelope> {
-  return seal(signer, role === 'device' ? 'device' : 'user', role === 'device' ? 'auth/device' : 'auth/user', { srv: hello.srv, ch: hello.ch, role }, env);
+export async function createAuth(
+  signer: Signer,
+  role: 'device' | 'viewer',
+  hello: { srv: string; ch: string },
+  env: CryptoEnv,
+): Promise<Envelope> {
+  return seal(
+    signer,
+    role === 'device' ? 'device' : 'user',
+    role === 'device' ? 'auth/device' : 'auth/user',
+    { srv: hello.srv, ch: hello.ch, role },
+    env,
+  );
 }
 
 /** Server: a fresh challenge for a new connection. */
@@ -110,7 +148,9 @@ export function newChallenge(env: CryptoEnv): string {
 }
 
 /** The authenticated identity of a connection. */
-export type AuthResult = { role: 'device'; id: string; key: Uint8Array } | { role: 'viewer'; id: string; key: Uint8Array };
+export type AuthResult =
+  | { role: 'device'; id: string; key: Uint8Array }
+  | { role: 'viewer'; id: string; key: Uint8Array };
 
 /**
  * Server: verify a client's auth frame for this connection's challenge. Raises VerificationError
@@ -135,8 +175,10 @@ export async function verifyAuth(
   if (!r.ok) throw r.error;
   const enc = new TextEncoder();
   if (r.body.srv !== o.serverKey) throw new VerificationError('E_BAD_BINDING', 'auth is for another server');
-  if (!constantTimeEqual(enc.encode(r.body.ch), enc.encode(o.challenge))) throw new VerificationError('E_BAD_BINDING', 'auth is for another connection');
-  if (r.body.role !== role) throw new VerificationError('E_BAD_BINDING', 'auth role does not match its purpose');
+  if (!constantTimeEqual(enc.encode(r.body.ch), enc.encode(o.challenge)))
+    throw new VerificationError('E_BAD_BINDING', 'auth is for another connection');
+  if (r.body.role !== role)
+    throw new VerificationError('E_BAD_BINDING', 'auth role does not match its purpose');
   if (role === 'device') return { role, id: deviceIdFromKey(r.signer), key: r.signer };
   return { role, id: r.signerText, key: r.signer };
 }

@@ -25,7 +25,8 @@ const ALGS: Record<string, number> = { 'sha-256': 32, 'sha-384': 48, 'sha-512': 
  */
 export function extractFingerprints(sdp: string): Fingerprint[] {
   if (typeof sdp !== 'string') throw new ProtocolError('E_DECODE', 'SDP must be a string');
-  if (sdp.length > MAX_SDP_BYTES) throw new ProtocolError('E_TOO_LARGE', `SDP larger than ${MAX_SDP_BYTES} bytes`);
+  if (sdp.length > MAX_SDP_BYTES)
+    throw new ProtocolError('E_TOO_LARGE', `SDP larger than ${MAX_SDP_BYTES} bytes`);
   const out: Fingerprint[] = [];
   for (const rawLine of sdp.split('\n')) {
     const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
@@ -35,8 +36,10 @@ export function extractFingerprints(sdp: string): Fingerprint[] {
     const algorithm = m[1]!.toLowerCase();
     const value = m[2]!.toUpperCase();
     const len = ALGS[algorithm];
-    if (len === undefined) throw new ProtocolError('E_UNSUPPORTED', 'fingerprint hash must be sha-256, sha-384 or sha-512');
-    if ((value.length + 1) / 3 !== len) throw new ProtocolError('E_DECODE', 'fingerprint length does not match its hash');
+    if (len === undefined)
+      throw new ProtocolError('E_UNSUPPORTED', 'fingerprint hash must be sha-256, sha-384 or sha-512');
+    if ((value.length + 1) / 3 !== len)
+      throw new ProtocolError('E_DECODE', 'fingerprint length does not match its hash');
     out.push({ algorithm, value });
   }
   return out;
@@ -48,15 +51,19 @@ export function extractFingerprints(sdp: string): Fingerprint[] {
  */
 export function sdpFingerprint(sdp: string): Fingerprint {
   const all = extractFingerprints(sdp);
-  if (all.length === 0) throw new ProtocolError('E_SCHEMA', 'SDP has no a=fingerprint line (DTLS is mandatory)');
+  if (all.length === 0)
+    throw new ProtocolError('E_SCHEMA', 'SDP has no a=fingerprint line (DTLS is mandatory)');
   const first = all[0]!;
   for (const f of all) {
-    if (!sameFingerprint(f, first)) throw new ProtocolError('E_SCHEMA', 'SDP carries different DTLS fingerprints');
+    if (!sameFingerprint(f, first))
+      throw new ProtocolError('E_SCHEMA', 'SDP carries different DTLS fingerprints');
   }
   return first;
 }
 
 /** Constant-time comparison of two fingerprints. */
 export function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
-  return a.algorithm === b.algorithm && constantTimeEqual(utf8(a.value.toUpperCase()), utf8(b.value.toUpperCase()));
+  return (
+    a.algorithm === b.algorithm && constantTimeEqual(utf8(a.value.toUpperCase()), utf8(b.value.toUpperCase()))
+  );
 }

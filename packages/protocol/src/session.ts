@@ -20,11 +20,18 @@
 import { z } from 'zod';
 import { b64u, fromB64u } from './bytes.js';
 import type { CryptoEnv } from './crypto/env.js';
-import { sha256, type Signer } from './crypto/primitives.js';
+import { type Signer, sha256 } from './crypto/primitives.js';
+import {
+  type Envelope,
+  envelopeDigestInput,
+  type Freshness,
+  seal,
+  type VerifyResult,
+  verify,
+} from './envelope.js';
 import { ProtocolError, VerificationError } from './errors.js';
-import { type Envelope, envelopeDigestInput, type Freshness, seal, verify, type VerifyResult } from './envelope.js';
-import { deviceIdFromKey, type DeviceId, isId } from './ids.js';
-import { MAX_SDP_BYTES, sdpFingerprint, type Fingerprint } from './sdp.js';
+import { type DeviceId, deviceIdFromKey, isId } from './ids.js';
+import { type Fingerprint, MAX_SDP_BYTES, sdpFingerprint } from './sdp.js';
 
 /** Camera names: what the agent's YAML allows. */
 export const CAMERA_NAME = /^[a-z0-9_-]{1,32}$/;
@@ -66,7 +73,13 @@ export async function createOffer(
 ): Promise<{ envelope: Envelope; sid: string; digest: string }> {
   sdpFingerprint(args.sdp); // refuse to sign an SDP without DTLS
   const sid = b64u(env.random(16));
-  const envelope = await seal(viewer, 'user', 'session/offer', { d: args.deviceId, cam: args.camera, sid, sdp: args.sdp }, env);
+  const envelope = await seal(
+    viewer,
+    'user',
+    'session/offer',
+    { d: args.deviceId, cam: args.camera, sid, sdp: args.sdp },
+    env,
+  );
   return { envelope, sid, digest: await envelopeDigest(envelope) };
 }
 
@@ -86,15 +99,22 @@ export interface VerifiedOffer {
  * Device: verify an offer's signature, freshness, nonce, target device and fingerprint. The
  * caller then asks the ACL (`grants.ts`) whether `viewerKey` may use `live` on `camera`.
  */
-export async function verifyOffer(e: Envelope, o: Freshness & { deviceId: string }): Promise<VerifyResult<VerifiedOffer>> {
+export async function verifyOffer(
+  e: Envelope,
+  o: Freshness & { deviceId: string },
+): Promise<VerifyResult<VerifiedOffer>> {
   const r = await verify(e, { ...o, purpose: 'session/offer', signerKind: 'user', body: offerBodySchema });
   if (!r.ok) return r;
-  if (r.body.d !== o.deviceId) return { ok: false, error: new VerificationError('E_BAD_BINDING', 'offer is for another device') };
+  if (r.body.d !== o.deviceId)
+    return { ok: false, error: new VerificationError('E_BAD_BINDING', 'offer is for another device') };
   let fingerprint: Fingerprint;
   try {
     fingerprint = sdpFingerprint(r.body.sdp);
   } catch (err) {
-    return { ok: false, error: err instanceof ProtocolError ? err : new ProtocolError('E_DECODE', 'offer SDP') };
+    return {
+      ok: false,
+      error: err instanceof ProtocolError ? err : new ProtocolError('E_DECODE', 'offer SDP'),
+    };
   }
   return {
     ...r,
@@ -112,9 +132,20 @@ export async function verifyOffer(e: Envelope, o: Freshness & { deviceId: string
 }
 
 /** Device: sign an answer bound to a verified offer. */
-export async function createAnswer(device: Signer, offer: VerifiedOffer, sdp: string, env: CryptoEnv): Promise<Envelope> {
+export async function createAnswer(
+  device: Signer,
+  offer: VerifiedOffer,
+  sdp: string,
+  env: CryptoEnv,
+): Promise<Envelope> {
   sdpFingerprint(sdp);
-  return seal(device, 'device', 'session/answer', { d: deviceIdFromKey(device.publicKey), sid: offer.sid, o: offer.digest, sdp }, env);
+  return seal(
+    device,
+    'device',
+    'session/answer',
+    { d: deviceIdFromKey(device.publicKey), sid: offer.sid, o: offer.digest, sdp },
+    env,
+  );
 }
 
 /** A verified answer, as the viewer sees it. */
@@ -131,9 +162,16 @@ export async function verifyAnswer(
   e: Envelope,
   o: Freshness & { pinnedDeviceKey: Uint8Array; sid: string; offerDigest: string },
 ): Promise<VerifyResult<VerifiedAnswer>> {
-  const r = await verify(e, { ...o, purpose: 'session/answer', signerKind: 'device', expectedSigner: o.pinnedDeviceKey, body: answerBodySchema });
+  const r = await verify(e, {
+    ...o,
+    purpose: 'session/answer',
+    signerKind: 'device',
+    expectedSigner: o.pinnedDeviceKey,
+    body: answerBodySchema,
+  });
   if (!r.ok) return r;
-  if (r.body.d !== deviceIdFromKey(o.pinnedDeviceKey)) return { ok: false, error: new VerificationError('E_BAD_BINDING', 'answer names another device') };
+  if (r.body.d !== deviceIdFromKey(o.pinnedDeviceKey))
+    return { ok: false, error: new VerificationError('E_BAD_BINDING', 'answer names another device') };
   if (r.body.sid !== o.sid || r.body.o !== o.offerDigest) {
     return { ok: false, error: new VerificationError('E_BAD_BINDING', 'answer is not bound to our offer') };
   }
@@ -141,7 +179,10 @@ export async function verifyAnswer(
   try {
     fingerprint = sdpFingerprint(r.body.sdp);
   } catch (err) {
-    return { ok: false, error: err instanceof ProtocolError ? err : new ProtocolError('E_DECODE', 'answer SDP') };
+    return {
+      ok: false,
+      error: err instanceof ProtocolError ? err : new ProtocolError('E_DECODE', 'answer SDP'),
+    };
   }
   return { ...r, body: { sdp: r.body.sdp, fingerprint } };
 }

@@ -16,7 +16,8 @@ export const systemEnv: CryptoEnv = {
   random(n: number): Uint8Array {
     const out = new Uint8Array(n);
     // getRandomValues accepts at most 65536 bytes per call.
-    for (let o = 0; o < n; o += 65536) globalThis.crypto.getRandomValues(out.subarray(o, Math.min(n, o + 65536)));
+    for (let o = 0; o < n; o += 65536)
+      globalThis.crypto.getRandomValues(out.subarray(o, Math.min(n, o + 65536)));
     return out;
   },
   now: () => Date.now(),
@@ -26,7 +27,10 @@ export const systemEnv: CryptoEnv = {
  * A deterministic environment for tests: a counter-based byte stream (NOT random; never use in
  * production) and a settable clock.
  */
-export function fixedEnv(seed = 1, start = 1_700_000_000_000): CryptoEnv & { advance(ms: number): void; set(ms: number): void } {
+export function fixedEnv(
+  seed = 1,
+  start = 1_700_000_000_000,
+): CryptoEnv & { advance(ms: number): void; set(ms: number): void } {
   let counter = seed >>> 0;
   let t = start;
   return {

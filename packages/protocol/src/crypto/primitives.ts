@@ -8,7 +8,8 @@ import { ProtocolError, VerificationError } from '../errors.js';
 
 const subtle = (): SubtleCrypto => {
   const s = globalThis.crypto?.subtle;
-  if (!s) throw new Error('WebCrypto (crypto.subtle) is not available: use Node >= 20 or a secure browser context');
+  if (!s)
+    throw new Error('WebCrypto (crypto.subtle) is not available: use Node >= 20 or a secure browser context');
   return s;
 };
 
@@ -35,33 +36,67 @@ export async function hmacSha256Verify(key: Uint8Array, data: Uint8Array, tag: U
 }
 
 /** HKDF-SHA-256 (RFC 5869). `salt` may be empty (then HashLen zero bytes, per the RFC). */
-export async function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array> {
+export async function hkdfSha256(
+  ikm: Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array,
+  length: number,
+): Promise<Uint8Array> {
   const k = await subtle().importKey('raw', ab(ikm), 'HKDF', false, ['deriveBits']);
-  const bits = await subtle().deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: ab(salt), info: ab(info) }, k, length * 8);
+  const bits = await subtle().deriveBits(
+    { name: 'HKDF', hash: 'SHA-256', salt: ab(salt), info: ab(info) },
+    k,
+    length * 8,
+  );
   return new Uint8Array(bits);
 }
 
 /** PBKDF2-HMAC-SHA-256. */
-export async function pbkdf2Sha256(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Promise<Uint8Array> {
+export async function pbkdf2Sha256(
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+): Promise<Uint8Array> {
   const k = await subtle().importKey('raw', ab(password), 'PBKDF2', false, ['deriveBits']);
-  const bits = await subtle().deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: ab(salt), iterations }, k, length * 8);
+  const bits = await subtle().deriveBits(
+    { name: 'PBKDF2', hash: 'SHA-256', salt: ab(salt), iterations },
+    k,
+    length * 8,
+  );
   return new Uint8Array(bits);
 }
 
 /** AES-256-GCM encrypt; returns ciphertext || 16-byte tag. */
-export async function aesGcmEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad: Uint8Array = new Uint8Array()): Promise<Uint8Array> {
-  if (key.length !== 32 || iv.length !== 12) throw new RangeError('AES-256-GCM needs a 32-byte key and a 12-byte IV');
+export async function aesGcmEncrypt(
+  key: Uint8Array,
+  iv: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array = new Uint8Array(),
+): Promise<Uint8Array> {
+  if (key.length !== 32 || iv.length !== 12)
+    throw new RangeError('AES-256-GCM needs a 32-byte key and a 12-byte IV');
   const k = await subtle().importKey('raw', ab(key), 'AES-GCM', false, ['encrypt']);
-  return new Uint8Array(await subtle().encrypt({ name: 'AES-GCM', iv: ab(iv), additionalData: ab(aad) }, k, ab(plaintext)));
+  return new Uint8Array(
+    await subtle().encrypt({ name: 'AES-GCM', iv: ab(iv), additionalData: ab(aad) }, k, ab(plaintext)),
+  );
 }
 
 /** AES-256-GCM decrypt; a bad tag raises VerificationError E_DECRYPT. */
-export async function aesGcmDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array = new Uint8Array()): Promise<Uint8Array> {
-  if (key.length !== 32 || iv.length !== 12) throw new RangeError('AES-256-GCM needs a 32-byte key and a 12-byte IV');
+export async function aesGcmDecrypt(
+  key: Uint8Array,
+  iv: Uint8Array,
+  ciphertext: Uint8Array,
+  aad: Uint8Array = new Uint8Array(),
+): Promise<Uint8Array> {
+  if (key.length !== 32 || iv.length !== 12)
+    throw new RangeError('AES-256-GCM needs a 32-byte key and a 12-byte IV');
   if (ciphertext.length < 16) throw new ProtocolError('E_DECODE', 'ciphertext shorter than the GCM tag');
   const k = await subtle().importKey('raw', ab(key), 'AES-GCM', false, ['decrypt']);
   try {
-    return new Uint8Array(await subtle().decrypt({ name: 'AES-GCM', iv: ab(iv), additionalData: ab(aad) }, k, ab(ciphertext)));
+    return new Uint8Array(
+      await subtle().decrypt({ name: 'AES-GCM', iv: ab(iv), additionalData: ab(aad) }, k, ab(ciphertext)),
+    );
   } catch {
     throw new VerificationError('E_DECRYPT');
   }
@@ -127,7 +162,9 @@ export class WebCryptoSigner implements Signer {
   }
 }
 
-const PKCS8_ED25519_PREFIX = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+const PKCS8_ED25519_PREFIX = new Uint8Array([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
 
 function b64uToBytes(s: string): Uint8Array {
   const b64 = s.replace(/-/g, '+').replace(/_/g, '/');
@@ -141,14 +178,19 @@ const verifyKeyCache = new Map<string, Promise<CryptoKey>>();
 const VERIFY_CACHE_MAX = 4096;
 
 /** Verify an Ed25519 signature. Returns false (never throws) for a bad key, signature or message. */
-export async function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+export async function ed25519Verify(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
   let keyHex = '';
   for (const x of publicKey) keyHex += x.toString(16).padStart(2, '0');
   let kp = verifyKeyCache.get(keyHex);
   if (!kp) {
     kp = subtle().importKey('raw', ab(publicKey), 'Ed25519', false, ['verify']);
-    if (verifyKeyCache.size >= VERIFY_CACHE_MAX) verifyKeyCache.delete(verifyKeyCache.keys().next().value as string);
+    if (verifyKeyCache.size >= VERIFY_CACHE_MAX)
+      verifyKeyCache.delete(verifyKeyCache.keys().next().value as string);
     verifyKeyCache.set(keyHex, kp);
     kp.catch(() => verifyKeyCache.delete(keyHex));
   }
@@ -170,15 +212,22 @@ export interface X25519KeyPair {
 /** Generate an X25519 key pair. */
 export async function x25519Generate(): Promise<X25519KeyPair> {
   const kp = (await subtle().generateKey('X25519', false, ['deriveBits'])) as CryptoKeyPair;
-  return { publicKey: new Uint8Array(await subtle().exportKey('raw', kp.publicKey)), privateKey: kp.privateKey };
+  return {
+    publicKey: new Uint8Array(await subtle().exportKey('raw', kp.publicKey)),
+    privateKey: kp.privateKey,
+  };
 }
 
-const PKCS8_X25519_PREFIX = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
+const PKCS8_X25519_PREFIX = new Uint8Array([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
+]);
 
 /** Import a 32-byte X25519 scalar (RFC 7748). */
 export async function x25519FromScalar(scalar: Uint8Array): Promise<CryptoKey> {
   if (scalar.length !== 32) throw new RangeError('X25519 scalar must be 32 bytes');
-  return subtle().importKey('pkcs8', ab(concat(PKCS8_X25519_PREFIX, scalar)), 'X25519', false, ['deriveBits']);
+  return subtle().importKey('pkcs8', ab(concat(PKCS8_X25519_PREFIX, scalar)), 'X25519', false, [
+    'deriveBits',
+  ]);
 }
 
 /** X25519(priv, peerPublic). Rejects the all-zero output (small-order peer key). */
@@ -191,7 +240,8 @@ export async function x25519(privateKey: CryptoKey, peerPublic: Uint8Array): Pro
   } catch {
     throw new VerificationError('E_DECODE', 'X25519 with a small-order public key');
   }
-  if (out.every((x) => x === 0)) throw new VerificationError('E_DECODE', 'X25519 produced the all-zero secret');
+  if (out.every((x) => x === 0))
+    throw new VerificationError('E_DECODE', 'X25519 produced the all-zero secret');
   return out;
 }
 
