@@ -8,12 +8,33 @@
  *                                 └── cameras ──────────▶ MediaBackend (ffmpeg + werift)
  * ```
  */
-import { type Acl, type CryptoEnv, decodeEnvelope, HearthError, shortId, systemEnv } from '@hearth/protocol';
+import {
+  Acl,
+  type AttemptPolicy,
+  type CryptoEnv,
+  decodeEnvelope,
+  HearthError,
+  type PairingGuardSnapshot,
+  type PairingMethod,
+  shortId,
+  systemEnv,
+} from '@hearth/protocol';
 import { loadAcl, saveAcl } from './device/acl-store.js';
 import { loadOrCreateIdentity } from './device/identity.js';
-import { PairingHost, type PairingInfo } from './device/pairing-host.js';
+import { type PairingEvent, PairingHost, type PairingInfo, pairingStatePath } from './device/pairing-host.js';
 import { RendezvousClient } from './device/rendezvous-client.js';
 import { type MediaBackend, type SessionEvent, SessionManager } from './device/sessions.js';
+
+export type { PairingInfo } from './device/pairing-host.js';
+
+/** Everything the agent reports through {@link AgentOptions.onEvent} (and its log). */
+export type AgentEvent =
+  | SessionEvent
+  | PairingEvent
+  | { kind: 'impostor-alert'; count: number }
+  | { kind: 'acl-created'; owner: string }
+  | { kind: 'acl-updated'; ver: number; dropped: number; closed: number }
+  | { kind: 'member-paired-needs-grant'; viewer: string };
 
 /** Minimal structured logger (pino-compatible). */
 export interface Logger {
@@ -40,8 +61,17 @@ export interface AgentOptions {
   pairingWindowMs?: number;
   /** Called whenever a new pairing window opens, with the QR URL and manual code to show. */
   onPairingWindow?: (info: PairingInfo) => void;
-  /** Called for every session event (also logged). */
-  onEvent?: (e: SessionEvent | { kind: string; [k: string]: unknown }) => void;
+  /** Called for every session and pairing event (also logged). */
+  onEvent?: (e: AgentEvent) => void;
+  /** Pairing attempt budgets (defaults: the protocol's, 20 QR and 5 manual-code attempts). */
+  pairingPolicies?: Partial<Record<PairingMethod, AttemptPolicy>>;
+  /** PBKDF2 iterations for pairing records (tests only; the viewer must agree). */
+  pairingIterations?: number;
+  /** Reconnect backoff to the rendezvous (ms): first delay and cap. Defaults 500 / 30 000. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** How often live sessions are re-checked against the ACL (ms). Default 2000. */
+  sweepMs?: number;
 }
 
 /** A running agent. */
@@ -49,6 +79,8 @@ export interface Agent {
   readonly deviceId: string;
   /** Current pairing window, if open. */
   pairing(): PairingInfo | undefined;
+  /** Pairing counters (window, attempts, locks); JSON-able. */
+  pairingState(): PairingGuardSnapshot;
   /** The ACL, once paired. */
   acl(): Acl | undefined;
   readonly sessions: SessionManager;
@@ -60,7 +92,7 @@ export interface Agent {
 
 const quiet: Logger = { info() {}, warn() {}, error() {} };
 
-/** Start an agent. */
+/** Start an agent: identity, ACL, pairing window (while unpaired), connection to the rendezvous. */
 export async function startAgent(o: AgentOptions): Promise<Agent> {
   const log = o.log ?? quiet;
   const env = o.env ?? systemEnv;
@@ -74,12 +106,23 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     role: 'device',
     ...(o.pinnedCertSha256 ? { pinnedCertSha256: o.pinnedCertSha256 } : {}),
     ...(o.insecure ? { insecure: true } : {}),
+    ...(o.minBackoffMs !== undefined ? { minBackoffMs: o.minBackoffMs } : {}),
+    ...(o.maxBackoffMs !== undefined ? { maxBackoffMs: o.maxBackoffMs } : {}),
     log: (level, msg, extra) => log[level]({ ...extra }, msg),
   });
-  const emit = (e: SessionEvent | { kind: string; [k: string]: unknown }) => {
-    o.onEvent?.(e);
+  const emit = (e: AgentEvent) => {
+    try {
+      o.onEvent?.(e);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'onEvent threw');
+    }
     const { kind, ...rest } = e as { kind: string };
-    const fields = Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, typeof v === 'string' && v.startsWith('huk_') ? shortId(v) : v]));
+    const fields = Object.fromEntries(
+      Object.entries(rest).map(([k, v]) => [
+        k,
+        typeof v === 'string' && v.startsWith('huk_') ? shortId(v) : v,
+      ]),
+    );
     log.info(fields, kind);
   };
   const sessions = new SessionManager({
@@ -90,9 +133,14 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     acl: () => acl,
     send: (to, m) => client.sendTo(to, m),
     iceServers: () => client.ice,
+    ...(o.sweepMs !== undefined ? { sweepMs: o.sweepMs } : {}),
     onEvent: (e) => {
       emit(e);
-      if (e.kind === 'session-refused' && e.attack) log.warn({ viewer: shortId(e.viewer), code: e.code }, 'refused an offer that failed verification: possible attack');
+      if (e.kind === 'session-refused' && e.attack)
+        log.warn(
+          { viewer: shortId(e.viewer), code: e.code },
+          'refused an offer that failed verification: possible attack',
+        );
     },
   });
   const pairing = new PairingHost({
@@ -101,15 +149,30 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     env,
     serverUrl: o.serverUrl,
     windowMs: o.pairingWindowMs ?? 10 * 60_000,
+    ...(o.pairingPolicies ? { policies: o.pairingPolicies } : {}),
+    ...(o.pairingIterations !== undefined ? { iterations: o.pairingIterations } : {}),
+    stateFile: pairingStatePath(o.dataDir),
     send: (to, m) => client.sendTo(to, m),
     register: (tag) => client.send({ t: 'pair/register', tag }),
     isPaired: () => acl !== undefined,
-    onPaired: (viewerKey, role) => {
-      if (role === 'owner' && !acl) {
-        acl = (awaitableAcl(id.deviceId, viewerKey));
-        saveAcl(o.dataDir, acl);
+    onPaired: (v) => {
+      if (v.role === 'owner' && !acl) {
+        const next = Acl.create(id.deviceId, v.viewerKey);
+        saveAcl(o.dataDir, next); // persisted before the viewer hears it is paired
+        acl = next;
+        emit({ kind: 'acl-created', owner: v.viewer });
+      } else {
+        // A member window (re-opened on the device): the device now knows the viewer's key, but
+        // only an owner-signed grant (acl/update) lets it watch.
+        emit({ kind: 'member-paired-needs-grant', viewer: v.viewer });
       }
-      emit({ kind: 'paired', viewer: viewerKey, role });
+    },
+    onWindow: (info) => {
+      try {
+        o.onPairingWindow?.(info);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'onPairingWindow threw');
+      }
     },
     onEvent: emit,
   });
@@ -117,7 +180,10 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   client.on('ready', (f: { impostors?: number }) => {
     log.info({ device: id.deviceId }, 'connected to the rendezvous server');
     if (f.impostors) {
-      log.warn({ count: f.impostors }, 'someone tried to connect as this device without its key: possible attack');
+      log.warn(
+        { count: f.impostors },
+        'someone tried to connect as this device without its key: possible attack',
+      );
       emit({ kind: 'impostor-alert', count: f.impostors });
     }
     pairing.reregister();
@@ -126,8 +192,20 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     log.warn({ code: f.code, count: f.count }, 'alert from the server: possible attack');
     emit({ kind: 'impostor-alert', count: f.count });
   });
+  client.on('error-frame', (f: { code: string; ref?: string }) => {
+    if (f.code === 'E_TAG_TAKEN') {
+      log.info({}, 'the server refused our pairing lookup tag as taken: drawing a new code');
+      void pairing
+        .onTagTaken()
+        .catch((e) => log.error({ err: (e as Error).message }, 'cannot renew the pairing code'));
+    } else if (f.code !== 'E_OFFLINE') {
+      log.warn({ code: f.code }, 'error from the server');
+    }
+  });
   client.on('recv', (from: string, m: unknown) => {
-    void onMessage(from, m).catch((e) => log.error({ code: (e as HearthError).code, err: (e as Error).message }, 'failed to handle a message'));
+    void onMessage(from, m).catch((e) =>
+      log.error({ code: (e as HearthError).code, err: (e as Error).message }, 'failed to handle a message'),
+    );
   });
 
   async function onMessage(from: string, m: unknown): Promise<void> {
@@ -142,49 +220,61 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       case 'session/close':
         return sessions.onClose(from, msg);
       case 'cameras': {
-        const ok = acl?.authorize(from, 'live', env.now());
-        if (!ok?.allowed) return void client.sendTo(from, { t: 'cameras/refused', code: ok && !ok.allowed ? ok.error.code : 'E_NO_GRANT' });
-        return void client.sendTo(from, { t: 'cameras', list: o.media.cameras(), role: ok.role });
+        const d = acl?.authorize(from, 'live', env.now());
+        if (!d?.allowed) {
+          client.sendTo(from, { t: 'cameras/refused', code: d && !d.allowed ? d.error.code : 'E_NO_GRANT' });
+          return;
+        }
+        const grant = d.grant;
+        const list = o.media.cameras().filter((c) => !grant?.cams || grant.cams.includes(c.name));
+        client.sendTo(from, { t: 'cameras', list, role: d.role });
+        return;
       }
       case 'acl/update': {
-        if (!acl) return void client.sendTo(from, { t: 'acl/error', code: 'E_NO_GRANT' });
+        if (!acl) {
+          client.sendTo(from, { t: 'acl/error', code: 'E_NO_GRANT' });
+          return;
+        }
         try {
           const next = await acl.apply(decodeEnvelope(msg.env), env.now());
           const dropped = acl.dropped(next, env.now());
+          saveAcl(o.dataDir, next);
           acl = next;
-          saveAcl(o.dataDir, acl);
           const closed = sessions.sweep();
-          emit({ kind: 'acl-updated', ver: acl.state.ver, dropped: dropped.length, closed });
-          client.sendTo(from, { t: 'acl/ok', ver: acl.state.ver });
+          emit({ kind: 'acl-updated', ver: next.state.ver, dropped: dropped.length, closed });
+          client.sendTo(from, { t: 'acl/ok', ver: next.state.ver });
         } catch (e) {
           client.sendTo(from, { t: 'acl/error', code: e instanceof HearthError ? e.code : 'E_INTERNAL' });
         }
         return;
       }
       case 'acl/get': {
-        if (!acl || !acl.authorize(from, 'live', env.now()).allowed || from !== acl.state.owner) {
-          return void client.sendTo(from, { t: 'acl/error', code: 'E_NO_GRANT' });
+        if (!acl || from !== acl.state.owner) {
+          client.sendTo(from, { t: 'acl/error', code: 'E_NO_GRANT' });
+          return;
         }
-        return void client.sendTo(from, { t: 'acl', state: acl.toJSON() });
+        client.sendTo(from, { t: 'acl', state: acl.toJSON() });
+        return;
       }
       default:
         return;
     }
   }
 
-  if (!acl) await pairing.open();
+  await pairing.start();
   client.start();
 
   return {
     deviceId: id.deviceId,
     pairing: () => pairing.info(),
+    pairingState: () => pairing.snapshot(),
     acl: () => acl,
     sessions,
     client,
     openPairing: () => pairing.open(),
     async close() {
       sessions.dispose();
-      pairing.close();
+      pairing.dispose();
       client.close();
     },
   };

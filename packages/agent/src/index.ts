@@ -1,2 +1,29 @@
 /** Hearth camera agent: device identity, pairing, ACL, ffmpeg capture, WebRTC (werift) fan-out. */
+export { type Agent, type AgentEvent, type AgentOptions, type Logger, startAgent } from './agent.js';
+export { loadCamerasFile } from './config.js';
+export { loadAcl, saveAcl } from './device/acl-store.js';
+export { type DeviceIdentity, loadOrCreateIdentity } from './device/identity.js';
+export {
+  loadPairingState,
+  PAIRING_STATE_FILE,
+  type PairedViewer,
+  type PairingEvent,
+  PairingHost,
+  type PairingHostOptions,
+  type PairingInfo,
+  pairingStatePath,
+} from './device/pairing-host.js';
+export { RendezvousClient, type RendezvousClientOptions } from './device/rendezvous-client.js';
+export {
+  type MediaBackend,
+  type MediaSession,
+  type SessionEvent,
+  SessionManager,
+} from './device/sessions.js';
 export * from './media/index.js';
+export {
+  CAMERA_OFFLINE,
+  createMediaBackend,
+  type MediaBackendHandle,
+  type MediaBackendOptions,
+} from './media-backend.js';

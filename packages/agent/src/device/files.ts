@@ -2,7 +2,16 @@
  * Small, careful file helpers for the agent's data directory: private files (mode 0600) written
  * atomically (temp file, fsync, rename), so a crash never leaves a half-written key or ACL.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '@hearth/protocol';
 
@@ -33,7 +42,10 @@ export function readPrivateFile(path: string): Buffer | undefined {
     throw e;
   }
   if ((st.mode & 0o077) !== 0) {
-    throw new ConfigError('E_CONFIG', `${path} is accessible by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+    throw new ConfigError(
+      'E_CONFIG',
+      `${path} is accessible by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`,
+    );
   }
   return readFileSync(path);
 }

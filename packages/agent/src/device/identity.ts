@@ -3,7 +3,7 @@
  * `<dataDir>/device.key` (32-byte seed, mode 0600). The device ID is derived from its public key.
  */
 import { join } from 'node:path';
-import { ConfigError, deviceIdFromKey, type DeviceId, systemEnv, WebCryptoSigner } from '@hearth/protocol';
+import { ConfigError, type DeviceId, deviceIdFromKey, systemEnv, WebCryptoSigner } from '@hearth/protocol';
 import { readPrivateFile, writePrivateFile } from './files.js';
 
 /** A loaded device identity. */

@@ -28,6 +28,13 @@ export interface RendezvousClientOptions {
   /** First retry delay (ms); doubles up to maxBackoffMs, with full jitter. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Ping interval (ms, default 25 000). A connection that has sent nothing for 2.5 intervals is
+   * considered dead (a silent half-open TCP connection) and is dropped and re-established.
+   */
+  heartbeatMs?: number;
+  /** Drop a connection that is not authenticated (`ready`) within this long (ms). Default 20 000. */
+  readyTimeoutMs?: number;
   /** Called for logging; never receives message payloads. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
@@ -42,6 +49,7 @@ export class RendezvousClient extends EventEmitter {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private lastSeen = 0;
   /** ICE servers from the last `ready`. */
   ice: IceServer[] = [];
   /** True while authenticated. */
@@ -91,6 +99,14 @@ export class RendezvousClient extends EventEmitter {
       rejectUnauthorized: !(this.o.insecure || this.o.pinnedCertSha256),
     });
     this.ws = ws;
+    const readyTimer = setTimeout(() => {
+      if (this.ws === ws && !this.connected) {
+        this.log('warn', 'the server did not complete authentication: reconnecting');
+        ws.terminate();
+      }
+    }, this.o.readyTimeoutMs ?? 20_000);
+    readyTimer.unref?.();
+    ws.once('close', () => clearTimeout(readyTimer));
     if (this.o.pinnedCertSha256) {
       const want = this.o.pinnedCertSha256.replace(/:/g, '').toLowerCase();
       ws.on('upgrade', (res) => {
@@ -103,6 +119,7 @@ export class RendezvousClient extends EventEmitter {
       });
     }
     ws.on('message', (data, isBinary) => {
+      this.lastSeen = Date.now();
       if (isBinary) return;
       let f: ServerFrame;
       try {
@@ -137,6 +154,20 @@ export class RendezvousClient extends EventEmitter {
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
+  private startHeartbeat(ws: WebSocket): void {
+    clearInterval(this.heartbeat);
+    const every = this.o.heartbeatMs ?? 25_000;
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastSeen > every * 2.5) {
+        this.log('warn', 'no word from the server: reconnecting');
+        ws.terminate();
+        return;
+      }
+      this.send({ t: 'ping' });
+    }, every);
+    this.heartbeat.unref?.();
+  }
+
   private async onFrame(ws: WebSocket, f: ServerFrame): Promise<void> {
     switch (f.t) {
       case 'hello': {
@@ -148,8 +179,7 @@ export class RendezvousClient extends EventEmitter {
         this.connected = true;
         this.attempt = 0;
         this.ice = f.ice;
-        clearInterval(this.heartbeat);
-        this.heartbeat = setInterval(() => this.send({ t: 'ping' }), 25_000);
+        this.startHeartbeat(ws);
         this.emit('ready', f);
         return;
       case 'recv':

@@ -5,12 +5,12 @@
  */
 import {
   type Acl,
-  createAnswer,
   type CryptoEnv,
+  createAnswer,
   decodeEnvelope,
   HearthError,
-  isPossibleAttack,
   type IceServer,
+  isPossibleAttack,
   MemoryReplayCache,
   type Signer,
   verifyOffer,
@@ -21,7 +21,11 @@ export interface MediaBackend {
   /** Camera names and whether their source is currently producing frames. */
   cameras(): { name: string; online: boolean }[];
   /** Answer a browser's offer for `camera`; the returned SDP must carry the DTLS fingerprint. */
-  createViewerSession(camera: string, offerSdp: string, opts: { iceServers: IceServer[] }): Promise<{ answerSdp: string; session: MediaSession }>;
+  createViewerSession(
+    camera: string,
+    offerSdp: string,
+    opts: { iceServers: IceServer[] },
+  ): Promise<{ answerSdp: string; session: MediaSession }>;
 }
 
 /** One viewer's media session. */
@@ -29,8 +33,11 @@ export interface MediaSession {
   close(): void;
   /** Trickled remote candidate (optional: non-trickle SDPs carry all candidates). */
   addIceCandidate?(c: unknown): Promise<void> | void;
-  /** Called when the transport fails or closes by itself. */
-  onClosed?(cb: () => void): void;
+  /**
+   * Called when the transport fails or closes by itself. With a `code` (e.g. the camera went
+   * offline), the viewer is told with `session/closed {sid, code}` so it reconnects.
+   */
+  onClosed?(cb: (code?: string) => void): void;
 }
 
 /** An event the agent reports (to logs and the audit trail). */
@@ -52,6 +59,10 @@ export type Send = (to: string, m: unknown) => void;
 /** Live sessions of one device. */
 export class SessionManager {
   private readonly live = new Map<string, Live>();
+  /** Candidates that trickle in while a session's answer is being prepared. */
+  private readonly pending = new Map<string, unknown[]>();
+  /** Offers the viewer closed while they were being answered. */
+  private readonly cancelled = new Set<string>();
   private readonly replay = new MemoryReplayCache(50_000, 5 * 60_000);
   private sweeper: NodeJS.Timeout | undefined;
   /** How often grants are re-checked for expiry. */
@@ -81,9 +92,11 @@ export class SessionManager {
   }
 
   /** Handle a `session/offer` message from `from` (the server-authenticated sender). */
-  async onOffer(from: string, m: { env?: unknown }): Promise<void> {
+  async onOffer(from: string, m: { env?: unknown; [k: string]: unknown }): Promise<void> {
     let sid = '';
     const refuse = (code: string, attack: boolean) => {
+      this.pending.delete(`${from}/${sid}`);
+      this.cancelled.delete(`${from}/${sid}`);
       this.o.send(from, { t: 'session/refused', sid, code });
       this.o.onEvent?.({ kind: 'session-refused', viewer: from, code, attack });
     };
@@ -94,7 +107,15 @@ export class SessionManager {
     } catch (e) {
       return refuse((e as HearthError).code ?? 'E_SCHEMA', false);
     }
-    const r = await verifyOffer(env, { deviceId: this.o.deviceId, now: this.o.env.now(), replay: this.replay });
+    // Candidates the viewer trickles right after its offer are kept until the session exists
+    // (and dropped if the offer is refused).
+    const key = `${from}/${sid}`;
+    if (sid && !this.live.has(key) && this.pending.size < 256) this.pending.set(key, []);
+    const r = await verifyOffer(env, {
+      deviceId: this.o.deviceId,
+      now: this.o.env.now(),
+      replay: this.replay,
+    });
     if (!r.ok) return refuse(r.error.code, isPossibleAttack(r.error));
     const offer = r.body;
     // The sender the server authenticated must be the key that signed: an offer forwarded by
@@ -107,37 +128,80 @@ export class SessionManager {
     if (!this.o.media.cameras().some((c) => c.name === offer.camera)) return refuse('E_NO_CAMERA', false);
     let created: Awaited<ReturnType<MediaBackend['createViewerSession']>>;
     try {
-      created = await this.o.media.createViewerSession(offer.camera, offer.sdp, { iceServers: this.o.iceServers() });
+      created = await this.o.media.createViewerSession(offer.camera, offer.sdp, {
+        iceServers: this.o.iceServers(),
+      });
     } catch (e) {
       return refuse(e instanceof HearthError ? e.code : 'E_MEDIA', false);
     }
-    const key = `${from}/${offer.sid}`;
+    const queued = this.pending.get(key);
+    this.pending.delete(key);
+    if (this.cancelled.delete(key)) {
+      // The viewer gave up (session/close) while the answer was being prepared.
+      try {
+        created.session.close();
+      } catch {
+        // already closed
+      }
+      this.o.onEvent?.({ kind: 'session-closed', viewer: from, sid: offer.sid, reason: 'closed by viewer' });
+      return;
+    }
+    // The grant may have gone while the answer was being prepared (revocation, expiry).
+    const again = this.o.acl()?.authorize(offer.viewerKey, 'live', this.o.env.now(), offer.camera);
+    if (!again?.allowed) {
+      try {
+        created.session.close();
+      } catch {
+        // already closed
+      }
+      return refuse(again && !again.allowed ? again.error.code : 'E_NO_GRANT', false);
+    }
     const live: Live = { viewer: from, camera: offer.camera, sid: offer.sid, media: created.session };
     this.live.set(key, live);
-    created.session.onClosed?.(() => {
+    created.session.onClosed?.((code) => {
       if (this.live.get(key) === live) {
+        if (code) return this.end(key, live, code, true);
         this.live.delete(key);
-        this.o.onEvent?.({ kind: 'session-closed', viewer: from, sid: offer.sid, reason: 'transport closed' });
+        this.o.onEvent?.({
+          kind: 'session-closed',
+          viewer: from,
+          sid: offer.sid,
+          reason: 'transport closed',
+        });
       }
     });
     const answer = await createAnswer(this.o.signer, offer, created.answerSdp, this.o.env);
     this.o.send(from, { t: 'session/answer', env: answer });
     this.o.onEvent?.({ kind: 'session-opened', viewer: from, camera: offer.camera, sid: offer.sid });
+    for (const c of queued ?? []) await this.addIce(live, c);
+  }
+
+  private async addIce(live: Live, c: unknown): Promise<void> {
+    if (!live.media.addIceCandidate) return;
+    try {
+      await live.media.addIceCandidate(c);
+    } catch {
+      // a bad candidate only costs that path
+    }
   }
 
   /** Handle a trickled ICE candidate for a session. */
-  async onIce(from: string, m: { sid?: unknown; c?: unknown }): Promise<void> {
-    if (typeof m.sid !== 'string') return;
-    const live = this.live.get(`${from}/${m.sid}`);
-    if (live?.media.addIceCandidate && m.c) await live.media.addIceCandidate(m.c);
+  async onIce(from: string, m: { sid?: unknown; c?: unknown; [k: string]: unknown }): Promise<void> {
+    if (typeof m.sid !== 'string' || !m.c) return;
+    const key = `${from}/${m.sid}`;
+    const live = this.live.get(key);
+    if (live) return this.addIce(live, m.c);
+    const q = this.pending.get(key);
+    if (q && q.length < 64) q.push(m.c);
   }
 
   /** Close one viewer's session at its request. */
-  onClose(from: string, m: { sid?: unknown }): void {
+  onClose(from: string, m: { sid?: unknown; [k: string]: unknown }): void {
     if (typeof m.sid !== 'string') return;
     const key = `${from}/${m.sid}`;
     const live = this.live.get(key);
     if (live) this.end(key, live, 'closed by viewer', false);
+    else if (this.pending.delete(key)) this.cancelled.add(key); // still being answered: dropped once ready
   }
 
   /** Re-check every live session against the ACL now; close those no longer allowed. */
@@ -147,7 +211,7 @@ export class SessionManager {
     let closed = 0;
     for (const [key, l] of this.live) {
       const d = acl ? acl.authorize(l.viewer, 'live', now, l.camera) : undefined;
-      if (!d || !d.allowed) {
+      if (!d?.allowed) {
         this.end(key, l, d && !d.allowed ? d.error.code : 'E_NO_GRANT', true);
         closed++;
       }

@@ -1,0 +1,422 @@
+// startAgent end to end over a real WebSocket (a tiny rendezvous in this process), with the real
+// RendezvousClient on both sides, the protocol's ViewerPairing and signed offers, and a fake media
+// backend (real ffmpeg/werift: test/e2e).
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  createOffer,
+  decodeEnvelope,
+  deviceIdFromKey,
+  type Envelope,
+  encodeId,
+  encodeManualCode,
+  type PairingMessage,
+  parseManualCode,
+  parseQrPayload,
+  signAclUpdate,
+  signGrant,
+  systemEnv,
+  ViewerPairing,
+  verifyAnswer,
+  WebCryptoSigner,
+} from '@hearth/protocol';
+import { RendezvousClient } from '../src/device/rendezvous-client.js';
+import type { MediaBackend } from '../src/device/sessions.js';
+import { type Agent, type AgentEvent, type PairingInfo, startAgent } from '../src/index.js';
+import { type MiniRendezvous, startMiniRendezvous } from './mini-rendezvous.js';
+
+const ITER = 2;
+const FP = `${'AB:'.repeat(31)}AB`;
+const sdp = (tag: string) =>
+  `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=${tag}\r\nt=0 0\r\na=fingerprint:sha-256 ${FP}\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n`;
+
+function fakeMedia() {
+  const state = { created: 0, closed: 0, ice: [] as unknown[], lastIce: [] as unknown[] };
+  const media: MediaBackend = {
+    cameras: () => [
+      { name: 'demo', online: true },
+      { name: 'porch', online: false },
+    ],
+    async createViewerSession(camera) {
+      if (camera === 'porch') throw new Error('no signal');
+      state.created++;
+      await new Promise((r) => setTimeout(r, 30)); // ICE gathering
+      return {
+        answerSdp: sdp('answer'),
+        session: {
+          close: () => void state.closed++,
+          addIceCandidate: (c) => void state.ice.push(c),
+        },
+      };
+    },
+  };
+  return { media, state };
+}
+
+type Msg = { t: string; [k: string]: unknown };
+
+interface TestViewer {
+  signer: WebCryptoSigner;
+  id: string;
+  client: RendezvousClient;
+  inbox: { from: string; m: Msg }[];
+  found: { tag: string; d: string | null }[];
+  next(pred: (m: Msg, from: string) => boolean, ms?: number): Promise<Msg>;
+}
+
+async function until<T>(what: string, f: () => T | undefined | false, ms = 5_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function connectViewer(url: string, signer?: WebCryptoSigner): Promise<TestViewer> {
+  const s = signer ?? (await WebCryptoSigner.generate());
+  const client = new RendezvousClient({
+    url: `${url.replace(/^http/, 'ws')}/ws`,
+    signer: s,
+    role: 'viewer',
+    minBackoffMs: 20,
+  });
+  const v: TestViewer = {
+    signer: s,
+    id: encodeId('userKey', s.publicKey),
+    client,
+    inbox: [],
+    found: [],
+    async next(pred, ms = 5_000) {
+      const hit = await until(
+        'a message',
+        () => {
+          const i = v.inbox.findIndex((x) => pred(x.m, x.from));
+          return i >= 0 ? v.inbox.splice(i, 1)[0] : undefined;
+        },
+        ms,
+      );
+      return hit.m;
+    },
+  };
+  client.on('recv', (from: string, m: Msg) => v.inbox.push({ from, m }));
+  client.on('pair/found', (f: { tag: string; d: string | null }) => v.found.push(f));
+  client.start();
+  await until('viewer ready', () => client.connected);
+  return v;
+}
+
+/** Pair like the browser does: lookup the tag (manual code) or read the QR, then the PAKE. */
+async function pairViewer(v: TestViewer, info: PairingInfo, method: 'code' | 'qr') {
+  let deviceId: string;
+  let secret: Uint8Array;
+  if (method === 'code') {
+    const c = parseManualCode(info.manualCode);
+    v.client.send({ t: 'pair/lookup', tag: c.tag });
+    const f = await until('pair/found', () => v.found.find((x) => x.tag === c.tag));
+    assert.ok(f.d, 'the tag is registered');
+    deviceId = f.d;
+    secret = c.secret;
+  } else {
+    const q = parseQrPayload(info.qrUrl, { allowInsecure: true });
+    deviceId = q.deviceId;
+    secret = q.secret;
+  }
+  const vp = new ViewerPairing({
+    deviceId,
+    method,
+    secret,
+    signer: v.signer,
+    env: systemEnv,
+    iterations: ITER,
+    deviceIdMatches: (k) => deviceIdFromKey(k) === deviceId,
+  });
+  let step = await vp.start();
+  for (;;) {
+    const out = step.send[0];
+    if (out) v.client.sendTo(deviceId, out);
+    const reply = (await v.next((m, from) => from === deviceId && m.t.startsWith('pair/'))) as PairingMessage;
+    step = await vp.receive(reply); // throws the device's pair/error as a typed error
+    if (step.result) return step.result;
+  }
+}
+
+describe('startAgent', () => {
+  let srv: MiniRendezvous;
+  let dataDir: string;
+  let agent: Agent;
+  const fm = fakeMedia();
+  const windows: PairingInfo[] = [];
+  const events: AgentEvent[] = [];
+  let owner: TestViewer;
+  let pinned: Uint8Array;
+  const viewers: TestViewer[] = [];
+  const start = () =>
+    startAgent({
+      dataDir,
+      serverUrl: srv.url,
+      media: fm.media,
+      pairingIterations: ITER,
+      minBackoffMs: 20,
+      maxBackoffMs: 200,
+      onPairingWindow: (i) => windows.push(i),
+      onEvent: (e) => events.push(e),
+    });
+
+  before(async () => {
+    srv = await startMiniRendezvous();
+    srv.ice = [{ urls: ['stun:127.0.0.1:3478'] }];
+    dataDir = join(mkdtempSync(join(tmpdir(), 'hearth-agent-')), 'data');
+    srv.refuseTags = 1; // the first lookup tag is "taken": the agent must draw a new code
+    agent = await start();
+  });
+
+  after(async () => {
+    await agent?.close();
+    for (const v of viewers) v.client.close();
+    await srv?.close();
+    rmSync(join(dataDir, '..'), { recursive: true, force: true });
+  });
+
+  it('first start: creates the device key (0600) and shows a pairing window; a taken tag gets a new code', async () => {
+    assert.equal(statSync(join(dataDir, 'device.key')).mode & 0o777, 0o600);
+    assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+    assert.match(agent.deviceId, /^hdid_/);
+    await until('tag registered', () => srv.tags.size === 1);
+    assert.equal(windows.length, 2, 'the refused tag produced a second window announcement');
+    assert.notEqual(windows[0]?.manualCode, windows[1]?.manualCode);
+    assert.equal(windows[0]?.qrUrl, windows[1]?.qrUrl);
+    assert.deepEqual(agent.pairing(), windows[1]);
+    assert.equal(srv.tags.get(parseManualCode(windows[1]!.manualCode).tag), agent.deviceId);
+    assert.equal(agent.acl(), undefined);
+  });
+
+  it('an unpaired viewer asking for cameras is refused', async () => {
+    const v = await connectViewer(srv.url);
+    viewers.push(v);
+    v.client.sendTo(agent.deviceId, { t: 'cameras' });
+    assert.deepEqual(await v.next((m) => m.t === 'cameras/refused'), {
+      t: 'cameras/refused',
+      code: 'E_NO_GRANT',
+    });
+  });
+
+  it('a wrong manual code is refused and counted', async () => {
+    const v = viewers[0]!;
+    const c = parseManualCode(agent.pairing()!.manualCode);
+    c.secret[0]! ^= 1;
+    const wrong = { ...agent.pairing()!, manualCode: encodeManualCode(c) };
+    await assert.rejects(pairViewer(v, wrong, 'code'), { code: 'E_BAD_CONFIRMATION' });
+    assert.equal(agent.pairingState().methods.code.attempts, 1);
+    assert.ok(agent.pairing(), 'the window stays open');
+  });
+
+  it('pairing by manual code over the rendezvous makes the viewer owner and closes the window', async () => {
+    owner = await connectViewer(srv.url);
+    viewers.push(owner);
+    const r = await pairViewer(owner, agent.pairing()!, 'code');
+    assert.equal(r.role, 'owner');
+    assert.equal(deviceIdFromKey(r.deviceKey), agent.deviceId);
+    pinned = r.deviceKey;
+    assert.equal(agent.acl()?.state.owner, owner.id);
+    assert.equal(statSync(join(dataDir, 'acl.json')).mode & 0o777, 0o600);
+    assert.equal(agent.pairing(), undefined);
+    await until('tag dropped', () => srv.tags.size === 0);
+    assert.ok(events.some((e) => e.kind === 'acl-created'));
+  });
+
+  it('the owner lists cameras and gets a device-signed answer bound to its offer; ICE trickles', async () => {
+    owner.client.sendTo(agent.deviceId, { t: 'cameras' });
+    const cams = await owner.next((m) => m.t === 'cameras');
+    assert.deepEqual(cams, {
+      t: 'cameras',
+      list: [
+        { name: 'demo', online: true },
+        { name: 'porch', online: false },
+      ],
+      role: 'owner',
+    });
+    const offer = await createOffer(
+      owner.signer,
+      { deviceId: agent.deviceId, camera: 'demo', sdp: sdp('offer') },
+      systemEnv,
+    );
+    owner.client.sendTo(agent.deviceId, { t: 'session/offer', env: offer.envelope });
+    // Candidates sent right after the offer, before the answer exists, are not lost.
+    const cand = {
+      candidate: 'candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host',
+      sdpMid: '0',
+      sdpMLineIndex: 0,
+    };
+    owner.client.sendTo(agent.deviceId, { t: 'session/ice', sid: offer.sid, c: cand });
+    const ans = await owner.next((m) => m.t === 'session/answer');
+    const v = await verifyAnswer(decodeEnvelope(ans.env) as Envelope, {
+      pinnedDeviceKey: pinned,
+      sid: offer.sid,
+      offerDigest: offer.digest,
+      now: Date.now(),
+    });
+    assert.ok(v.ok, 'the answer verifies against the pinned device key');
+    await until('candidate delivered', () => fm.state.ice.length === 1);
+    assert.deepEqual(fm.state.ice[0], cand);
+    assert.equal(agent.sessions.size, 1);
+    owner.client.sendTo(agent.deviceId, { t: 'session/close', sid: offer.sid });
+    await until('closed', () => agent.sessions.size === 0);
+  });
+
+  it('an offer the viewer closes while it is being answered gets no answer and its media is closed', async () => {
+    const closedBefore = fm.state.closed;
+    const offer = await createOffer(
+      owner.signer,
+      { deviceId: agent.deviceId, camera: 'demo', sdp: sdp('offer') },
+      systemEnv,
+    );
+    owner.client.sendTo(agent.deviceId, { t: 'session/offer', env: offer.envelope });
+    owner.client.sendTo(agent.deviceId, { t: 'session/close', sid: offer.sid });
+    await until('media closed', () => fm.state.closed === closedBefore + 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!owner.inbox.some((x) => x.m.t === 'session/answer'), 'no answer');
+    assert.equal(agent.sessions.size, 0);
+  });
+
+  it('a camera that cannot start is refused with E_MEDIA; a stranger is refused by the ACL', async () => {
+    const o = await createOffer(
+      owner.signer,
+      { deviceId: agent.deviceId, camera: 'porch', sdp: sdp('offer') },
+      systemEnv,
+    );
+    owner.client.sendTo(agent.deviceId, { t: 'session/offer', env: o.envelope });
+    assert.deepEqual(await owner.next((m) => m.t === 'session/refused'), {
+      t: 'session/refused',
+      sid: o.sid,
+      code: 'E_MEDIA',
+    });
+    const stranger = viewers[0]!;
+    const s = await createOffer(
+      stranger.signer,
+      { deviceId: agent.deviceId, camera: 'demo', sdp: sdp('offer') },
+      systemEnv,
+    );
+    stranger.client.sendTo(agent.deviceId, { t: 'session/offer', env: s.envelope });
+    assert.deepEqual(await stranger.next((m) => m.t === 'session/refused'), {
+      t: 'session/refused',
+      sid: s.sid,
+      code: 'E_NO_GRANT',
+    });
+    assert.ok(events.some((e) => e.kind === 'session-refused' && e.code === 'E_NO_GRANT' && !e.attack));
+  });
+
+  it('owner-signed ACL updates grant and revoke; revocation closes the live session at once', async () => {
+    const member = viewers[0]!;
+    const grant = await signGrant(
+      owner.signer,
+      { d: agent.deviceId, sub: member.id, role: 'member', scopes: ['live'], nbf: 0, exp: null, serial: 1 },
+      systemEnv,
+    );
+    const up1 = await signAclUpdate(
+      owner.signer,
+      { d: agent.deviceId, ver: 1, add: [grant], revoke: [] },
+      systemEnv,
+    );
+    owner.client.sendTo(agent.deviceId, { t: 'acl/update', env: up1 });
+    assert.deepEqual(await owner.next((m) => m.t === 'acl/ok' || m.t === 'acl/error'), {
+      t: 'acl/ok',
+      ver: 1,
+    });
+    const o = await createOffer(
+      member.signer,
+      { deviceId: agent.deviceId, camera: 'demo', sdp: sdp('offer') },
+      systemEnv,
+    );
+    member.client.sendTo(agent.deviceId, { t: 'session/offer', env: o.envelope });
+    await member.next((m) => m.t === 'session/answer');
+    assert.equal(agent.sessions.size, 1);
+    // The member cannot change the ACL.
+    const forged = await signAclUpdate(
+      member.signer,
+      { d: agent.deviceId, ver: 2, add: [], revoke: [1] },
+      systemEnv,
+    );
+    member.client.sendTo(agent.deviceId, { t: 'acl/update', env: forged });
+    assert.equal((await member.next((m) => m.t === 'acl/error')).code, 'E_WRONG_SIGNER');
+    const up2 = await signAclUpdate(
+      owner.signer,
+      { d: agent.deviceId, ver: 2, add: [], revoke: [1] },
+      systemEnv,
+    );
+    owner.client.sendTo(agent.deviceId, { t: 'acl/update', env: up2 });
+    assert.deepEqual(await owner.next((m) => m.t === 'acl/ok'), { t: 'acl/ok', ver: 2 });
+    assert.deepEqual(await member.next((m) => m.t === 'session/closed'), {
+      t: 'session/closed',
+      sid: o.sid,
+      code: 'E_GRANT_REVOKED',
+    });
+    assert.equal(agent.sessions.size, 0);
+    assert.ok(events.some((e) => e.kind === 'acl-updated' && e.closed === 1));
+  });
+
+  it('reconnects after the server drops it and registers the lookup tag again', async () => {
+    await agent.openPairing();
+    await until('tag', () => srv.tags.size === 1);
+    const authsBefore = srv.frames.filter((f) => f.t === 'auth').length;
+    srv.dropAll();
+    await until('tags cleared', () => srv.tags.size === 0);
+    await until('reconnected', () => srv.online().includes(agent.deviceId) && srv.tags.size === 1, 10_000);
+    assert.ok(srv.frames.filter((f) => f.t === 'auth').length > authsBefore);
+    assert.equal(srv.tags.get(parseManualCode(agent.pairing()!.manualCode).tag), agent.deviceId);
+  });
+
+  it('a restart keeps the identity, the ACL, and the open window with its counters', async () => {
+    const id = agent.deviceId;
+    const snap = agent.pairingState();
+    await agent.close();
+    agent = await start();
+    assert.equal(agent.deviceId, id);
+    assert.equal(agent.acl()?.state.owner, owner.id);
+    assert.equal(agent.acl()?.state.ver, 2);
+    assert.equal(agent.pairing()?.expiresAt, snap.closesAt);
+    assert.equal(agent.pairingState().role, 'member');
+    owner.client.close();
+    const o = await connectViewer(srv.url, owner.signer);
+    viewers.push(o);
+    o.client.sendTo(agent.deviceId, { t: 'cameras' });
+    assert.equal((await o.next((m) => m.t === 'cameras')).role, 'owner');
+  });
+});
+
+describe('RendezvousClient', () => {
+  it('drops a connection on which the server went silent and reconnects (jittered backoff)', async () => {
+    const srv = await startMiniRendezvous();
+    const signer = await WebCryptoSigner.generate();
+    const client = new RendezvousClient({
+      url: `${srv.url.replace(/^http/, 'ws')}/ws`,
+      signer,
+      role: 'device',
+      heartbeatMs: 40,
+      readyTimeoutMs: 150,
+      minBackoffMs: 20,
+      maxBackoffMs: 100,
+    });
+    let drops = 0;
+    let readies = 0;
+    client.on('disconnected', () => drops++);
+    client.on('ready', () => readies++);
+    try {
+      client.start();
+      await until('ready', () => readies === 1);
+      srv.silent = true;
+      await until('dropped after missed pongs', () => drops >= 1);
+      await until('a reconnect that never authenticates is dropped too', () => drops >= 2);
+      srv.silent = false;
+      await until('ready again', () => readies >= 2 && client.connected);
+      assert.ok(client.send({ t: 'ping' }));
+    } finally {
+      client.close();
+      await srv.close();
+    }
+  });
+});
