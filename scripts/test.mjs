@@ -40,6 +40,8 @@ if (only) files = files.filter((f) => f.includes(only));
 if (process.env.HEARTH_SKIP_E2E === '1') files = files.filter((f) => !f.includes('/e2e/'));
 
 if (!run('npx', ['tsc', '-b'], 'typecheck (tsc -b)')) process.exit(1);
+// The server serves the viewer from its dist/: build it from the current sources first.
+if (!run(process.execPath, ['packages/viewer/build.mjs'], 'build the viewer')) process.exit(1);
 if (!noLint && !run('npx', ['biome', 'check', '.'], 'lint (biome)')) process.exit(1);
 if (files.length === 0) {
   console.error('no test files found');

@@ -1,0 +1,204 @@
+/** The actions behind `hearth server`, `hearth agent` and `hearth demo`. */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  type Agent,
+  createMediaBackend,
+  type MediaBackendHandle,
+  parseCamerasYaml,
+  startAgent,
+} from '@hearth/agent';
+import { type HearthServer, loadServerConfig, startServer } from '@hearth/server';
+import { pino } from 'pino';
+import { renderPairing } from './pairing-display.js';
+
+type Opts = Record<string, unknown>;
+
+/** A failure the user can act on: printed as `hearth: CODE: message`, exit status 1. */
+export class CliError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function logger(level: unknown) {
+  const lvl = typeof level === 'string' ? level : 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(lvl)) {
+    throw new CliError(
+      'E_USAGE',
+      `--log-level must be one of trace, debug, info, warn, error (got ${JSON.stringify(lvl)})`,
+    );
+  }
+  return pino({ level: lvl, base: undefined }, pino.destination(2));
+}
+
+/** Close everything on the first Ctrl-C / SIGTERM; a second one exits at once. */
+function onStop(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (sig: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    process.stderr.write(`\n${sig}: stopping…\n`);
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    stop().then(
+      () => process.exit(0),
+      (e) => {
+        process.stderr.write(`hearth: error while stopping: ${(e as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(
+      'E_CONFIG',
+      `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+}
+
+async function serverCmd(o: Opts): Promise<void> {
+  const log = logger(o.logLevel);
+  const flags: Record<string, unknown> = {};
+  for (const k of ['dataDir', 'host', 'port', 'publicUrl', 'tlsCert', 'tlsKey'])
+    if (o[k] !== undefined) flags[k] = o[k];
+  if (o.relay === false) flags.relay = false;
+  const cfg = loadServerConfig({
+    ...(typeof o.config === 'string' ? { file: o.config } : {}),
+    env: process.env,
+    flags,
+  });
+  const server = await startServer(cfg, { log });
+  printServer(server);
+  onStop(() => server.close());
+}
+
+function printServer(s: HearthServer): void {
+  const out = process.stdout;
+  out.write(`Hearth server listening on ${s.url}\n`);
+  out.write(`  server key: ${s.serverKey}\n`);
+  if (s.certSha256)
+    out.write(`  TLS certificate SHA-256: ${s.certSha256}\n  (agents: --pin-cert ${s.certSha256})\n`);
+  if (s.relay) out.write(`  STUN/TURN relay: udp ${s.relay.udpPort}, tcp ${s.relay.tcpPort}\n`);
+}
+
+async function startAgentWith(o: {
+  server: string;
+  dataDir: string;
+  camerasYaml: string;
+  pinCert?: string;
+  insecure?: boolean;
+  log: ReturnType<typeof logger>;
+  loopback?: boolean;
+}): Promise<{ agent: Agent; media: MediaBackendHandle }> {
+  const cameras = parseCamerasYaml(o.camerasYaml);
+  if (cameras.length === 0) throw new CliError('E_CONFIG', 'the camera map lists no cameras');
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  const media = createMediaBackend({
+    cameras,
+    log: o.log,
+    ...(o.loopback ? { iceAdditionalHostAddresses: ['127.0.0.1'] } : {}),
+  });
+  const agent = await startAgent({
+    dataDir: o.dataDir,
+    serverUrl: o.server,
+    media,
+    log: o.log,
+    ...(o.pinCert ? { pinnedCertSha256: o.pinCert } : {}),
+    ...(o.insecure ? { insecure: true } : {}),
+    onPairingWindow: (info) => renderPairing(info),
+  });
+  process.stdout.write(`Agent ${agent.deviceId} serving ${cameras.map((c) => c.name).join(', ')}\n`);
+  if (!agent.pairing()) process.stdout.write('  Already paired: open the viewer on a paired browser.\n');
+  return { agent, media };
+}
+
+async function agentCmd(o: Opts): Promise<void> {
+  const log = logger(o.logLevel);
+  const server = String(o.server);
+  if (!/^https?:\/\/[^/]+/.test(server))
+    throw new CliError('E_USAGE', `--server must be an http(s) URL (got ${JSON.stringify(server)})`);
+  const { agent, media } = await startAgentWith({
+    server,
+    dataDir: resolve(String(o.dataDir)),
+    camerasYaml: readText(String(o.cameras), 'camera map'),
+    ...(typeof o.pinCert === 'string' ? { pinCert: o.pinCert } : {}),
+    ...(o.insecure ? { insecure: true } : {}),
+    log,
+  });
+  onStop(async () => {
+    await agent.close();
+    await media.close();
+  });
+}
+
+async function demoCmd(o: Opts): Promise<void> {
+  const log = logger(o.logLevel);
+  const dataDir = resolve(String(o.dataDir));
+  const gop = Number(o.gop);
+  if (!Number.isFinite(gop) || gop <= 0 || gop > 60)
+    throw new CliError('E_USAGE', '--gop must be a number of seconds in (0, 60]');
+  const cfg = loadServerConfig({
+    env: process.env,
+    // Relay on ephemeral ports: the demo must start even where coturn already holds 3478.
+    flags: {
+      dataDir: join(dataDir, 'server'),
+      host: '127.0.0.1',
+      port: o.port,
+      relay: { udpPort: 0, tcpPort: 0 },
+    },
+  });
+  const server = await startServer(cfg, { log });
+  let media: MediaBackendHandle | undefined;
+  let agent: Agent | undefined;
+  try {
+    process.stdout.write(
+      `\nHearth demo\n  Open ${server.url}/ in a browser, choose "Pair a camera" and type the code below.\n`,
+    );
+    ({ agent, media } = await startAgentWith({
+      server: server.url,
+      dataDir: join(dataDir, 'agent'),
+      camerasYaml: `cameras:\n  demo: testsrc?size=1280x720&fps=15&gop=${gop}\n`,
+      log,
+      loopback: true,
+    }));
+    process.stdout.write(`  Stop with Ctrl-C. Start over (new device, new owner): delete ${dataDir}\n`);
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  onStop(async () => {
+    await agent?.close();
+    await media?.close();
+    await server.close();
+  });
+}
+
+/** Run one command; print failures as `hearth: CODE: message` and exit 1. */
+export async function run(cmd: 'server' | 'agent' | 'demo', o: Opts): Promise<void> {
+  try {
+    if (cmd === 'server') await serverCmd(o);
+    else if (cmd === 'agent') await agentCmd(o);
+    else await demoCmd(o);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    const prefix = typeof code === 'string' ? `${code}: ` : '';
+    const msg = String((e as Error).message ?? e);
+    process.stderr.write(
+      `hearth: ${prefix}${prefix && msg.startsWith(prefix) ? msg.slice(prefix.length) : msg}\n`,
+    );
+    if (!(e instanceof Error) || typeof code !== 'string')
+      process.stderr.write(`${(e as Error).stack ?? ''}\n`);
+    process.exit(1);
+  }
+}

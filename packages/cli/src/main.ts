@@ -1,0 +1,68 @@
+/**
+ * The `hearth` command.
+ *
+ *   hearth server [--config hearth.yaml] [--data-dir DIR] [--host H] [--port P] ...
+ *   hearth agent  --server URL --cameras cameras.yaml [--data-dir DIR] [--pin-cert SHA256]
+ *   hearth demo   [--port 8443] [--data-dir .hearth/demo]
+ *
+ * Errors are printed as one line `hearth: <code>: <message>` and exit with status 1 (2 for usage).
+ */
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { run } from './commands.js';
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('must be a port number 0..65535');
+  return n;
+}
+
+const program = new Command('hearth')
+  .description('Hearth: end-to-end encrypted remote access to your cameras, with no port forwarding')
+  .showHelpAfterError()
+  .exitOverride();
+
+program
+  .command('server')
+  .description(
+    'run the rendezvous server (serves the viewer, routes signed messages, built-in STUN/TURN relay)',
+  )
+  .option('-c, --config <file>', 'YAML configuration file')
+  .option('-d, --data-dir <dir>', 'data directory (server key, SQLite store, certificate)')
+  .option('--host <address>', 'address to listen on')
+  .option('-p, --port <port>', 'HTTP(S) port', port)
+  .option('--public-url <url>', 'URL viewers and agents use to reach this server')
+  .option('--tls-cert <file>', 'TLS certificate (PEM)')
+  .option('--tls-key <file>', 'TLS private key (PEM)')
+  .option('--no-relay', 'do not run the built-in STUN/TURN relay')
+  .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+  .action((o) => run('server', o));
+
+program
+  .command('agent')
+  .description('run a camera agent: device identity, pairing, access control, ffmpeg capture, WebRTC')
+  .requiredOption('-s, --server <url>', 'rendezvous server URL, e.g. https://hearth.example.org')
+  .requiredOption('--cameras <file>', 'camera map (YAML, go2rtc style: cameras: {name: source})')
+  .option('-d, --data-dir <dir>', 'data directory (device key, ACL)', '.hearth/agent')
+  .option('--pin-cert <sha256>', "pin the server's self-signed certificate (SHA-256 fingerprint)")
+  .option('--insecure', 'accept any server certificate (development only)')
+  .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+  .action((o) => run('agent', o));
+
+program
+  .command('demo')
+  .description(
+    'start a local server and an agent with a test-pattern camera, then print the URL and pairing code',
+  )
+  .option('-p, --port <port>', 'HTTP port on 127.0.0.1', port, 8443)
+  .option('-d, --data-dir <dir>', 'data directory', '.hearth/demo')
+  .option('--gop <seconds>', 'keyframe interval of the demo camera', '4')
+  .option('--log-level <level>', 'trace, debug, info, warn, error', 'warn')
+  .action((o) => run('demo', o));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
+  throw e;
+}

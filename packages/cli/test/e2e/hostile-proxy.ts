@@ -1,0 +1,147 @@
+/**
+ * A hostile signaling path for end-to-end tests: an HTTP + WebSocket proxy that sits between the
+ * viewer and the rendezvous server, as a breached server or a man in the middle would (A3/A4).
+ * Every page request and every WebSocket frame is passed through; `mode` decides what it tampers with.
+ *
+ * - `swap-answer-fingerprint`: rewrites the `a=fingerprint` line in the device's signed answer
+ *   (the signature no longer covers what is delivered);
+ * - `resign-answer`: replaces the answer with the same body, fingerprint swapped, re-signed with
+ *   the attacker's own device key (a well-formed signature by the wrong key);
+ * - `swap-offer-fingerprint`: rewrites the fingerprint in the viewer's signed offer on its way to
+ *   the device.
+ */
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { decodeEnvelope, type Envelope, seal, systemEnv, WebCryptoSigner } from '@hearth/protocol';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+
+export type ProxyMode = 'pass' | 'swap-answer-fingerprint' | 'resign-answer' | 'swap-offer-fingerprint';
+
+export interface HostileProxy {
+  readonly url: string;
+  mode: ProxyMode;
+  /** How many messages were tampered with, by kind. */
+  readonly tampered: Record<string, number>;
+  close(): Promise<void>;
+}
+
+/** A fingerprint that no DTLS certificate in the test has. */
+export const FAKE_FINGERPRINT = `sha-256 ${Array.from({ length: 32 }, (_, i) => ((i * 37 + 11) & 0xff).toString(16).padStart(2, '0').toUpperCase()).join(':')}`;
+
+export function swapFingerprint(sdp: string): string {
+  return sdp.replace(/^a=fingerprint:.*$/gm, `a=fingerprint:${FAKE_FINGERPRINT}`);
+}
+
+export async function startHostileProxy(upstream: string): Promise<HostileProxy> {
+  const up = new URL(upstream);
+  const attacker = await WebCryptoSigner.generate(true);
+  const tampered: Record<string, number> = {};
+  const count = (k: string) => {
+    tampered[k] = (tampered[k] ?? 0) + 1;
+  };
+  const state: { mode: ProxyMode } = { mode: 'pass' };
+
+  const http: Server = createServer((req, res) => {
+    const fwd = request(
+      {
+        host: up.hostname,
+        port: up.port,
+        path: req.url,
+        method: req.method,
+        headers: { ...req.headers, host: up.host },
+      },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
+    fwd.on('error', () => res.writeHead(502).end('upstream down'));
+    req.pipe(fwd);
+  });
+  const wss = new WebSocketServer({ server: http, path: '/ws' });
+
+  async function toViewer(data: string): Promise<string> {
+    if (state.mode !== 'swap-answer-fingerprint' && state.mode !== 'resign-answer') return data;
+    const f = JSON.parse(data) as { t: string; m?: { t?: string; env?: unknown } };
+    if (f.t !== 'recv' || f.m?.t !== 'session/answer') return data;
+    const env = decodeEnvelope(f.m.env);
+    const b = { ...(env.b as { sdp: string }) };
+    b.sdp = swapFingerprint(b.sdp);
+    let out: Envelope;
+    if (state.mode === 'swap-answer-fingerprint') {
+      out = { ...env, b };
+      count('answer-fingerprint');
+    } else {
+      out = await seal(attacker, 'device', 'session/answer', b, systemEnv);
+      count('answer-resigned');
+    }
+    return JSON.stringify({ ...f, m: { ...f.m, env: out } });
+  }
+
+  function toServer(data: string): string {
+    if (state.mode !== 'swap-offer-fingerprint') return data;
+    const f = JSON.parse(data) as { t: string; m?: { t?: string; env?: unknown } };
+    if (f.t !== 'send' || f.m?.t !== 'session/offer') return data;
+    const env = decodeEnvelope(f.m.env);
+    const b = { ...(env.b as { sdp: string }) };
+    b.sdp = swapFingerprint(b.sdp);
+    count('offer-fingerprint');
+    return JSON.stringify({ ...f, m: { ...f.m, env: { ...env, b } } });
+  }
+
+  wss.on('connection', (client) => {
+    const server = new WebSocket(`${up.protocol === 'https:' ? 'wss' : 'ws'}://${up.host}/ws`);
+    const pending: string[] = [];
+    // Keep frame order per direction even though tampering is async.
+    let chain = Promise.resolve();
+    const text = (d: RawData) =>
+      (Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d as ArrayBuffer)).toString('utf8');
+    server.on('open', () => {
+      for (const p of pending.splice(0)) server.send(p);
+    });
+    server.on('message', (d) => {
+      const s = text(d);
+      chain = chain.then(async () => {
+        const out = await toViewer(s).catch(() => s);
+        if (client.readyState === WebSocket.OPEN) client.send(out);
+      });
+    });
+    client.on('message', (d) => {
+      let s = text(d);
+      try {
+        s = toServer(s);
+      } catch {
+        // not JSON: pass through untouched, the server judges it
+      }
+      if (server.readyState === WebSocket.OPEN) server.send(s);
+      else pending.push(s);
+    });
+    const closeBoth = () => {
+      client.close();
+      server.close();
+    };
+    server.on('close', closeBoth);
+    server.on('error', closeBoth);
+    client.on('close', closeBoth);
+    client.on('error', closeBoth);
+  });
+
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const port = (http.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get mode() {
+      return state.mode;
+    },
+    set mode(m: ProxyMode) {
+      state.mode = m;
+    },
+    tampered,
+    async close() {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+    },
+  };
+}
