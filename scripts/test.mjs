@@ -54,7 +54,9 @@ const tapDir = mkdtempSync(join(tmpdir(), 'hearth-test-'));
 const totals = { pass: 0, fail: 0, skipped: 0 };
 function suite(list, label, extra, netns) {
   const tap = join(tapDir, `${label.replace(/\W+/g, '-')}.tap`);
-  const nodeArgs = ['--conditions=source', '--import', 'tsx', '--test', ...extra];
+  // --test-force-exit: a suite whose tests are done exits even if a library left a timer running
+  // (werift keeps a TURN refresh timer for minutes after its peer connection closed).
+  const nodeArgs = ['--conditions=source', '--import', 'tsx', '--test', '--test-force-exit', ...extra];
   nodeArgs.push('--test-reporter=spec', '--test-reporter-destination=stdout');
   nodeArgs.push('--test-reporter=tap', `--test-reporter-destination=${tap}`);
   const cmd = netns

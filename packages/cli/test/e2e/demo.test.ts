@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type ChromiumHandle, chromiumAvailable, launchChromium } from '@hearth/testkit';
 import type { BrowserContext, Page } from 'playwright-core';
 import {
@@ -73,6 +74,14 @@ describe('quick start: hearth demo', { skip: avail.ok ? false : avail.reason, ti
     const [first, later] = await framesFlow(page);
     assert.ok(later > first, `frames keep coming (${first} → ${later})`);
     assert.equal((await hook(page)).state, 'connected (direct)');
+    // HEARTH_SCREENSHOTS=1 refreshes the README's picture of the demo.
+    if (process.env.HEARTH_SCREENSHOTS === '1') {
+      await page.setViewportSize({ width: 390, height: 640 });
+      await new Promise((r) => setTimeout(r, 500));
+      await page.screenshot({
+        path: fileURLToPath(new URL('../../../../docs/img/demo-live.png', import.meta.url)),
+      });
+    }
   });
 
   it('a second view of the same camera shares its single ffmpeg process', async () => {

@@ -194,6 +194,31 @@ describe('live view end to end', { skip: avail.ok ? false : avail.reason, timeou
     await ctxB.close();
   });
 
+  it('opening the QR link pairs a second phone as a member, who may not watch until the owner grants it', async () => {
+    const before = windows.length;
+    await agent.openPairing();
+    await until('a new pairing window', () => windows.length > before);
+    const link = windows.at(-1)!.qrUrl;
+    assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/pair#v=1&d=hdid_[a-z2-7]+&s=[a-z2-7]{26}$/);
+    const ctxC = await chromium.newContext();
+    const pageC = await ctxC.newPage();
+    await pageC.goto(link);
+    const [dev] = await until('paired by link', async () => {
+      const d = await pairedDevices(pageC).catch(() => []);
+      return d.length ? d : undefined;
+    });
+    assert.equal(dev!.deviceId, agent.deviceId);
+    assert.equal(dev!.role, 'member');
+    assert.doesNotMatch(pageC.url(), /s=/, 'the setup secret is gone from the address bar');
+    await watch(pageC, agent.deviceId, 'demo');
+    const h = await until('refusal', async () => {
+      const x = await hook(pageC);
+      return x.state.startsWith('access refused') ? x : undefined;
+    });
+    assert.equal(h.frames, 0);
+    await ctxC.close();
+  });
+
   for (const mode of ['swap-answer-fingerprint', 'resign-answer'] as const) {
     it(`a signaling path that tampers with the answer (${mode}) shows "possible attack" and plays nothing`, async () => {
       await pageA.goto(`${proxy.url}/`);
