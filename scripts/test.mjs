@@ -86,6 +86,13 @@ function e2eNamespace() {
     return undefined;
   }
   spawnSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  // Interrupted: remove the namespace too (its processes are ours and end with us).
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.once(sig, () => {
+      spawnSync('ip', ['netns', 'del', name]);
+      process.exit(130);
+    });
+  }
   return name;
 }
 let ok = suite(unit, 'unit tests', []);

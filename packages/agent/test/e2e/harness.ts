@@ -23,6 +23,8 @@ export const CHROMIUM_FLAGS = [
   '--disable-dev-shm-usage',
   '--allow-loopback-in-peer-connection',
   '--autoplay-policy=no-user-gesture-required',
+  // Host candidates as addresses, not mDNS names: the page keeps only 127.0.0.1 candidates.
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
 /** Signaling: camera name and offer SDP in, answer SDP out. */
