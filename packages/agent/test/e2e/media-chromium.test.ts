@@ -104,7 +104,9 @@ describe('MediaHub → Chromium', { skip }, () => {
     const s = sessions.get(r.sessionId);
     assert.ok(s);
     const st = s.peer.stats();
-    assert.ok(st.replayedFrames > 10, `replayed ${st.replayedFrames}`);
+    // Frames since the last keyframe were replayed at once (how many depends on how busy the machine
+    // is; without the cache it would be 0 and the view would wait ~8.5 s for the next keyframe).
+    assert.ok(st.replayedFrames >= 2, `replayed ${st.replayedFrames}`);
     assert.ok(st.keyframesSent >= 1);
     const n1 = await viewer.framesDecoded(r.sessionId);
     await sleep(700);
@@ -117,7 +119,7 @@ describe('MediaHub → Chromium', { skip }, () => {
   it('rejects unknown cameras and bad offers with typed errors', async () => {
     await assert.rejects(hub.createViewerSession('nope', 'v=0'), { code: 'unknown-camera' });
     await assert.rejects(hub.createViewerSession('front', 'garbage'), { code: 'bad-offer' });
-    for (let i = 0; i < 40 && hub.stats().ffmpegProcesses > 0; i++) await sleep(100);
+    for (let i = 0; i < 150 && hub.stats().ffmpegProcesses > 0; i++) await sleep(100);
     assert.equal(hub.stats().ffmpegProcesses, 0);
   });
 });

@@ -1,4 +1,13 @@
 export {
+  AGENT_SYMMETRIC,
+  type AppPath,
+  expectedAppPath,
+  FULLSTACK_PORT,
+  type FullStackOptions,
+  type FullStackRun,
+  runFullStackTopology,
+} from './fullstack.js';
+export {
   type Availability,
   type ExecOptions,
   type ExecResult,

@@ -42,6 +42,11 @@ const pkg = fileURLToPath(new URL('../..', import.meta.url));
 const IMG = fileURLToPath(new URL('../../../../docs/img/', import.meta.url));
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
+/** Screenshots for the docs, refreshed only with HEARTH_SCREENSHOTS=1 (tests never dirty the tree). */
+async function shot(p: Page, name: string): Promise<void> {
+  if (process.env.HEARTH_SCREENSHOTS === '1') await p.screenshot({ path: join(IMG, name) });
+}
+
 const avail = await chromiumAvailable();
 
 describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout: 120_000 }, () => {
@@ -148,13 +153,14 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
   });
 
   it('manual code: looks up the tag and says clearly when no device is waiting', async () => {
-    await page.fill('#pair-code', 'zq7k m2xd-9pfa');
+    // A well-formed code (valid check character), typed sloppily.
+    await page.fill('#pair-code', 'zq7k kmxq-y422g');
     await page.fill('#pair-label', 'Nursery');
     await page.click('#pair-submit');
     await page.waitForSelector('#pair-status.error');
     const text = await page.textContent('#pair-status');
     assert.match(text ?? '', /No device is waiting for this code/);
-    assert.equal(await page.inputValue('#pair-code'), 'ZQ7K-M2XD-9PFA');
+    assert.equal(await page.inputValue('#pair-code'), 'ZQ7K-KMXQ-Y422G');
     const lookup = harness.log.find((l) => l.frame.t === 'pair/lookup');
     assert.deepEqual(lookup?.frame, { t: 'pair/lookup', tag: 'ZQ7K' });
     // A malformed code never reaches the server.
@@ -167,7 +173,7 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
       document.getElementById('pair-status')?.replaceChildren();
       (document.activeElement as HTMLElement | null)?.blur();
     });
-    await page.screenshot({ path: join(IMG, 'viewer-pairing.png') });
+    await shot(page, 'viewer-pairing.png');
   });
 
   it('registers a service worker that caches the shell only', async () => {
@@ -335,7 +341,7 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
       const devs = await page.evaluate(() => window.__hearth?.pairedDevices());
       assert.equal(devs?.length, 1);
       assert.equal(devs?.[0]?.deviceId, deviceId);
-      await page.screenshot({ path: join(IMG, 'viewer-cameras.png') });
+      await shot(page, 'viewer-cameras.png');
     });
 
     it('connects, verifies the signed answer, and decodes frames: connected (direct)', async () => {
@@ -361,7 +367,7 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
       });
       assert.deepEqual(v, { muted: true, playsInline: true, autoplay: true, w: 640 });
       assert.equal(await page.isVisible('#retry'), false);
-      await page.screenshot({ path: join(IMG, 'viewer-live.png') });
+      await shot(page, 'viewer-live.png');
     });
 
     it('an answer signed by another key: possible attack, no media, the device never connects', async () => {
@@ -389,7 +395,7 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
         null,
       );
       assert.ok(await page.isVisible('#retry'));
-      await page.screenshot({ path: join(IMG, 'viewer-attack.png') });
+      await shot(page, 'viewer-attack.png');
       signWith = 'device';
     });
 
