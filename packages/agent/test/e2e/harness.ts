@@ -8,24 +8,15 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { chromiumFlags } from '@hearth/testkit';
 import type { Browser, Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
-  '--allow-loopback-in-peer-connection',
-  '--autoplay-policy=no-user-gesture-required',
-  // Host candidates as addresses, not mDNS names: the page keeps only 127.0.0.1 candidates.
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-];
+/** The testkit's headless flags, plus loopback-only WebRTC with addresses (not mDNS names) and autoplay. */
+export const CHROMIUM_FLAGS = chromiumFlags({
+  allowLoopbackInPeerConnection: true,
+  args: ['--autoplay-policy=no-user-gesture-required', '--disable-features=WebRtcHideLocalIpsWithMdns'],
+});
 
 /** Signaling: camera name and offer SDP in, answer SDP out. */
 export type SignalFn = (

@@ -17,6 +17,7 @@ import {
   parseManualCode,
   parseQrPayload,
 } from '../../src/pairing/index.js';
+import { editsArb, mutate, valueOrProtocolError } from '../fuzz-helpers.js';
 
 const RUNS = Number(process.env.HEARTH_FUZZ_RUNS ?? 110_000);
 
@@ -43,48 +44,6 @@ const messageArb: fc.Arbitrary<PairingMessage> = fc.oneof(
     { requiredKeys: ['t', 'code'] },
   ),
 );
-
-/** Random edits of a text: flip, insert, delete, truncate, duplicate a slice, replace a character. */
-function mutate(s: string, edits: [number, number, number][]): string {
-  let out = s;
-  for (const [op, a, b] of edits) {
-    const i = out.length === 0 ? 0 : a % out.length;
-    switch (op % 6) {
-      case 0:
-        out =
-          out.slice(0, i) +
-          String.fromCharCode((out.charCodeAt(i) ^ (1 << (b % 8))) & 0xffff) +
-          out.slice(i + 1);
-        break;
-      case 1:
-        out = out.slice(0, i) + String.fromCharCode(b % 0x250) + out.slice(i);
-        break;
-      case 2:
-        out = out.slice(0, i) + out.slice(i + 1);
-        break;
-      case 3:
-        out = out.slice(0, i);
-        break;
-      case 4:
-        out = out.slice(0, i) + out.slice(i, i + (b % 16)) + out.slice(i);
-        break;
-      default:
-        out = out.slice(0, i) + '{}[]":,\\-_=&#%0aZ'[b % 17] + out.slice(i + 1);
-    }
-  }
-  return out;
-}
-const editsArb = fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat()), { minLength: 1, maxLength: 4 });
-
-/** Run `f` and require a value or a ProtocolError. */
-function valueOrProtocolError<T>(f: () => T): T | ProtocolError {
-  try {
-    return f();
-  } catch (e) {
-    if (!(e instanceof ProtocolError)) throw new Error(`unexpected ${String(e)}`, { cause: e });
-    return e;
-  }
-}
 
 describe('fuzz: decodePairingMessage', () => {
   it(`${RUNS} random and mutated inputs: a valid message or a ProtocolError`, () => {
