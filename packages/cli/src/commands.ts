@@ -1,9 +1,11 @@
 /** The actions behind `hearth server`, `hearth agent` and `hearth demo`. */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   type Agent,
+  type CameraConfig,
   createMediaBackend,
+  loadCamerasFile,
   type MediaBackendHandle,
   parseCamerasYaml,
   startAgent,
@@ -56,17 +58,6 @@ function onStop(stop: () => Promise<void>): void {
   process.on('SIGTERM', handler);
 }
 
-function readText(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new CliError(
-      'E_CONFIG',
-      `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
-  }
-}
-
 async function serverCmd(o: Opts): Promise<void> {
   const log = logger(o.logLevel);
   const flags: Record<string, unknown> = {};
@@ -95,13 +86,13 @@ function printServer(s: HearthServer): void {
 async function startAgentWith(o: {
   server: string;
   dataDir: string;
-  camerasYaml: string;
+  cameras: CameraConfig[];
   pinCert?: string;
   insecure?: boolean;
   log: ReturnType<typeof logger>;
   loopback?: boolean;
 }): Promise<{ agent: Agent; media: MediaBackendHandle }> {
-  const cameras = parseCamerasYaml(o.camerasYaml);
+  const { cameras } = o;
   if (cameras.length === 0) throw new CliError('E_CONFIG', 'the camera map lists no cameras');
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const media = createMediaBackend({
@@ -131,7 +122,7 @@ async function agentCmd(o: Opts): Promise<void> {
   const { agent, media } = await startAgentWith({
     server,
     dataDir: resolve(String(o.dataDir)),
-    camerasYaml: readText(String(o.cameras), 'camera map'),
+    cameras: loadCamerasFile(String(o.cameras)),
     ...(typeof o.pinCert === 'string' ? { pinCert: o.pinCert } : {}),
     ...(o.insecure ? { insecure: true } : {}),
     log,
@@ -168,7 +159,7 @@ async function demoCmd(o: Opts): Promise<void> {
     ({ agent, media } = await startAgentWith({
       server: server.url,
       dataDir: join(dataDir, 'agent'),
-      camerasYaml: `cameras:\n  demo: testsrc?size=1280x720&fps=15&gop=${gop}\n`,
+      cameras: parseCamerasYaml(`cameras:\n  demo: testsrc?size=1280x720&fps=15&gop=${gop}\n`),
       log,
       loopback: true,
     }));

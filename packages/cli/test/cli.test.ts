@@ -46,7 +46,7 @@ describe('hearth command line', () => {
   it('agent with a camera map that cannot be read names the file', () => {
     const r = hearth(['agent', '--server', 'http://127.0.0.1:1', '--cameras', join(dir, 'missing.yaml')]);
     assert.equal(r.code, 1);
-    assert.match(r.err, /^hearth: E_CONFIG: cannot read camera map .*missing\.yaml: ENOENT/m);
+    assert.match(r.err, /^hearth: config-yaml: cannot read .*missing\.yaml: ENOENT$/m);
   });
 
   it('a bad camera map is refused with its code and without echoing credentials', () => {

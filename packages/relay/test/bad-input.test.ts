@@ -22,30 +22,17 @@ import {
   StunClass,
   StunMethod,
 } from '../src/codec/index.js';
-import { issueTurnCredentials, RelayServer, type RelayServerOptions } from '../src/index.js';
+import { issueTurnCredentials, type RelayServer, type RelayServerOptions } from '../src/index.js';
 import { nodeStunCrypto } from '../src/server/node-crypto.js';
-import { FakeClock, TestTurnClient } from './helpers/turn-client.js';
+import { FakeClock, startTestRelay, TestTurnClient } from './helpers/turn-client.js';
 
 const SECRET = 'bad-input-secret';
 const FUZZ_RUNS = Number(process.env.RELAY_FUZZ_RUNS ?? 60_000) >= 60_000 ? 1500 : 300;
 /** Error codes the server documents (README "STUN error responses sent"). */
 const DOCUMENTED = new Set([400, 401, 403, 420, 437, 438, 440, 441, 442, 443, 486, 508]);
 
-async function startServer(clock: FakeClock, extra: Partial<RelayServerOptions> = {}) {
-  const server = new RelayServer();
-  const ports = await server.start({
-    realm: 'hearth.test',
-    authSecret: SECRET,
-    host: '127.0.0.1',
-    udpPort: 0,
-    tcpPort: 0,
-    allowLoopbackPeers: true,
-    sweepIntervalMs: 0,
-    clock,
-    ...extra,
-  });
-  return { server, udpPort: ports.udpPort as number, tcpPort: ports.tcpPort as number };
-}
+const startServer = (clock: FakeClock, extra: Partial<RelayServerOptions> = {}) =>
+  startTestRelay(SECRET, { clock, ...extra });
 
 const creds = (clock: FakeClock, id = 'viewer-1', secret = SECRET) =>
   issueTurnCredentials({ secret, id, ttlSeconds: 3600, nowMs: clock.now() });

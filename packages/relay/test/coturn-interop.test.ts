@@ -2,8 +2,9 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { RelayServer } from '../src/index.js';
+import type { RelayServer } from '../src/index.js';
 import { freeUdpPort, haveBinary, runUclient, startPeer, stopProcess } from './helpers/coturn.js';
+import { startTestRelay } from './helpers/turn-client.js';
 
 const HAVE = haveBinary('turnutils_uclient') && haveBinary('turnutils_peer');
 const SECRET = 'interop-secret';
@@ -18,17 +19,7 @@ describe('coturn turnutils_uclient interop', {
   let peerPort: number;
 
   before(async () => {
-    server = new RelayServer();
-    const ports = await server.start({
-      realm: 'hearth.test',
-      authSecret: SECRET,
-      host: '127.0.0.1',
-      udpPort: 0,
-      tcpPort: 0,
-      allowLoopbackPeers: true,
-    });
-    udpPort = ports.udpPort!;
-    tcpPort = ports.tcpPort!;
+    ({ server, udpPort, tcpPort } = await startTestRelay(SECRET));
     peerPort = await freeUdpPort();
     peer = await startPeer(peerPort);
   });

@@ -16,25 +16,12 @@ import {
 } from '../src/codec/index.js';
 import { issueTurnCredentials, RelayServer, type RelayServerOptions } from '../src/index.js';
 import { nodeStunCrypto } from '../src/server/node-crypto.js';
-import { FakeClock, TestPeer, TestTurnClient } from './helpers/turn-client.js';
+import { FakeClock, startTestRelay, TestPeer, TestTurnClient } from './helpers/turn-client.js';
 
 const SECRET = 'test-secret';
 
-async function startServer(clock: FakeClock, extra: Partial<RelayServerOptions> = {}) {
-  const server = new RelayServer();
-  const ports = await server.start({
-    realm: 'hearth.test',
-    authSecret: SECRET,
-    host: '127.0.0.1',
-    udpPort: 0,
-    tcpPort: 0,
-    allowLoopbackPeers: true,
-    sweepIntervalMs: 0,
-    clock,
-    ...extra,
-  });
-  return { server, udpPort: ports.udpPort!, tcpPort: ports.tcpPort! };
-}
+const startServer = (clock: FakeClock, extra: Partial<RelayServerOptions> = {}) =>
+  startTestRelay(SECRET, { clock, ...extra });
 
 function creds(clock: FakeClock, id = 'viewer-1', ttlSeconds = 3600) {
   return issueTurnCredentials({ secret: SECRET, id, ttlSeconds, nowMs: clock.now() });

@@ -182,11 +182,7 @@ export class Hub {
   /** Remove a connection from routing, presence and tags (idempotent). */
   private detach(conn: Conn) {
     clearTimeout(conn.authTimer);
-    for (const d of conn.watching) {
-      const set = this.watchers.get(d);
-      set?.delete(conn);
-      if (set && set.size === 0) this.watchers.delete(d);
-    }
+    for (const d of conn.watching) this.unwatch(conn, d);
     conn.watching.clear();
     if (conn.state !== 'ready' || !conn.id) return;
     const id = conn.id;
@@ -378,12 +374,7 @@ export class Hub {
 
   private watch(conn: Conn, ids: string[]) {
     const want = new Set(ids.slice(0, this.o.limits.maxWatch));
-    for (const d of conn.watching) {
-      if (want.has(d)) continue;
-      const set = this.watchers.get(d);
-      set?.delete(conn);
-      if (set && set.size === 0) this.watchers.delete(d);
-    }
+    for (const d of conn.watching) if (!want.has(d)) this.unwatch(conn, d);
     conn.watching = want;
     for (const d of want) {
       let set = this.watchers.get(d);
@@ -395,6 +386,12 @@ export class Hub {
       const online = this.byId.get(d)?.role === 'device';
       this.sendFrame(conn, { t: 'presence', d, online });
     }
+  }
+
+  private unwatch(conn: Conn, d: string) {
+    const set = this.watchers.get(d);
+    set?.delete(conn);
+    if (set?.size === 0) this.watchers.delete(d);
   }
 
   private presence(d: string, online: boolean) {

@@ -13,7 +13,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type IceServer, shortId } from '@hearth/protocol';
 import { issueTurnCredentials, RelayServer } from '@hearth/relay';
-import { APP_ROUTES, SHELL_FILES, webRoot } from '@hearth/viewer';
+import { APP_HEADERS, APP_ROUTES, CONTENT_TYPES, SHELL_FILES, webRoot } from '@hearth/viewer';
 import { type Logger, pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { isWildcardHost, resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
@@ -35,22 +35,8 @@ export interface HearthServer {
   close(): Promise<void>;
 }
 
-/** Security headers sent with the viewer app (the same policy the viewer's tests run under). */
-export const APP_HEADERS = {
-  'content-security-policy': "default-src 'self'",
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-} as const;
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.webmanifest': 'application/manifest+json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.map': 'application/json',
-};
+/** Security headers sent with the viewer app (defined by the viewer, which is built and tested for them). */
+export { APP_HEADERS };
 
 /** URL path → file in the viewer's dist/ (nothing else is ever served, never dist/lib). */
 function viewerFiles(): Map<string, string> {
@@ -201,7 +187,7 @@ export async function startServer(
           return;
         }
         res.writeHead(200, {
-          'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+          'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
           'content-length': body.length,
           'cache-control': 'no-cache',
           ...APP_HEADERS,

@@ -25,6 +25,24 @@ export const SHELL_FILES = [
 /** Routes that must serve `index.html` (besides `/`). */
 export const APP_ROUTES = ['/pair'] as const;
 
+/** Security headers to send with every file of the app: the policy it is built and tested for. */
+export const APP_HEADERS = {
+  'content-security-policy': "default-src 'self'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+} as const;
+
+/** Content types of the files in {@link webRoot}, by extension. */
+export const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.webmanifest': 'application/manifest+json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.map': 'application/json',
+};
+
 export * from './core/backoff.js';
 export * from './core/links.js';
 export * from './core/messages.js';

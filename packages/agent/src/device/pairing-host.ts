@@ -197,8 +197,7 @@ export class PairingHost {
     });
     // A window granting 'owner' makes no sense once an owner exists (e.g. a crash right after the
     // first pairing): close it rather than hand out a second owner role.
-    if (o.isPaired() && this.guard.isOpen() && this.guard.snapshot().role === 'owner')
-      this.guard.close('paired');
+    if (paired && this.guard.isOpen() && this.guard.snapshot().role === 'owner') this.guard.close('paired');
   }
 
   /**
@@ -260,16 +259,13 @@ export class PairingHost {
       return;
     }
     const job = (async () => {
-      const code = generateManualCode(this.o.env);
-      const record = await createPairingRecord(this.o.deviceId, 'code', code.secret, this.o.iterations);
-      const manualCode = encodeManualCode(code);
-      code.secret.fill(0);
-      if (this.win !== w) return;
+      const { record, manualCode, tag } = await this.drawManualCode();
+      if (this.win !== w) return wipeRecord(record);
       wipeRecord(w.records.code);
       w.records.code = record;
-      w.tag = code.tag;
+      w.tag = tag;
       w.info = { ...w.info, manualCode };
-      this.o.register(code.tag);
+      this.o.register(tag);
       this.o.onEvent?.({ kind: 'pairing-code-renewed', reason: 'tag-taken' });
       this.o.onWindow?.({ ...w.info });
     })();
@@ -306,19 +302,17 @@ export class PairingHost {
       this.dropSecrets();
       const env = this.o.env;
       const qr = generateQrSecret(env);
-      const code = generateManualCode(env);
-      const [qrRec, codeRec] = await Promise.all([
+      const [qrRec, code] = await Promise.all([
         createPairingRecord(this.o.deviceId, 'qr', qr, this.o.iterations),
-        createPairingRecord(this.o.deviceId, 'code', code.secret, this.o.iterations),
+        this.drawManualCode(),
       ]);
+      const codeRec = code.record;
       const u = new URL(this.o.serverUrl);
       const qrUrl = encodeQrPayload(
         { server: u.host, deviceId: this.o.deviceId, secret: qr },
         { allowInsecure: u.protocol === 'http:' },
       );
-      const manualCode = encodeManualCode(code);
       qr.fill(0);
-      code.secret.fill(0);
       const snap = this.guard.snapshot();
       if (!snap.open) {
         wipeRecord(qrRec);
@@ -327,7 +321,7 @@ export class PairingHost {
       }
       this.win = {
         records: { qr: qrRec, code: codeRec },
-        info: { qrUrl, manualCode, expiresAt: snap.closesAt },
+        info: { qrUrl, manualCode: code.manualCode, expiresAt: snap.closesAt },
         tag: code.tag,
       };
       this.tagRetries = 0;
@@ -340,6 +334,17 @@ export class PairingHost {
     })();
     this.preparing = job.catch(() => undefined);
     return job;
+  }
+
+  /** A fresh manual code: its verifier record, display form and lookup tag (the secret is wiped). */
+  private async drawManualCode(): Promise<{ record: VerifierRecord; manualCode: string; tag: string }> {
+    const code = generateManualCode(this.o.env);
+    try {
+      const record = await createPairingRecord(this.o.deviceId, 'code', code.secret, this.o.iterations);
+      return { record, manualCode: encodeManualCode(code), tag: code.tag };
+    } finally {
+      code.secret.fill(0);
+    }
   }
 
   private armExpiry(at: number): void {

@@ -6,9 +6,11 @@
  *
  * Reused by test/e2e/*.test.ts and bench/ttff.ts.
  */
+
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromiumFlags } from '@hearth/testkit';
+import { chromiumFlags, processTable } from '@hearth/testkit';
 import type { Browser, Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -142,15 +144,11 @@ export async function launchBrowser(executablePath = CHROMIUM): Promise<BrowserH
 }
 
 async function findChildPid(exe: string): Promise<number | undefined> {
-  const { readdirSync, readFileSync } = await import('node:fs');
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
+  for (const p of processTable()) {
+    if (p.ppid !== process.pid) continue;
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== process.pid) continue;
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
-      if (cmd.startsWith(exe) || cmd.includes('chromium')) return Number(d);
+      const cmd = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
+      if (cmd.startsWith(exe) || cmd.includes('chromium')) return p.pid;
     } catch {
       // raced with exit
     }
@@ -209,21 +207,9 @@ export function percentile(values: readonly number[], p: number): number {
 
 /** Running PIDs whose parent is this process and whose executable name is `name`. */
 export async function childPidsNamed(name: string): Promise<number[]> {
-  const { readdirSync, readFileSync } = await import('node:fs');
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z') continue;
-      if (Number(fields[1]) === process.pid && comm === name) out.push(Number(d));
-    } catch {
-      // raced with exit
-    }
-  }
-  return out;
+  return processTable()
+    .filter((p) => p.ppid === process.pid && p.comm === name && p.state !== 'Z')
+    .map((p) => p.pid);
 }
 
 export interface TtffSummary {

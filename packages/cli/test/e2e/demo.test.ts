@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type ChromiumHandle, chromiumAvailable, launchChromium } from '@hearth/testkit';
+import { type ChromiumHandle, chromiumAvailable, isAlive } from '@hearth/testkit';
 import type { BrowserContext, Page } from 'playwright-core';
 import {
   descendants,
@@ -17,6 +17,7 @@ import {
   freePort,
   hearth,
   hook,
+  launchLoopbackChromium,
   openApp,
   type Proc,
   pairedDevices,
@@ -42,10 +43,7 @@ describe('quick start: hearth demo', { skip: avail.ok ? false : avail.reason, ti
     demo = hearth(['demo', '--port', String(port), '--data-dir', dir, '--gop', '4']);
     url = (await demo.waitFor(/Open (http:\/\/\S+?)\/? in a browser/, 120_000))[1]!;
     code = (await demo.waitFor(/type the code:\s+([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5})/, 60_000))[1]!;
-    chromium = await launchChromium({
-      allowLoopbackInPeerConnection: true,
-      args: ['--disable-features=WebRtcHideLocalIpsWithMdns'],
-    });
+    chromium = await launchLoopbackChromium();
     ctx = await chromium.newContext();
     page = await ctx.newPage();
   });
@@ -101,15 +99,6 @@ describe('quick start: hearth demo', { skip: avail.ok ? false : avail.reason, ti
     assert.equal(ffmpeg.length, 1);
     demo.kill('SIGINT');
     assert.equal(await demo.exited(), 0);
-    await until('ffmpeg gone', () => ffmpeg.every((p) => !alive(p)), 10_000);
+    await until('ffmpeg gone', () => ffmpeg.every((p) => !isAlive(p)), 10_000);
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

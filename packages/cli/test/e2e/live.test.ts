@@ -22,7 +22,7 @@ import {
   startAgent,
 } from '@hearth/agent';
 import { encodeManualCode, parseManualCode } from '@hearth/protocol';
-import { type ChromiumHandle, chromiumAvailable, launchChromium } from '@hearth/testkit';
+import { type ChromiumHandle, chromiumAvailable } from '@hearth/testkit';
 import type { BrowserContext, Page } from 'playwright-core';
 import { type HostileProxy, startHostileProxy } from './hostile-proxy.js';
 import {
@@ -31,6 +31,7 @@ import {
   freePort,
   hearth,
   hook,
+  launchLoopbackChromium,
   openApp,
   type Proc,
   pairedDevices,
@@ -98,10 +99,7 @@ describe('live view end to end', { skip: avail.ok ? false : avail.reason, timeou
       readies++;
     });
     await until('a pairing window', () => windows.length > 0 && agent.pairing());
-    chromium = await launchChromium({
-      allowLoopbackInPeerConnection: true,
-      args: ['--disable-features=WebRtcHideLocalIpsWithMdns'],
-    });
+    chromium = await launchLoopbackChromium();
     ctxA = await chromium.newContext();
     pageA = await ctxA.newPage();
   });

@@ -6,10 +6,12 @@
  * arranges it when it runs as root), so no ICE candidate can point off the machine.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { type ChromiumHandle, launchChromium } from '@hearth/testkit';
 import type { Page } from 'playwright-core';
+
+export { descendantsNamed as descendants } from '@hearth/testkit';
 
 export const HEARTH_BIN = fileURLToPath(new URL('../../bin/hearth.js', import.meta.url));
 
@@ -87,35 +89,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** PIDs of all descendants of `root` whose command name is `name` (from /proc). */
-export function descendants(root: number, name: string): number[] {
-  const parent = new Map<number, number>();
-  const comm = new Map<number, string>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const fields = stat.slice(close + 2).split(' ');
-      parent.set(Number(e), Number(fields[1]));
-      comm.set(Number(e), stat.slice(stat.indexOf('(') + 1, close));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out: number[] = [];
-  for (const [pid, c] of comm) {
-    if (c !== name) continue;
-    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
-      if (p === root) {
-        out.push(pid);
-        break;
-      }
-    }
-  }
-  return out;
-}
-
 export async function until<T>(
   what: string,
   fn: () => T | Promise<T>,
@@ -131,6 +104,14 @@ export async function until<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/** Chromium for loopback WebRTC: 127.0.0.1 candidates, as addresses rather than mDNS names. */
+export function launchLoopbackChromium(): Promise<ChromiumHandle> {
+  return launchChromium({
+    allowLoopbackInPeerConnection: true,
+    args: ['--disable-features=WebRtcHideLocalIpsWithMdns'],
+  });
 }
 
 // ---------------------------------------------------------------- the viewer, as a person uses it

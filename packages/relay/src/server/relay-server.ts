@@ -549,23 +549,7 @@ export class RelayServer {
     attributes: StunAttribute[],
     key?: Uint8Array,
   ): Uint8Array {
-    const out = encodeStunMessage(
-      {
-        method: req.method,
-        cls: StunClass.SuccessResponse,
-        transactionId: req.transactionId,
-        attributes: this.withSoftware(attributes),
-      },
-      { integrityKey: key, crypto: nodeStunCrypto, fingerprint: req.hasFingerprint },
-    );
-    this.sendToClient(link, out);
-    return out;
-  }
-
-  private withSoftware(attributes: StunAttribute[]): StunAttribute[] {
-    if (this.opts.software)
-      attributes.push({ type: Attr.Software, value: encodeString(this.opts.software, 763) });
-    return attributes;
+    return this.reply(req, link, StunClass.SuccessResponse, attributes, key);
   }
 
   private sendError(
@@ -575,20 +559,34 @@ export class RelayServer {
     key?: Uint8Array,
     extra: StunAttribute[] = [],
   ): void {
-    const attributes = [{ type: Attr.ErrorCode, value: encodeErrorCode(code) }, ...extra];
-    const out = encodeStunMessage(
-      {
-        method: req.method,
-        cls: StunClass.ErrorResponse,
-        transactionId: req.transactionId,
-        attributes: this.withSoftware(attributes),
-      },
-      { integrityKey: key, crypto: nodeStunCrypto, fingerprint: req.hasFingerprint },
-    );
     if (code === ErrorCodes.AllocationQuotaReached || code === ErrorCodes.InsufficientCapacity) {
       this.metrics.quotaRejected++;
     }
+    this.reply(
+      req,
+      link,
+      StunClass.ErrorResponse,
+      [{ type: Attr.ErrorCode, value: encodeErrorCode(code) }, ...extra],
+      key,
+    );
+  }
+
+  /** Encode a response to `req` (same method and transaction, SOFTWARE added) and send it to the client. */
+  private reply(
+    req: StunMessage,
+    link: ClientLink,
+    cls: StunClass,
+    attributes: StunAttribute[],
+    key?: Uint8Array,
+  ): Uint8Array {
+    if (this.opts.software)
+      attributes.push({ type: Attr.Software, value: encodeString(this.opts.software, 763) });
+    const out = encodeStunMessage(
+      { method: req.method, cls, transactionId: req.transactionId, attributes },
+      { integrityKey: key, crypto: nodeStunCrypto, fingerprint: req.hasFingerprint },
+    );
     this.sendToClient(link, out);
+    return out;
   }
 
   // ---------------------------------------------------------------- authentication

@@ -24,6 +24,7 @@ import {
   streamFrameSize,
   type TransportAddress,
 } from '../../src/codec/index.js';
+import { RelayServer, type RelayServerOptions } from '../../src/index.js';
 import { nodeStunCrypto } from '../../src/server/node-crypto.js';
 
 export interface Response {
@@ -307,4 +308,26 @@ export class FakeClock {
   advance(ms: number): void {
     this.t += ms;
   }
+}
+
+/**
+ * A RelayServer on 127.0.0.1 with ephemeral UDP/TCP ports and loopback peers allowed, for tests.
+ * With a `clock`, expiry is driven by it (no sweep timer).
+ */
+export async function startTestRelay(
+  secret: string,
+  opts: Partial<RelayServerOptions> = {},
+): Promise<{ server: RelayServer; udpPort: number; tcpPort: number }> {
+  const server = new RelayServer();
+  const ports = await server.start({
+    realm: 'hearth.test',
+    authSecret: secret,
+    host: '127.0.0.1',
+    udpPort: 0,
+    tcpPort: 0,
+    allowLoopbackPeers: true,
+    ...(opts.clock ? { sweepIntervalMs: 0 } : {}),
+    ...opts,
+  });
+  return { server, udpPort: ports.udpPort as number, tcpPort: ports.tcpPort as number };
 }

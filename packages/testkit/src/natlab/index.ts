@@ -92,6 +92,7 @@ export {
   startReflector,
   type TcpResult,
 } from './probe.js';
+export { descendantsNamed, isAlive, type ProcEntry, processTable } from './proc.js';
 export {
   type HostSpec,
   isTopologyName,

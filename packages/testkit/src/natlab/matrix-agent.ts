@@ -12,18 +12,9 @@
  * frame was sent (or the timeout passed). Runs until SIGTERM (closes the hub, stops ffmpeg).
  */
 import { type IceServerConfig, MediaHub, parseCamerasYaml, type ViewerSession } from '@hearth/agent';
+import { childFlags } from './child-flags.js';
 
-function flags(argv: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = argv[i] ?? '';
-    if (!k.startsWith('--')) throw new Error(`unexpected argument ${k}`);
-    out[k.slice(2)] = argv[i + 1] ?? '';
-  }
-  return out;
-}
-
-const f = flags(process.argv.slice(2));
+const f = childFlags(process.argv.slice(2));
 const server = f.server ?? 'http://203.0.113.1:8080';
 const run = f.run ?? '';
 if (!/^[A-Za-z0-9_.-]{1,60}$/.test(run)) throw new Error('bad --run');

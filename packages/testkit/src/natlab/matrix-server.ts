@@ -26,20 +26,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueTurnCredentials, RelayServer } from '@hearth/relay';
+import { childFlags } from './child-flags.js';
 import { MATRIX_PAGE } from './matrix-page.js';
 import { encodeTapRecord, TAP_TO_CLIENT, TAP_TO_PEER, unwrapTurnToClient } from './media-scan.js';
 
-function flags(argv: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = argv[i] ?? '';
-    if (!k.startsWith('--')) throw new Error(`unexpected argument ${k}`);
-    out[k.slice(2)] = argv[i + 1] ?? '';
-  }
-  return out;
-}
-
-const f = flags(process.argv.slice(2));
+const f = childFlags(process.argv.slice(2));
 const secret = f.secret ?? '';
 if (!secret) throw new Error('missing --secret');
 const httpPort = Number(f.http ?? 8080);

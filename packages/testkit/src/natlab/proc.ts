@@ -1,6 +1,6 @@
 /** Small process helpers shared by the lab and the browser driver. */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface RunResult {
   readonly code: number | null;
@@ -42,6 +42,47 @@ export function procState(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** One row of the process table. */
+export interface ProcEntry {
+  readonly pid: number;
+  readonly ppid: number;
+  /** Command name (field 2 of /proc/<pid>/stat). */
+  readonly comm: string;
+  /** State letter (R, S, D, Z, ...). */
+  readonly state: string;
+}
+
+/** Every process visible in /proc (those that exit while it is read are left out). */
+export function processTable(): ProcEntry[] {
+  const out: ProcEntry[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const [state = '', ppid = ''] = stat.slice(close + 2).split(' ');
+      out.push({ pid: Number(d), ppid: Number(ppid), comm: stat.slice(stat.indexOf('(') + 1, close), state });
+    } catch {
+      // raced with exit
+    }
+  }
+  return out;
+}
+
+/** Live (not zombie) descendants of `root` whose command name is `name`. */
+export function descendantsNamed(root: number, name: string): number[] {
+  const table = processTable();
+  const parent = new Map(table.map((p) => [p.pid, p.ppid]));
+  return table
+    .filter((p) => p.comm === name && p.state !== 'Z')
+    .filter((p) => {
+      for (let q = parent.get(p.pid); q !== undefined && q > 1; q = parent.get(q))
+        if (q === root) return true;
+      return false;
+    })
+    .map((p) => p.pid);
 }
 
 /** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat), to detect PID reuse. */

@@ -20,25 +20,12 @@ import {
   WebCryptoSigner,
 } from '@hearth/protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { APP_HEADERS, CONTENT_TYPES } from '../../src/index.js';
 
 export const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.webmanifest': 'application/manifest+json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.map': 'application/json',
-};
-
-/** The security headers the real server sends with the app. */
-export const APP_HEADERS = {
-  'content-security-policy': "default-src 'self'",
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-};
+/** The security headers the real server sends with the app (defined by the viewer package). */
+export { APP_HEADERS };
 
 /** A fake device: receives what the viewer sends it, answers through `reply`. */
 export type FakeDevice = (
@@ -86,7 +73,7 @@ export async function startHarness(): Promise<Harness> {
     try {
       if (!statSync(file).isFile()) throw new Error('not a file');
       res.writeHead(200, {
-        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
         'cache-control': 'no-cache',
         ...APP_HEADERS,
       });
