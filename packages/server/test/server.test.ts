@@ -325,6 +325,45 @@ describe('persistence', () => {
     }
   });
 
+  it('S8: after devices and viewers connected, the database holds key-derived IDs and times only', async () => {
+    const tmp = tempDir();
+    try {
+      const a = await testServer(tmp.dir);
+      const d = await device();
+      const v = await viewer();
+      for (const who of [d, v]) {
+        const x = await connect(a.wsUrl, who);
+        x.c.close();
+        await x.c.closed;
+      }
+      await a.close();
+      const { default: Database } = await import('better-sqlite3');
+      const db = new Database(join(tmp.dir, 'hearth.db'), { readonly: true });
+      try {
+        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
+        const columns = Object.fromEntries(
+          (tables as { name: string }[]).map(({ name }) => [
+            name,
+            (db.prepare(`SELECT name FROM pragma_table_info('${name}')`).all() as { name: string }[]).map(
+              (c) => c.name,
+            ),
+          ]),
+        );
+        assert.deepEqual(columns, {
+          devices: ['id', 'first_seen', 'last_seen'],
+          impostors: ['id', 'count', 'last_at'],
+          migrations: ['version', 'applied_at'],
+        });
+        // Viewers leave no row at all; the device's row is its key-derived ID.
+        assert.deepEqual(db.prepare('SELECT id FROM devices').all(), [{ id: d.id }]);
+      } finally {
+        db.close();
+      }
+    } finally {
+      tmp.rm();
+    }
+  });
+
   it('shutdown closes sockets with 1001', async () => {
     const tmp = tempDir();
     try {

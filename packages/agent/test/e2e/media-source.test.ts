@@ -1,6 +1,10 @@
 // Real ffmpeg: testsrc → CameraSource. Spawns ffmpeg; every process is killed by PID at the end.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
   type AccessUnit,
@@ -113,6 +117,47 @@ describe('CameraSource with real ffmpeg', () => {
     subs[3]?.unsubscribe();
     await once(s, 'stopped');
     assert.deepEqual(await childPidsNamed('ffmpeg'), []);
+  });
+
+  it('file: an H.264 file is passed through (-c copy), anything else is transcoded to H.264', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hearth-file-'));
+    try {
+      const make2s = (name: string, codec: string[]) => {
+        const f = join(dir, name);
+        execFileSync('ffmpeg', [
+          '-v',
+          'error',
+          '-f',
+          'lavfi',
+          '-i',
+          'testsrc=size=320x240:rate=15',
+          '-t',
+          '2',
+          ...codec,
+          '-g',
+          '15',
+          '-y',
+          f,
+        ]);
+        return f;
+      };
+      const h264 = make2s('h264.mp4', ['-c:v', 'libx264', '-pix_fmt', 'yuv420p']);
+      const mpeg4 = make2s('mpeg4.mp4', ['-c:v', 'mpeg4']);
+      for (const [file, mode] of [
+        [h264, 'copy'],
+        [mpeg4, 'transcode'],
+      ] as const) {
+        const s = make(`file:${file}`);
+        const aus = await nextUnits(s, 10);
+        const key = aus.find((a) => a.keyframe);
+        assert.ok(key, `${mode}: a keyframe`);
+        assert.ok(key.nals.map(nalType).includes(NAL.IDR), `${mode}: H.264 IDR out`);
+        assert.equal(s.stats().mode, mode);
+        await s.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a dead source reports a redacted error and keeps retrying with backoff', async () => {
