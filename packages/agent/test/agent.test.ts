@@ -2,7 +2,7 @@
 // RendezvousClient on both sides, the protocol's ViewerPairing and signed offers, and a fake media
 // backend (real ffmpeg/werift: test/e2e).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -419,4 +419,33 @@ describe('RendezvousClient', () => {
       await srv.close();
     }
   });
+});
+
+describe('agent start with damaged state files', () => {
+  // A damaged ACL must never read as "no owner yet" (that would open pairing to a new owner), and a
+  // damaged pairing state must never read as a fresh budget: both stop the start with a clear error
+  // that names the file, and the file is left as it was for the owner to look at.
+  for (const [file, content, code] of [
+    ['acl.json', '{"v":1,"owner":"huk_nope"}', /^E_/],
+    ['acl.json', 'not json at all', /^E_/],
+    ['pairing.json', '{"open":true}', /^E_CONFIG$/],
+  ] as const) {
+    it(`${file} holding ${JSON.stringify(content)}`, async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'hearth-agent-bad-'));
+      try {
+        writeFileSync(join(dataDir, file), content, { mode: 0o600 });
+        await assert.rejects(
+          startAgent({ dataDir, serverUrl: 'http://127.0.0.1:1', media: fakeMedia().media }),
+          (e: Error & { code?: string }) => {
+            assert.match(e.code ?? '', code);
+            assert.ok(e.message.includes(join(dataDir, file)), `names the file: ${e.message}`);
+            return true;
+          },
+        );
+        assert.equal(readFileSync(join(dataDir, file), 'utf8'), content, 'left untouched');
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  }
 });

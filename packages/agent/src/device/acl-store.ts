@@ -1,12 +1,21 @@
 /** Persistence of the device's ACL in `<dataDir>/acl.json` (mode 0600, atomic writes). */
 import { join } from 'node:path';
-import { Acl } from '@hearth/protocol';
+import { Acl, ConfigError, HearthError } from '@hearth/protocol';
 import { readPrivateFile, writePrivateFile } from './files.js';
 
 /** Load the ACL, or undefined while the device is unpaired. A tampered file is refused (throws). */
 export async function loadAcl(dataDir: string, now: number): Promise<Acl | undefined> {
-  const raw = readPrivateFile(join(dataDir, 'acl.json'));
-  return raw ? Acl.load(new Uint8Array(raw), now) : undefined;
+  const path = join(dataDir, 'acl.json');
+  const raw = readPrivateFile(path);
+  if (!raw) return undefined;
+  try {
+    return await Acl.load(new Uint8Array(raw), now);
+  } catch (e) {
+    // Never treat a damaged ACL as "no owner yet": that would open pairing to a new owner.
+    if (e instanceof HearthError)
+      throw new ConfigError(e.code, `${path} is not a valid ACL: ${e.message}`, { cause: e });
+    throw e;
+  }
 }
 
 /** Persist the ACL. */
