@@ -80,7 +80,10 @@ function printServer(s: HearthServer): void {
   out.write(`  server key: ${s.serverKey}\n`);
   if (s.certSha256)
     out.write(`  TLS certificate SHA-256: ${s.certSha256}\n  (agents: --pin-cert ${s.certSha256})\n`);
-  if (s.relay) out.write(`  STUN/TURN relay: udp ${s.relay.udpPort}, tcp ${s.relay.tcpPort}\n`);
+  if (s.relay)
+    out.write(
+      `  STUN/TURN relay: udp ${s.relay.udpPort}, tcp ${s.relay.tcpPort}${s.relay.tlsPort !== undefined ? `, tls ${s.relay.tlsPort}` : ''}\n`,
+    );
 }
 
 async function startAgentWith(o: {

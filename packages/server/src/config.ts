@@ -27,6 +27,8 @@ const relaySchema = z
     host: z.string().min(1).optional(),
     udpPort: port.default(3478),
     tcpPort: port.default(3478),
+    /** TURN over TLS; served (and offered as `turns:`) only with the operator's certificate (tls files). */
+    tlsPort: port.default(5349),
     /** Address clients are told to use (and put in XOR-RELAYED-ADDRESS); needed when host is a wildcard. */
     externalAddress: z.string().min(1).optional(),
     realm: z.string().min(1).max(128).default('hearth'),
@@ -129,6 +131,7 @@ export const ENV_KEYS: Record<string, string> = {
   HEARTH_RELAY_HOST: 'relay.host',
   HEARTH_RELAY_UDP_PORT: 'relay.udpPort',
   HEARTH_RELAY_TCP_PORT: 'relay.tcpPort',
+  HEARTH_RELAY_TLS_PORT: 'relay.tlsPort',
   HEARTH_RELAY_EXTERNAL_ADDRESS: 'relay.externalAddress',
   HEARTH_RELAY_REALM: 'relay.realm',
   HEARTH_RELAY_ALLOW_LOOPBACK_PEERS: 'relay.allowLoopbackPeers',

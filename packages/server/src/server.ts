@@ -31,7 +31,7 @@ export interface HearthServer {
   /** SHA-256 fingerprint of the TLS certificate (colon hex), when TLS is on. */
   certSha256?: string;
   /** Bound ports of the built-in relay, when enabled. */
-  relay?: { udpPort: number; tcpPort: number };
+  relay?: { udpPort: number; tcpPort: number; tlsPort?: number };
   close(): Promise<void>;
 }
 
@@ -63,7 +63,7 @@ export async function startServer(
   const store = new Store(c.dataDir);
 
   let relay: RelayServer | undefined;
-  let relayPorts: { udpPort: number; tcpPort: number } | undefined;
+  let relayPorts: { udpPort: number; tcpPort: number; tlsPort?: number } | undefined;
   let turnSecret: string | undefined;
   let server: Server | undefined;
   const fail = async (e: unknown): Promise<never> => {
@@ -110,11 +110,17 @@ export async function startServer(
           tcpPort: c.relay.tcpPort,
           ...(c.relay.externalAddress ? { externalAddress: c.relay.externalAddress } : {}),
           allowLoopbackPeers: c.relay.allowLoopbackPeers,
+          // TURN over TLS with the operator's certificate (browsers would refuse a self-signed one).
+          ...(tls && c.tls.mode === 'files' ? { tls, tlsPort: c.relay.tlsPort } : {}),
         })
         .catch((e: Error & { code?: string }) => {
           throw new ConfigError('E_CONFIG', `relay cannot start: ${e.code ?? ''} ${e.message}`.trim());
         });
-      relayPorts = { udpPort: a.udpPort!, tcpPort: a.tcpPort! };
+      relayPorts = {
+        udpPort: a.udpPort!,
+        tcpPort: a.tcpPort!,
+        ...(a.tlsPort !== undefined ? { tlsPort: a.tlsPort } : {}),
+      };
     }
     const relayHost =
       c.relay.externalAddress ??
@@ -132,6 +138,7 @@ export async function startServer(
           urls: [
             `turn:${h}:${relayPorts.udpPort}?transport=udp`,
             `turn:${h}:${relayPorts.tcpPort}?transport=tcp`,
+            ...(relayPorts.tlsPort !== undefined ? [`turns:${h}:${relayPorts.tlsPort}?transport=tcp`] : []),
           ],
           username: cr.username,
           credential: cr.password,

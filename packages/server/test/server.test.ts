@@ -301,6 +301,41 @@ describe('built-in relay and ICE servers', () => {
   });
 });
 
+describe('TURN over TLS', () => {
+  it("with the operator's certificate the relay serves TLS too and ready.ice offers turns:; not with a self-signed one", async () => {
+    const tmp = tempDir();
+    const relay = { enabled: true, udpPort: 0, tcpPort: 0, tlsPort: 0, allowLoopbackPeers: true };
+    try {
+      // A self-signed server (which also leaves PEM files to reuse as "the operator's").
+      const a = await testServer(tmp.dir, { tls: { mode: 'self-signed' }, relay });
+      assert.equal(a.relay?.tlsPort, undefined, 'no TURN/TLS with a self-signed certificate');
+      await a.close();
+      const b = await testServer(join(tmp.dir, 'b'), {
+        tls: { mode: 'files', cert: join(tmp.dir, 'tls-cert.pem'), key: join(tmp.dir, 'tls-key.pem') },
+        relay,
+      });
+      try {
+        const tlsPort = b.relay?.tlsPort;
+        assert.ok(tlsPort && tlsPort > 0);
+        const { c, ready } = await connect(b.wsUrl, await viewer());
+        const turn = (ready.ice as { urls: string[]; username?: string; credential?: string }[])[1]!;
+        assert.equal(turn.urls.at(-1), `turns:127.0.0.1:${tlsPort}?transport=tcp`);
+        const t = await TestTurnClient.tls(tlsPort);
+        try {
+          assert.equal((await t.allocate(turn.username!, turn.credential!)).code, 0);
+        } finally {
+          t.close();
+        }
+        c.close();
+      } finally {
+        await b.close();
+      }
+    } finally {
+      tmp.rm();
+    }
+  });
+});
+
 describe('persistence', () => {
   it('a restart keeps the server key (mode 0600) and the device registry', async () => {
     const tmp = tempDir();

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket as NetSocket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import {
   Attr,
   decodeErrorCode,
@@ -65,6 +66,20 @@ export class TestTurnClient {
       s.once('connect', () => r());
       s.once('error', j);
     });
+    return TestTurnClient.stream(s, serverPort);
+  }
+
+  /** TURN over TLS (`turns:`); the test certificate is not checked. */
+  static async tls(serverPort: number): Promise<TestTurnClient> {
+    const s = tlsConnect({ port: serverPort, host: '127.0.0.1', rejectUnauthorized: false });
+    await new Promise<void>((r, j) => {
+      s.once('secureConnect', () => r());
+      s.once('error', j);
+    });
+    return TestTurnClient.stream(s, serverPort);
+  }
+
+  private static stream(s: NetSocket, serverPort: number): TestTurnClient {
     const c = new TestTurnClient(undefined, s, serverPort);
     c.localPort = s.localPort ?? 0;
     s.on('data', (chunk: Buffer) => c.onStream(chunk));
