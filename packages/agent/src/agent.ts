@@ -5,7 +5,7 @@
  * rendezvous ──recv(from, m)──▶ Agent ──pair/*──────────▶ PairingHost (SPAKE2+, window, limits)
  *                                 │   ──session/*───────▶ SessionManager (verify, ACL, answer)
  *                                 │   ──acl/*───────────▶ ACL (owner-signed updates)
- *                                 └── cameras ──────────▶ MediaBackend (ffmpeg + werift)
+ *                                 └── cameras ──────────▶ MediaBackend (ffmpeg + libdatachannel)
  * ```
  */
 import {
@@ -140,6 +140,11 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         log.warn(
           { viewer: shortId(e.viewer), code: e.code },
           'refused an offer that failed verification: possible attack',
+        );
+      if (e.kind === 'media-attack')
+        log.warn(
+          { viewer: shortId(e.viewer), sid: e.sid, code: e.code },
+          'the media peer could not prove the signed DTLS fingerprint: possible attack (nothing was sent)',
         );
     },
   });

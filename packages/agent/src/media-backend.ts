@@ -1,9 +1,10 @@
 /**
  * The agent's {@link MediaBackend} over {@link MediaHub} (one ffmpeg per camera, GOP cache, fan-out)
- * and {@link ViewerPeer} (werift, one per viewer session).
+ * and ViewerPeer (libdatachannel, one per viewer session). The hub's ViewerSession is the one
+ * object that owns a session: this module only adds the camera-down policy.
  *
  * - ICE servers come per session from the rendezvous `ready.ice` (STUN and short-lived TURN
- *   credentials) and are handed to werift as they are.
+ *   credentials).
  * - When a camera's ffmpeg dies, CameraSource restarts it with backoff and the hub re-synchronises
  *   every viewer at the new keyframe, so short hiccups need nothing from the viewer. When the camera
  *   stays down longer than `cameraDownGraceMs`, its sessions are closed with `E_CAMERA_OFFLINE`
@@ -13,18 +14,19 @@
 import type { MediaBackend, MediaSession } from './device/sessions.js';
 import type { CameraConfig } from './media/cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './media/errors.js';
-import { MediaHub, type MediaHubOptions, type MediaHubStats, type ViewerSession } from './media/hub.js';
+import { MediaHub, type MediaHubOptions, type MediaHubStats } from './media/hub.js';
+import type { PeerFactory } from './media/webrtc.js';
 
 /** Options of {@link createMediaBackend}. */
 export interface MediaBackendOptions {
   cameras: readonly CameraConfig[];
   log?: MediaLogger;
   /**
-   * Extra host addresses werift offers as candidates. werift skips loopback unless `127.0.0.1` is
-   * listed here (ViewerPeer's default); pass `[]` to offer none.
+   * Bind ICE to this address only. libdatachannel offers every interface but loopback; set
+   * `127.0.0.1` where loopback is all there is (the loopback demo, tests in a loopback namespace).
    */
-  iceAdditionalHostAddresses?: readonly string[];
-  /** Restrict werift's UDP ports. */
+  bindAddress?: string;
+  /** Restrict the UDP ports ICE uses. */
   icePortRange?: readonly [number, number];
   /** ffmpeg and source tuning (paths, backoff, stop delay…). */
   source?: MediaHubOptions['source'];
@@ -32,6 +34,8 @@ export interface MediaBackendOptions {
   cameraDownGraceMs?: number;
   /** A session whose peer never connects is closed after this long (ms). Default 30 000. */
   connectTimeoutMs?: number;
+  /** The WebRTC stack per session (tests only: the werift control of the DTLS attack tests). */
+  peerFactory?: PeerFactory;
 }
 
 /** A media backend that also owns its ffmpeg processes. */
@@ -46,53 +50,31 @@ export interface MediaBackendHandle extends MediaBackend {
 /** Camera offline code sent to viewers in `session/closed`. */
 export const CAMERA_OFFLINE = 'E_CAMERA_OFFLINE';
 
-interface Tracked {
-  session: ViewerSession;
-  closeCode?: string;
-}
-
-function candidateInit(
-  c: unknown,
-): { candidate: string; sdpMid?: string | null; sdpMLineIndex?: number | null } | undefined {
-  if (typeof c !== 'object' || c === null) return undefined;
-  const x = c as { candidate?: unknown; sdpMid?: unknown; sdpMLineIndex?: unknown };
-  if (typeof x.candidate !== 'string' || x.candidate.length === 0 || x.candidate.length > 1024)
-    return undefined;
-  return {
-    candidate: x.candidate,
-    ...(typeof x.sdpMid === 'string' ? { sdpMid: x.sdpMid } : {}),
-    ...(typeof x.sdpMLineIndex === 'number' ? { sdpMLineIndex: x.sdpMLineIndex } : {}),
-  };
-}
-
 /** Create the agent's media backend for `cameras`. ffmpeg starts on the first viewer of a camera. */
 export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
   const log = o.log ?? silentLogger;
   const hub = new MediaHub(o.cameras, {
     logger: log,
     ...(o.source ? { source: o.source } : {}),
+    ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
+    ...(o.peerFactory ? { peerFactory: o.peerFactory } : {}),
     peer: {
-      ...(o.iceAdditionalHostAddresses ? { iceAdditionalHostAddresses: o.iceAdditionalHostAddresses } : {}),
+      ...(o.bindAddress ? { bindAddress: o.bindAddress } : {}),
       ...(o.icePortRange ? { icePortRange: o.icePortRange } : {}),
     },
   });
   const grace = o.cameraDownGraceMs ?? 8_000;
   const down = new Map<string, NodeJS.Timeout | true>();
-  const sessions = new Map<string, Set<Tracked>>();
   let closed = false;
 
   const closeAll = (camera: string) => {
-    const live = [...(sessions.get(camera) ?? [])];
+    const live = hub.sessionsOf(camera);
     if (live.length)
       log.warn({ camera, viewers: live.length }, 'camera still down: closing its viewer sessions');
-    for (const s of live) {
-      s.closeCode = CAMERA_OFFLINE;
-      void s.session.close();
-    }
+    for (const s of live) void s.close(CAMERA_OFFLINE);
   };
 
   for (const c of o.cameras) {
-    sessions.set(c.name, new Set());
     const src = hub.source(c.name);
     src.on('error', (e: MediaError) => {
       if (closed) return;
@@ -122,52 +104,23 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
     cameras: () => o.cameras.map((c) => ({ name: c.name, online: down.get(c.name) !== true })),
     async createViewerSession(camera, offerSdp, opts) {
       if (closed) throw new MediaError('session-closed', 'media backend is closed');
-      const created = await hub.createViewerSession(camera, offerSdp, {
+      const { answerSdp, session } = await hub.createViewerSession(camera, offerSdp, {
+        ...(opts.sid ? { id: opts.sid } : {}),
         iceServers: opts.iceServers.map((s) => ({
           urls: s.urls,
           ...(s.username !== undefined ? { username: s.username } : {}),
           ...(s.credential !== undefined ? { credential: s.credential } : {}),
         })),
       });
-      const tracked: Tracked = { session: created.session };
-      const set = sessions.get(camera);
-      set?.add(tracked);
       if (down.get(camera) === true) {
         // Answered while the camera is known to be down: give it one grace period to come back.
         const t = setTimeout(() => {
-          if (down.get(camera) !== true || !set?.has(tracked)) return;
-          tracked.closeCode = CAMERA_OFFLINE;
-          void created.session.close();
+          if (down.get(camera) === true) void session.close(CAMERA_OFFLINE);
         }, grace);
         t.unref();
+        void session.closed.then(() => clearTimeout(t));
       }
-      let everConnected = created.session.peer.connectionState === 'connected';
-      created.session.peer.on('state', (st) => {
-        if (st === 'connected') everConnected = true;
-      });
-      const connectTimer = setTimeout(() => {
-        if (everConnected) return;
-        log.info({ camera }, 'viewer never connected: closing its session');
-        void created.session.close();
-      }, o.connectTimeoutMs ?? 30_000);
-      connectTimer.unref();
-      const closedCbs: ((code?: string) => void)[] = [];
-      void created.session.closedPromise.then(() => {
-        clearTimeout(connectTimer);
-        set?.delete(tracked);
-        for (const cb of closedCbs) cb(tracked.closeCode);
-      });
-      const session: MediaSession = {
-        close: () => void created.session.close(),
-        addIceCandidate: async (c) => {
-          const init = candidateInit(c);
-          if (init) await created.session.peer.addIceCandidate(init);
-        },
-        onClosed: (cb) => {
-          closedCbs.push(cb);
-        },
-      };
-      return { answerSdp: created.answerSdp, session };
+      return { answerSdp, session };
     },
     stats: () => hub.stats(),
     async close() {

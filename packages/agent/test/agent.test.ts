@@ -49,6 +49,7 @@ function fakeMedia() {
         session: {
           close: () => void state.closed++,
           addIceCandidate: (c) => void state.ice.push(c),
+          closed: new Promise<string | undefined>(() => {}),
         },
       };
     },

@@ -26,7 +26,10 @@ function fakeMedia() {
     cameras: () => [{ name: 'demo', online: true }],
     async createViewerSession(camera) {
       const id = `${camera}-${++n}`;
-      return { answerSdp: sdp('answer'), session: { close: () => closed.push(id) } };
+      return {
+        answerSdp: sdp('answer'),
+        session: { close: () => void closed.push(id), closed: new Promise<string | undefined>(() => {}) },
+      };
     },
   };
   return { media, closed, count: () => n };

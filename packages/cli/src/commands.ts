@@ -101,7 +101,7 @@ async function startAgentWith(o: {
   const media = createMediaBackend({
     cameras,
     log: o.log,
-    ...(o.loopback ? { iceAdditionalHostAddresses: ['127.0.0.1'] } : {}),
+    ...(o.loopback ? { bindAddress: '127.0.0.1' } : {}),
   });
   const agent = await startAgent({
     dataDir: o.dataDir,

@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   E_BAD_CONFIRMATION: 'PAKE key confirmation failed (wrong setup secret or tampered message)',
   E_BAD_BINDING: 'message is not bound to the expected device, session or transcript',
   E_DECRYPT: 'authenticated decryption failed',
+  E_DTLS_FAILED:
+    'the media peer completed ICE but not the DTLS handshake: it could not prove the key of the signed fingerprint',
   // AccessError
   E_NO_GRANT: 'no grant for this key',
   E_GRANT_EXPIRED: 'grant expired',

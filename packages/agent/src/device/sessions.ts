@@ -24,27 +24,30 @@ export interface MediaBackend {
   createViewerSession(
     camera: string,
     offerSdp: string,
-    opts: { iceServers: IceServer[] },
+    opts: { iceServers: IceServer[]; sid?: string },
   ): Promise<{ answerSdp: string; session: MediaSession }>;
 }
 
-/** One viewer's media session. */
+/** One viewer's media session (the media layer's single owner of it, named by the viewer's sid). */
 export interface MediaSession {
-  close(): void;
+  /** Close it; `code` is what the session was closed for (not sent by the media layer). */
+  close(code?: string): void | Promise<void>;
   /** Trickled remote candidate (optional: non-trickle SDPs carry all candidates). */
   addIceCandidate?(c: unknown): Promise<void> | void;
   /**
-   * Called when the transport fails or closes by itself. With a `code` (e.g. the camera went
-   * offline), the viewer is told with `session/closed {sid, code}` so it reconnects.
+   * Resolves when the session is closed, however that happened. With a code (the camera went
+   * offline, the DTLS handshake failed), the viewer is told with `session/closed {sid, code}`.
    */
-  onClosed?(cb: (code?: string) => void): void;
+  readonly closed: Promise<string | undefined>;
 }
 
 /** An event the agent reports (to logs and the audit trail). */
 export type SessionEvent =
   | { kind: 'session-opened'; viewer: string; camera: string; sid: string }
   | { kind: 'session-closed'; viewer: string; sid: string; reason: string }
-  | { kind: 'session-refused'; viewer: string; code: string; attack: boolean };
+  | { kind: 'session-refused'; viewer: string; code: string; attack: boolean }
+  /** The media peer completed ICE but failed DTLS for the signed fingerprint: nothing was sent. */
+  | { kind: 'media-attack'; viewer: string; sid: string; code: string };
 
 interface Live {
   viewer: string;
@@ -130,6 +133,7 @@ export class SessionManager {
     try {
       created = await this.o.media.createViewerSession(offer.camera, offer.sdp, {
         iceServers: this.o.iceServers(),
+        sid: offer.sid,
       });
     } catch (e) {
       return refuse(e instanceof HearthError ? e.code : 'E_MEDIA', false);
@@ -158,8 +162,10 @@ export class SessionManager {
     }
     const live: Live = { viewer: from, camera: offer.camera, sid: offer.sid, media: created.session };
     this.live.set(key, live);
-    created.session.onClosed?.((code) => {
+    void created.session.closed.then((code) => {
       if (this.live.get(key) === live) {
+        if (code === 'E_DTLS_FAILED')
+          this.o.onEvent?.({ kind: 'media-attack', viewer: from, sid: offer.sid, code });
         if (code) return this.end(key, live, code, true);
         this.live.delete(key);
         this.o.onEvent?.({

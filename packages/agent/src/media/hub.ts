@@ -6,7 +6,14 @@ import { randomUUID } from 'node:crypto';
 import { CameraSource, type CameraSourceOptions, type CameraSourceStats } from './camera-source.js';
 import type { CameraConfig } from './cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
-import { type IceServerConfig, ViewerPeer, type ViewerPeerOptions, type ViewerPeerStats } from './webrtc.js';
+import {
+  type IceServerConfig,
+  type MediaPeer,
+  type PeerFactory,
+  ViewerPeer,
+  type ViewerPeerOptions,
+  type ViewerPeerStats,
+} from './webrtc.js';
 
 export interface MediaHubOptions {
   readonly source?: Omit<CameraSourceOptions, 'logger'>;
@@ -19,9 +26,18 @@ export interface MediaHubOptions {
    */
   readonly profileWaitMs?: number;
   readonly logger?: MediaLogger;
+  /** Makes each viewer's peer. Default {@link ViewerPeer.create}; tests plug in other stacks. */
+  readonly peerFactory?: PeerFactory;
+  /** A session whose peer never connects is closed after this long (ms). Default 30 000. */
+  readonly connectTimeoutMs?: number;
 }
 
 export interface CreateSessionOptions {
+  /**
+   * The session's one ID: the viewer's `sid`. Logs, stats, the session manager and the viewer all
+   * name the session by it. Default: a random ID (tests, benchmarks).
+   */
+  readonly id?: string;
   /** Per-session ICE servers, e.g. short-lived TURN credentials. */
   readonly iceServers?: readonly IceServerConfig[];
   readonly label?: string;
@@ -29,13 +45,42 @@ export interface CreateSessionOptions {
   readonly replayCache?: boolean;
 }
 
+/** Why a session closed, as the viewer is told (`session/closed {code}`); undefined: nothing to tell. */
+export type SessionCloseCode = string | undefined;
+
+/**
+ * One viewer's session, the single owner of its peer, its camera subscription and its close code.
+ * Whoever closes it (the viewer, the ACL sweep, a dead camera, a failed handshake, a connect
+ * timeout) calls {@link ViewerSession.close} with the code, and everyone waiting reads it from
+ * {@link ViewerSession.closed}.
+ */
 export interface ViewerSession {
   readonly id: string;
   readonly camera: string;
-  readonly peer: ViewerPeer;
-  /** Resolves once the peer is closed (by close(), a failed connection, or hub.close()). */
-  readonly closedPromise: Promise<void>;
-  close(): Promise<void>;
+  readonly peer: MediaPeer;
+  /** Resolves once the session is closed, with its close code (the first one given wins). */
+  readonly closed: Promise<SessionCloseCode>;
+  /** Close with the code the viewer should be told (none: closed at its request, or quietly). */
+  close(code?: string): Promise<void>;
+  /** A trickled remote candidate, checked for shape (bad ones are ignored). */
+  addIceCandidate(c: unknown): Promise<void>;
+}
+
+/** Close code of a session whose peer completed ICE but failed DTLS (a possible attack). */
+export const DTLS_FAILED = 'E_DTLS_FAILED';
+
+function candidateInit(
+  c: unknown,
+): { candidate: string; sdpMid?: string | null; sdpMLineIndex?: number | null } | undefined {
+  if (typeof c !== 'object' || c === null) return undefined;
+  const x = c as { candidate?: unknown; sdpMid?: unknown; sdpMLineIndex?: unknown };
+  if (typeof x.candidate !== 'string' || x.candidate.length === 0 || x.candidate.length > 1024)
+    return undefined;
+  return {
+    candidate: x.candidate,
+    ...(typeof x.sdpMid === 'string' && x.sdpMid.length <= 32 ? { sdpMid: x.sdpMid } : {}),
+    ...(typeof x.sdpMLineIndex === 'number' ? { sdpMLineIndex: x.sdpMLineIndex } : {}),
+  };
 }
 
 export interface MediaHubStats {
@@ -45,6 +90,8 @@ export interface MediaHubStats {
   readonly viewers: Readonly<Record<string, number>>;
   readonly cameras: readonly CameraSourceStats[];
   readonly sessions: readonly ({ id: string; camera: string } & ViewerPeerStats)[];
+  /** Peers that completed ICE but failed DTLS since start: possible attacks (also logged). */
+  readonly possibleAttacks: number;
 }
 
 export class MediaHub {
@@ -53,6 +100,7 @@ export class MediaHub {
   private readonly opts: MediaHubOptions;
   private readonly log: MediaLogger;
   private closed = false;
+  private possibleAttacks = 0;
 
   constructor(cameras: readonly CameraConfig[], opts: MediaHubOptions = {}) {
     this.opts = opts;
@@ -89,14 +137,15 @@ export class MediaHub {
   ): Promise<{ answerSdp: string; session: ViewerSession }> {
     if (this.closed) throw new MediaError('session-closed', 'media hub is closed');
     const src = this.source(camera);
-    const id = randomUUID();
+    const id = opts.id ?? randomUUID();
+    if (this.sessions.has(id)) throw new MediaError('bad-offer', 'a session with this ID is open');
     const label = opts.label ?? `${camera}/${id.slice(0, 8)}`;
     // Subscribe first: a cold camera starts while ICE and DTLS run. Units arriving before the peer
     // exists are buffered here (from the latest keyframe only).
-    let peer: ViewerPeer | undefined;
+    let peer: MediaPeer | undefined;
     const early: {
       snapshot: ReturnType<CameraSource['snapshot']>;
-      live: Parameters<ViewerPeer['push']>[0][];
+      live: Parameters<MediaPeer['push']>[0][];
     } = {
       snapshot: { units: [], truncated: false },
       live: [],
@@ -114,7 +163,8 @@ export class MediaHub {
         profile = src.profileLevelId();
       }
       const iceServers = opts.iceServers ?? this.opts.iceServers;
-      peer = await ViewerPeer.create(offerSdp, {
+      const factory: PeerFactory = this.opts.peerFactory ?? ((sdp, o) => ViewerPeer.create(sdp, o));
+      peer = await factory(offerSdp, {
         ...this.opts.peer,
         ...(iceServers ? { iceServers } : {}),
         ...(profile ? { profileLevelId: profile } : {}),
@@ -136,28 +186,65 @@ export class MediaHub {
       p.start(early.snapshot);
       for (const au of early.live) p.push(au);
     }
-    let resolveClosed!: () => void;
-    const closedPromise = new Promise<void>((r) => {
+    let resolveClosed!: (code: SessionCloseCode) => void;
+    let closeCode: SessionCloseCode;
+    let closing = false;
+    const closed = new Promise<SessionCloseCode>((r) => {
       resolveClosed = r;
     });
     const session: ViewerSession = {
       id,
       camera,
       peer: p,
-      closedPromise,
-      close: async () => {
+      closed,
+      close: async (code?: string) => {
+        if (!closing) {
+          closing = true;
+          closeCode = code;
+        }
         await p.close();
       },
+      addIceCandidate: async (c) => {
+        const init = candidateInit(c);
+        if (init) await p.addIceCandidate(init);
+      },
     };
+    let everConnected = p.connectionState === 'connected';
+    p.on('state', (st) => {
+      if (st === 'connected') everConnected = true;
+    });
+    const connectTimer = setTimeout(() => {
+      if (everConnected || p.closed) return;
+      this.log.info({ camera, session: id }, 'viewer never connected: closing its session');
+      void session.close();
+    }, this.opts.connectTimeoutMs ?? 30_000);
+    connectTimer.unref();
+    p.once('dtlsfailed', ({ afterMs }) => {
+      this.possibleAttacks++;
+      this.log.warn(
+        { camera, session: id, afterMs: Math.round(afterMs), possibleAttack: true },
+        'possible attack: the media peer completed ICE but failed the DTLS handshake for the signed fingerprint; nothing was sent',
+      );
+      void session.close(DTLS_FAILED);
+    });
     p.once('closed', () => {
+      clearTimeout(connectTimer);
       sub.unsubscribe();
       this.sessions.delete(id);
-      this.log.info({ camera, session: id }, 'viewer session closed');
-      resolveClosed();
+      this.log.info(
+        { camera, session: id, ...(closeCode ? { code: closeCode } : {}) },
+        'viewer session closed',
+      );
+      resolveClosed(closeCode);
     });
     this.sessions.set(id, session);
     this.log.info({ camera, session: id }, 'viewer session created');
     return { answerSdp: p.answerSdp, session };
+  }
+
+  /** The open sessions of one camera. */
+  sessionsOf(camera: string): ViewerSession[] {
+    return [...this.sessions.values()].filter((s) => s.camera === camera);
   }
 
   stats(): MediaHubStats {
@@ -172,6 +259,7 @@ export class MediaHub {
       viewers,
       cameras,
       sessions: [...this.sessions.values()].map((s) => ({ id: s.id, camera: s.camera, ...s.peer.stats() })),
+      possibleAttacks: this.possibleAttacks,
     };
   }
 

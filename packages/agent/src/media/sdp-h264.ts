@@ -1,8 +1,7 @@
 /**
- * Small SDP helpers for choosing the H.264 payload type to answer with. werift negotiates by mime
- * type only and would answer with every H.264 variant of the offer, sending on the first; we pick
- * the variant that matches the stream (packetization-mode=1, closest profile-level-id) and hand werift
- * an offer restricted to it.
+ * Small SDP helpers for choosing the H.264 payload type to answer with. We pick the variant that
+ * matches the stream (packetization-mode=1, closest profile-level-id) and hand the WebRTC stack an
+ * offer restricted to it, so the answer carries exactly one H.264 format.
  */
 import { MediaError } from './errors.js';
 
@@ -122,4 +121,16 @@ export function restrictVideoToPayloadType(sdp: string, pt: number): string {
 export function sdpFingerprint(sdp: string): { algorithm: string; value: string } | undefined {
   const m = /^a=fingerprint:(\S+) (\S+)/m.exec(sdp);
   return m?.[1] && m[2] ? { algorithm: m[1].toLowerCase(), value: m[2].toUpperCase() } : undefined;
+}
+
+/** The `a=mid:` of the first video m-section (default `0` when the offer names none). */
+export function videoMid(sdp: string): string {
+  const lines = splitLines(sdp);
+  const video = sections(lines).find((s) => s.kind === 'video');
+  if (!video) throw new MediaError('bad-offer', 'the offer has no video m-section');
+  for (const l of lines.slice(video.start, video.end)) {
+    const m = /^a=mid:([A-Za-z0-9_.-]{1,32})$/.exec(l.trim());
+    if (m?.[1]) return m[1];
+  }
+  return '0';
 }

@@ -1,8 +1,18 @@
 /**
- * One viewer's WebRTC peer (werift): answers a browser's recvonly H.264 offer with a sendonly H.264
- * answer, then sends the camera's access units as RTP (RFC 6184). A new peer starts with the cached
- * GOP (from its IDR with SPS/PPS), paced, then continues live, so the first frame never waits for the
- * camera's next keyframe.
+ * One viewer's WebRTC peer on libdatachannel (node-datachannel): answers a browser's recvonly H.264
+ * offer with a sendonly H.264 answer, then sends the camera's access units through libdatachannel's
+ * H.264 packetizer (RFC 6184), with RTCP sender reports and NACK retransmission. A new peer starts
+ * with the cached GOP (from its IDR with SPS/PPS), paced, then continues live, so the first frame
+ * never waits for the camera's next keyframe.
+ *
+ * Why libdatachannel: its DTLS is OpenSSL. The handshake checks the peer's CertificateVerify (as
+ * DTLS server), the ServerKeyExchange signature (as DTLS client) and both Finished messages, and
+ * only then the certificate's SHA-256 against the fingerprint of the signed offer. werift 0.24 only
+ * hashed the certificate, so a man in the middle could replay the viewer's certificate with a key
+ * of its own and get the SRTP keys (docs/architecture.md, "Media stack").
+ *
+ * A peer whose ICE connected but whose DTLS never completed could not prove it holds the key of the
+ * signed fingerprint: that is reported as a possible attack (`dtlsfailed`).
  *
  * RTP timestamps are the 90 kHz wall clock at the moment each access unit is handed to the sender
  * (strictly increasing). The Annex-B pipe carries no timestamps; for the replayed GOP this makes the
@@ -11,18 +21,12 @@
  */
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import {
-  MediaStreamTrack,
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
-  type RTCRtpTransceiver,
-  RtpHeader,
-  RtpPacket,
-} from 'werift';
-import type { AccessUnit, GopSnapshot } from './annexb.js';
+import { networkInterfaces } from 'node:os';
+import ndc from 'node-datachannel';
+import { type AccessUnit, type GopSnapshot, NAL, nalType } from './annexb.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
-import { DEFAULT_MAX_PAYLOAD, packetizeAccessUnit } from './rtp-h264.js';
-import { chooseH264, offeredH264, restrictVideoToPayloadType, sdpFingerprint } from './sdp-h264.js';
+import { DEFAULT_MAX_PAYLOAD } from './rtp-h264.js';
+import { chooseH264, offeredH264, restrictVideoToPayloadType, sdpFingerprint, videoMid } from './sdp-h264.js';
 
 export interface IceServerConfig {
   readonly urls: string | readonly string[];
@@ -32,8 +36,11 @@ export interface IceServerConfig {
 
 export interface ViewerPeerOptions {
   readonly iceServers?: readonly IceServerConfig[];
-  /** Default `['127.0.0.1']` so loopback works (werift skips loopback otherwise). */
-  readonly iceAdditionalHostAddresses?: readonly string[];
+  /**
+   * Address to bind ICE sockets to (libdatachannel's `bindAddress`). Unset: every interface but
+   * loopback, or `127.0.0.1` when loopback is the only interface there is (a loopback-only namespace).
+   */
+  readonly bindAddress?: string;
   readonly iceTransportPolicy?: 'all' | 'relay';
   readonly icePortRange?: readonly [number, number];
   /** profile-level-id of the stream (from its SPS). Default 42e01f. */
@@ -65,11 +72,12 @@ export interface ViewerPeerStats {
   readonly state: PeerConnectionState;
   readonly framesSent: number;
   readonly keyframesSent: number;
-  readonly packetsSent: number;
+  /** RTP payload bytes handed to the packetizer (Annex-B access units without start codes). */
   readonly bytesSent: number;
   readonly framesDropped: number;
-  readonly pliReceived: number;
   readonly replayedFrames: number;
+  /** ICE connected, then DTLS failed: the peer could not prove the signed fingerprint's key. */
+  readonly dtlsFailed: boolean;
   /** ms from construction to DTLS connected, and to the first frame handed to the sender. */
   readonly connectedAfterMs: number | undefined;
   readonly firstFrameAfterMs: number | undefined;
@@ -80,22 +88,96 @@ interface PeerEvents {
   icecandidate: [{ candidate: string; sdpMid?: string; sdpMLineIndex?: number } | undefined];
   closed: [];
   firstframe: [{ afterMs: number; replayed: number }];
+  /** ICE reached the peer but the DTLS handshake failed: a possible attack (see file comment). */
+  dtlsfailed: [{ afterMs: number }];
 }
 
-const H264_FEEDBACK = [
-  { type: 'nack' },
-  { type: 'nack', parameter: 'pli' },
-  { type: 'ccm', parameter: 'fir' },
-  { type: 'goog-remb' },
-];
+/**
+ * What the hub needs of one viewer's peer. {@link ViewerPeer} is the product's; tests plug in
+ * others through {@link PeerFactory} (a werift peer as the broken-verifier control of the DTLS
+ * attack tests, and as the old stack in the T9 benchmark).
+ */
+export interface MediaPeer extends EventEmitter<PeerEvents> {
+  readonly answerSdp: string;
+  readonly connectionState: PeerConnectionState;
+  readonly closed: boolean;
+  start(snapshot: GopSnapshot): void;
+  push(au: AccessUnit): void;
+  resync(): void;
+  stats(): ViewerPeerStats;
+  close(): Promise<void>;
+  addIceCandidate(c: {
+    candidate: string;
+    sdpMid?: string | null;
+    sdpMLineIndex?: number | null;
+  }): Promise<void>;
+  selectedCandidatePair(): Promise<{ local: CandidateType; remote: CandidateType } | undefined>;
+  getLocalFingerprint(): { algorithm: string; value: string } | undefined;
+}
 
-export class ViewerPeer extends EventEmitter<PeerEvents> {
-  readonly pc: RTCPeerConnection;
-  private readonly transceiver: RTCRtpTransceiver;
+/** Makes the peer for one offer (default: {@link ViewerPeer.create}). */
+export type PeerFactory = (offerSdp: string, opts: ViewerPeerOptions) => Promise<MediaPeer>;
+
+export type { PeerEvents };
+
+const START_CODE = Buffer.from([0, 0, 0, 1]);
+const PEER_STATES: ReadonlySet<string> = new Set([
+  'new',
+  'connecting',
+  'connected',
+  'disconnected',
+  'failed',
+  'closed',
+]);
+
+/** `stun:`/`turn:`/`turns:` URLs to libdatachannel's structured ICE servers (credentials kept apart). */
+export function toLibIceServers(servers: readonly IceServerConfig[]): (string | ndc.IceServer)[] {
+  const out: (string | ndc.IceServer)[] = [];
+  for (const s of servers) {
+    for (const url of typeof s.urls === 'string' ? [s.urls] : s.urls) {
+      const m =
+        /^(stun|stuns|turn|turns):(\[[0-9a-fA-F:.]+\]|[^:?[\]]+)(?::(\d{1,5}))?(?:\?transport=(udp|tcp))?$/.exec(
+          url,
+        );
+      if (!m) continue; // unknown scheme or shape: that server is skipped, not misparsed
+      const scheme = m[1] as string;
+      const hostname = (m[2] as string).replace(/^\[|\]$/g, '');
+      const secure = scheme.endsWith('s');
+      const port = m[3] ? Number(m[3]) : secure ? 5349 : 3478;
+      if (port < 1 || port > 65535) continue;
+      if (scheme.startsWith('stun')) {
+        out.push({ hostname, port });
+        continue;
+      }
+      if (s.username === undefined || s.credential === undefined) continue;
+      out.push({
+        hostname,
+        port,
+        username: s.username,
+        password: s.credential,
+        relayType: secure ? 'TurnTls' : m[4] === 'tcp' ? 'TurnTcp' : 'TurnUdp',
+      });
+    }
+  }
+  return out;
+}
+
+/** True when this host has no interface but loopback (libjuice would then gather no candidate). */
+function loopbackOnlyBind(): boolean {
+  return Object.values(networkInterfaces()).every((list) => (list ?? []).every((a) => a.internal));
+}
+
+export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
+  private readonly pc: ndc.PeerConnection;
+  private track: ndc.Track | undefined;
+  private rtpConfig: ndc.RtpPacketizationConfig | undefined;
   private readonly opts: ViewerPeerOptions;
   private readonly log: MediaLogger;
   private readonly t0 = performance.now();
   private answer = '';
+  private state: PeerConnectionState = 'new';
+  private iceConnected = false;
+  private dtlsFailed = false;
   // Queue of access units not yet sent. Invariant: starts at a keyframe (or is empty while gated).
   private queue: AccessUnit[] = [];
   private queueBytes = 0;
@@ -106,75 +188,44 @@ export class ViewerPeer extends EventEmitter<PeerEvents> {
   private connected = false;
   private pumping = false;
   private isClosed = false;
-  private seq = randomInt(0, 0xffff);
+  private readonly ssrc = randomInt(1, 0x7fffffff);
   private readonly tsBase = randomInt(0, 0x7fffffff);
   private lastTs = -1;
   private framesSent = 0;
   private keyframesSent = 0;
-  private packetsSent = 0;
   private bytesSent = 0;
   private framesDropped = 0;
-  private pliReceived = 0;
   private replayedFrames = 0;
   private pendingReplay = 0;
   private connectedAt: number | undefined;
   private firstFrameAt: number | undefined;
+  private gatherWaiters: (() => void)[] = [];
 
   private constructor(opts: ViewerPeerOptions) {
     super();
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
-    const profile = (opts.profileLevelId ?? '42e01f').toLowerCase();
-    this.pc = new RTCPeerConnection({
-      codecs: {
-        audio: [],
-        video: [
-          new RTCRtpCodecParameters({
-            mimeType: 'video/H264',
-            clockRate: 90000,
-            rtcpFeedback: H264_FEEDBACK,
-            parameters: `level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${profile}`,
-          }),
-        ],
-      },
-      iceServers: (opts.iceServers ?? []).map((s) => ({
-        urls: typeof s.urls === 'string' ? s.urls : [...s.urls],
-        ...(s.username !== undefined ? { username: s.username } : {}),
-        ...(s.credential !== undefined ? { credential: s.credential } : {}),
-      })),
-      iceAdditionalHostAddresses: [...(opts.iceAdditionalHostAddresses ?? ['127.0.0.1'])],
+    this.pc = new ndc.PeerConnection(opts.label ?? 'viewer', {
+      iceServers: toLibIceServers(opts.iceServers ?? []),
+      disableAutoNegotiation: true,
+      // Never: fingerprint verification is what binds DTLS to the signed offer.
+      disableFingerprintVerification: false,
+      ...((opts.bindAddress ?? loopbackOnlyBind()) ? { bindAddress: opts.bindAddress ?? '127.0.0.1' } : {}),
       ...(opts.iceTransportPolicy ? { iceTransportPolicy: opts.iceTransportPolicy } : {}),
       ...(opts.icePortRange
-        ? { icePortRange: [opts.icePortRange[0], opts.icePortRange[1]] as [number, number] }
+        ? { portRangeBegin: opts.icePortRange[0], portRangeEnd: opts.icePortRange[1] }
         : {}),
     });
-    const track = new MediaStreamTrack({ kind: 'video' });
-    this.transceiver = this.pc.addTransceiver(track, { direction: 'sendonly' });
-    this.pc.connectionStateChange.subscribe((s) => {
-      this.log.debug?.({ peer: opts.label, state: s }, 'peer state');
-      this.emit('state', s);
-      if (s === 'connected' && !this.connected) {
-        this.connected = true;
-        this.connectedAt = performance.now();
-        void this.pump();
-      }
-      if (s === 'failed' || s === 'closed') void this.close();
+    this.pc.onStateChange((s) => this.onState(s));
+    this.pc.onIceStateChange((s) => {
+      if (s === 'connected' || s === 'completed') this.iceConnected = true;
     });
-    this.pc.onIceCandidate.subscribe((c) => {
-      const j = c?.toJSON();
-      this.emit(
-        'icecandidate',
-        j
-          ? {
-              candidate: j.candidate ?? '',
-              ...(j.sdpMid != null ? { sdpMid: j.sdpMid } : {}),
-              ...(j.sdpMLineIndex != null ? { sdpMLineIndex: j.sdpMLineIndex } : {}),
-            }
-          : undefined,
-      );
+    this.pc.onGatheringStateChange((s) => {
+      if (s !== 'complete') return;
+      for (const w of this.gatherWaiters.splice(0)) w();
     });
-    this.transceiver.sender.onPictureLossIndication.subscribe(() => {
-      this.pliReceived++;
+    this.pc.onLocalCandidate((candidate, mid) => {
+      this.emit('icecandidate', { candidate, sdpMid: mid });
     });
   }
 
@@ -187,19 +238,17 @@ export class ViewerPeer extends EventEmitter<PeerEvents> {
       throw new MediaError('bad-offer', 'offer is not an SDP of at most 64 KiB');
     }
     const choice = chooseH264(offeredH264(offerSdp), opts.profileLevelId ?? '42e01f');
-    const peer = new ViewerPeer({
-      ...opts,
-      profileLevelId: choice.profileLevelId ?? opts.profileLevelId ?? '42e01f',
-    });
+    const mid = videoMid(offerSdp);
+    const profile = (choice.profileLevelId ?? opts.profileLevelId ?? '42e01f').toLowerCase();
+    const peer = new ViewerPeer({ ...opts, profileLevelId: profile });
     try {
-      await peer.pc.setRemoteDescription({
-        type: 'offer',
-        sdp: restrictVideoToPayloadType(offerSdp, choice.pt),
-      });
-      const answer = await peer.pc.createAnswer();
-      await peer.pc.setLocalDescription(answer);
+      peer.addVideoTrack(mid, choice.pt, profile);
+      peer.pc.setRemoteDescription(restrictVideoToPayloadType(offerSdp, choice.pt), 'offer');
+      peer.pc.setLocalDescription('answer');
       if (opts.waitForGathering !== false) await peer.waitGathering(opts.gatherTimeoutMs ?? 3000);
-      peer.answer = peer.pc.localDescription?.sdp ?? answer.sdp;
+      const local = peer.pc.localDescription();
+      if (!local?.sdp) throw new Error('no local description');
+      peer.answer = local.sdp;
     } catch (e) {
       await peer.close();
       if (e instanceof MediaError) throw e;
@@ -211,13 +260,51 @@ export class ViewerPeer extends EventEmitter<PeerEvents> {
     return peer;
   }
 
+  private addVideoTrack(mid: string, pt: number, profile: string): void {
+    const video = new ndc.Video(mid, 'SendOnly');
+    video.addH264Codec(pt, `level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${profile}`);
+    const cname = `hearth-${this.ssrc.toString(16)}`;
+    video.addSSRC(this.ssrc, cname, 'hearth', 'video');
+    const track = this.pc.addTrack(video);
+    const cfg = new ndc.RtpPacketizationConfig(this.ssrc, cname, pt, 90000);
+    const packetizer = new ndc.H264RtpPacketizer(
+      'LongStartSequence',
+      cfg,
+      this.opts.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+    );
+    packetizer.addToChain(new ndc.RtcpSrReporter(cfg));
+    packetizer.addToChain(new ndc.RtcpNackResponder());
+    track.setMediaHandler(packetizer);
+    this.track = track;
+    this.rtpConfig = cfg;
+  }
+
+  private onState(raw: string): void {
+    if (!PEER_STATES.has(raw)) return;
+    const s = raw as PeerConnectionState;
+    if (s === this.state) return;
+    this.state = s;
+    this.log.debug?.({ peer: this.opts.label, state: s }, 'peer state');
+    this.emit('state', s);
+    if (s === 'connected' && !this.connected) {
+      this.connected = true;
+      this.connectedAt = performance.now();
+      void this.pump();
+    }
+    if (s === 'failed' && this.iceConnected && !this.connected && !this.dtlsFailed) {
+      this.dtlsFailed = true;
+      this.emit('dtlsfailed', { afterMs: performance.now() - this.t0 });
+    }
+    if (s === 'failed' || s === 'closed') void this.close();
+  }
+
   /** The answer SDP (sendonly H.264; carries `a=fingerprint:sha-256`). */
   get answerSdp(): string {
     return this.answer;
   }
 
   get connectionState(): PeerConnectionState {
-    return this.pc.connectionState;
+    return this.state;
   }
 
   get closed(): boolean {
@@ -235,26 +322,25 @@ export class ViewerPeer extends EventEmitter<PeerEvents> {
     sdpMid?: string | null;
     sdpMLineIndex?: number | null;
   }): Promise<void> {
-    await this.pc.addIceCandidate({
-      candidate: c.candidate,
-      ...(c.sdpMid != null ? { sdpMid: c.sdpMid } : {}),
-      ...(c.sdpMLineIndex != null ? { sdpMLineIndex: c.sdpMLineIndex } : {}),
-    });
+    if (this.isClosed || !c.candidate) return;
+    const mid = c.sdpMid ?? this.track?.mid() ?? '0';
+    try {
+      this.pc.addRemoteCandidate(c.candidate, mid);
+    } catch (e) {
+      throw new MediaError('bad-offer', `bad ICE candidate: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** Types of the selected (nominated) candidate pair, once connected. */
   async selectedCandidatePair(): Promise<{ local: CandidateType; remote: CandidateType } | undefined> {
-    const report = await this.pc.getStats();
-    const all = [...(report as unknown as Map<string, Record<string, unknown>>).values()];
-    const transport = all.find(
-      (s) => s.type === 'transport' && typeof s.selectedCandidatePairId === 'string',
-    );
-    const pair = all.find((s) => s.type === 'candidate-pair' && s.id === transport?.selectedCandidatePairId);
-    if (!pair) return undefined;
-    const local = all.find((s) => s.id === pair.localCandidateId)?.candidateType;
-    const remote = all.find((s) => s.id === pair.remoteCandidateId)?.candidateType;
-    if (typeof local !== 'string' || typeof remote !== 'string') return undefined;
-    return { local: local as CandidateType, remote: remote as CandidateType };
+    if (this.isClosed) return undefined;
+    const p = this.pc.getSelectedCandidatePair();
+    if (!p) return undefined;
+    const norm = (t: string): CandidateType | undefined =>
+      (['host', 'srflx', 'prflx', 'relay'] as const).find((x) => x === t.toLowerCase());
+    const local = norm(p.local.type);
+    const remote = norm(p.remote.type);
+    return local && remote ? { local, remote } : undefined;
   }
 
   /** Loads the cached GOP; call before `push`ing live units. */
@@ -287,7 +373,7 @@ export class ViewerPeer extends EventEmitter<PeerEvents> {
     if (this.queueBytes + au.bytes > max) {
       // The viewer cannot keep up or the GOP is huge: keep only the keyframe, resync at the next one.
       if (!this.connected && this.queue[0]?.keyframe) {
-        this.framesDropped += this.queue.length - 1 + 1;
+        this.framesDropped += this.queue.length;
         this.queue = this.queue.slice(0, 1);
         this.queueBytes = this.queue[0]?.bytes ?? 0;
         this.skipToKey = true;
@@ -317,11 +403,10 @@ export class ViewerPeer extends EventEmitter<PeerEvents> {
       state: this.connectionState,
       framesSent: this.framesSent,
       keyframesSent: this.keyframesSent,
-      packetsSent: this.packetsSent,
       bytesSent: this.bytesSent,
       framesDropped: this.framesDropped,
-      pliReceived: this.pliReceived,
       replayedFrames: this.replayedFrames,
+      dtlsFailed: this.dtlsFailed,
       connectedAfterMs: this.connectedAt === undefined ? undefined : this.connectedAt - this.t0,
       firstFrameAfterMs: this.firstFrameAt === undefined ? undefined : this.firstFrameAt - this.t0,
     };
@@ -332,24 +417,30 @@ export class ViewerPeer extends EventEmitter<PeerEvents> {
     this.isClosed = true;
     this.queue = [];
     this.queueBytes = 0;
+    for (const w of this.gatherWaiters.splice(0)) w();
     try {
-      await this.pc.close();
+      this.track?.close();
     } catch {
       // already closing
     }
+    try {
+      this.pc.close();
+    } catch {
+      // already closing
+    }
+    if (this.state !== 'failed') this.state = 'closed';
     this.emit('closed');
   }
 
   private waitGathering(timeoutMs: number): Promise<void> {
-    if (this.pc.iceGatheringState === 'complete') return Promise.resolve();
+    if (this.pc.gatheringState() === 'complete') return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(done, timeoutMs);
-      const sub = this.pc.iceGatheringStateChange.subscribe((s) => {
-        if (s === 'complete') done();
-      });
+      const self = this;
+      this.gatherWaiters.push(done);
       function done(): void {
         clearTimeout(t);
-        sub.unSubscribe();
+        self.gatherWaiters = self.gatherWaiters.filter((w) => w !== done);
         resolve();
       }
     });
@@ -385,22 +476,31 @@ export class ViewerPeer extends EventEmitter<PeerEvents> {
   }
 
   private sendAccessUnit(au: AccessUnit): void {
-    const sender = this.transceiver.sender;
+    const track = this.track;
+    const cfg = this.rtpConfig;
+    if (!track || !cfg || !track.isOpen()) return;
     let ts = (this.tsBase + Math.round(performance.now() * 90)) >>> 0;
     if (this.lastTs >= 0 && (ts - this.lastTs) >>> 0 > 0x7fffffff) ts = (this.lastTs + 1) >>> 0;
     if (ts === this.lastTs) ts = (ts + 1) >>> 0;
     this.lastTs = ts;
-    const payloadType = sender.codec?.payloadType ?? 96;
-    for (const { payload, marker } of packetizeAccessUnit(
-      au.nals,
-      this.opts.maxPayload ?? DEFAULT_MAX_PAYLOAD,
-    )) {
-      const header = new RtpHeader({ payloadType, marker, sequenceNumber: this.seq, timestamp: ts });
-      this.seq = (this.seq + 1) & 0xffff;
-      void sender.sendRtp(new RtpPacket(header, payload)).catch(() => undefined);
-      this.packetsSent++;
-      this.bytesSent += payload.length;
+    cfg.timestamp = ts;
+    const parts: Buffer[] = [];
+    let bytes = 0;
+    for (const nal of au.nals) {
+      if (nal.length === 0) continue;
+      const t = nalType(nal);
+      if (t === NAL.AUD || t === NAL.FILLER) continue;
+      parts.push(START_CODE, nal);
+      bytes += nal.length;
     }
+    if (parts.length === 0) return;
+    try {
+      track.sendMessageBinary(Buffer.concat(parts));
+    } catch (e) {
+      this.log.debug?.({ peer: this.opts.label, err: String(e) }, 'send failed');
+      return;
+    }
+    this.bytesSent += bytes;
     this.framesSent++;
     if (au.keyframe) this.keyframesSent++;
     if (this.firstFrameAt === undefined) {

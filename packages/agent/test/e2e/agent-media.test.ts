@@ -156,7 +156,7 @@ describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => 
       cameras: parseCamerasYaml(
         'cameras:\n  demo: testsrc?size=320x240&fps=15&gop=1\n  broken: file:/nonexistent/hearth-test.mp4\n',
       ),
-      iceAdditionalHostAddresses: ['127.0.0.1'],
+      bindAddress: '127.0.0.1',
       source: { stopDelayMs: 300, backoffInitialMs: 100, backoffMaxMs: 500 },
       cameraDownGraceMs: 1_500,
     });

@@ -86,7 +86,7 @@ describe('live view end to end', { skip: avail.ok ? false : avail.reason, timeou
     proxy = await startHostileProxy(serverUrl);
     media = createMediaBackend({
       cameras: parseCamerasYaml('cameras:\n  demo: testsrc?size=640x360&fps=15&gop=4\n'),
-      iceAdditionalHostAddresses: ['127.0.0.1'],
+      bindAddress: '127.0.0.1',
     });
     agent = await startAgent({
       dataDir: join(dir, 'agent'),

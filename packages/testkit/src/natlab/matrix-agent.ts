@@ -27,7 +27,7 @@ const out = (o: unknown): void => {
 
 const hub = new MediaHub(parseCamerasYaml('cameras:\n  cam: testsrc?size=640x360&fps=15&gop=2\n'), {
   // Only the lab interface: no loopback candidate.
-  peer: { iceAdditionalHostAddresses: [], iceTransportPolicy: policy },
+  peer: { iceTransportPolicy: policy },
 });
 let session: ViewerSession | undefined;
 
