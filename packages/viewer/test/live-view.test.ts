@@ -40,6 +40,7 @@ const sdp = (f: string, setup: string) =>
 
 class FakePc {
   connectionState: RTCPeerConnectionState = 'new';
+  iceConnectionState: RTCIceConnectionState = 'new';
   localDescription: RTCSessionDescriptionInit | null = null;
   remoteDescription: RTCSessionDescriptionInit | null = null;
   onicecandidate: PeerConnectionLike['onicecandidate'] = null;
@@ -300,6 +301,46 @@ describe('live view', () => {
     await h.view.onMessage({ t: 'session/closed', sid: sid2, code: 'E_GRANT_REVOKED' });
     assert.deepEqual(h.view.state, { name: 'access refused', code: 'E_GRANT_REVOKED' });
     assert.ok(h.pcs[1]!.closed);
+  });
+
+  it('ICE up but the connection failed (DTLS): possible attack E_DTLS_FAILED, and no new session', async () => {
+    const h = setup();
+    h.view.start();
+    await until(() => h.offers().length === 1);
+    await h.view.onMessage(await h.answer());
+    const pc = h.pcs[0]!;
+    pc.iceConnectionState = 'connected';
+    pc.connectionState = 'failed';
+    pc.onconnectionstatechange?.();
+    assert.deepEqual(h.view.state, { name: 'possible attack', code: 'E_DTLS_FAILED' });
+    assert.ok(pc.closed);
+    await tick(200); // ten retry periods (retryBaseMs 20)
+    assert.equal(h.offers().length, 1, 'no retry hands the attacker a new session');
+  });
+
+  it('ICE itself failed: a network fault, retried (the control of the DTLS case)', async () => {
+    const h = setup();
+    h.view.start();
+    await until(() => h.offers().length === 1);
+    await h.view.onMessage(await h.answer());
+    const pc = h.pcs[0]!;
+    pc.iceConnectionState = 'failed';
+    pc.connectionState = 'failed';
+    pc.onconnectionstatechange?.();
+    assert.equal(h.view.state.name, 'reconnecting');
+    await until(() => h.offers().length === 2);
+  });
+
+  it('the device closes the session with E_DTLS_FAILED: possible attack, no retry', async () => {
+    const h = setup();
+    h.view.start();
+    await until(() => h.offers().length === 1);
+    await h.view.onMessage(await h.answer());
+    const sid = decodeEnvelope(h.offers()[0]!.m.env).b.sid as string;
+    await h.view.onMessage({ t: 'session/closed', sid, code: 'E_DTLS_FAILED' });
+    assert.deepEqual(h.view.state, { name: 'possible attack', code: 'E_DTLS_FAILED' });
+    await tick(200);
+    assert.equal(h.offers().length, 1);
   });
 
   it('a late answer to an abandoned offer is ignored, not flagged', async () => {

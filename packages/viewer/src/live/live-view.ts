@@ -16,7 +16,10 @@
  * ```
  *
  * Transient failures (ICE failed, device restarting, no answer) retry with jittered backoff. A
- * possible attack or an access refusal stops until the user starts again.
+ * possible attack or an access refusal stops until the user starts again. A connection that fails
+ * while ICE is up (the DTLS handshake failed: a man in the middle who answered the connectivity
+ * checks without the signed key), or that the device closes with `E_DTLS_FAILED`, is a possible
+ * attack too: no silent retry loop that hands the attacker a new session each time.
  */
 import {
   type CryptoEnv,
@@ -58,6 +61,8 @@ export type PeerConnectionLike = Pick<
   | 'localDescription'
   | 'remoteDescription'
 > & {
+  /** Read when the connection fails: ICE still up means the DTLS handshake failed. */
+  readonly iceConnectionState?: RTCIceConnectionState;
   onicecandidate: ((ev: { candidate: RTCIceCandidate | null }) => void) | null;
   onconnectionstatechange: (() => void) | null;
   ontrack: ((ev: { streams: readonly MediaStream[]; track: MediaStreamTrack }) => void) | null;
@@ -206,6 +211,9 @@ export class LiveView {
       case 'session/closed': {
         const a = this.cur;
         if (!a || m.sid !== a.sid) return;
+        if (m.code === 'E_DTLS_FAILED')
+          // The device saw a peer complete ICE in this session's name without the signed key.
+          return this.attack(m.code, 'the device saw a media peer that could not prove the signed DTLS key');
         this.fail({ code: m.code, message: 'the device closed the session', attack: false });
         this.endAttempt(false);
         this.dispatch({ type: 'closed', code: m.code });
@@ -385,9 +393,19 @@ export class LiveView {
           }, this.o.disconnectGraceMs ?? 6_000),
         );
         return;
-      case 'failed':
+      case 'failed': {
+        // ICE still up while the connection failed: the DTLS handshake failed, so whoever answered
+        // the connectivity checks could not prove the key the device signed. A man in the middle,
+        // not a network fault: stop here instead of handing it a new session on every retry.
+        const ice = pc.iceConnectionState;
+        if (ice === 'connected' || ice === 'completed')
+          return this.attack(
+            'E_DTLS_FAILED',
+            'the media peer could not prove the DTLS key the device signed',
+          );
         this.restart('E_ICE_FAILED', 'no network path to the device');
         return;
+      }
       default:
         return;
     }
