@@ -399,11 +399,8 @@ export class LiveView {
         // not a network fault: stop here instead of handing it a new session on every retry.
         const ice = pc.iceConnectionState;
         if (ice === 'connected' || ice === 'completed')
-          return this.attack(
-            'E_DTLS_FAILED',
-            'the media peer could not prove the DTLS key the device signed',
-          );
-        this.restart('E_ICE_FAILED', 'no network path to the device');
+          this.attack('E_DTLS_FAILED', 'the media peer could not prove the DTLS key the device signed');
+        else this.restart('E_ICE_FAILED', 'no network path to the device');
         return;
       }
       default:
