@@ -125,12 +125,15 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 
-console.log(`\nT9 (${cpus().length}× ${cpus()[0]?.model ?? '?'}, ${seconds} s windows, median of ${rounds}):`);
+console.log(
+  `\nT9 (${cpus().length}× ${cpus()[0]?.model ?? '?'}, ${seconds} s windows, median of ${rounds}):`,
+);
 console.log('| stack | viewers | agent CPU (% of a core) | per added viewer | ffmpeg CPU |');
 console.log('|---|---|---|---|---|');
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 for (const stack of ['werift 0.24', 'libdatachannel']) {
-  const by = (n: number) => med(rows.filter((x) => x.stack === stack && x.viewers === n).map((x) => x.agentCpu));
+  const by = (n: number) =>
+    med(rows.filter((x) => x.stack === stack && x.viewers === n).map((x) => x.agentCpu));
   const first = viewerCounts[0] ?? 1;
   for (const n of viewerCounts) {
     const per = n === first ? '' : `${(((by(n) - by(first)) / (n - first)) * 100).toFixed(1)}%`;
