@@ -8,7 +8,13 @@
 // broken verifier (MediaHub with the test-only werift peer), where it must work (the attacker
 // decrypts H.264 RTP), so these tests fail if the defence goes.
 //
-// Run in a loopback-only network namespace (see the brief in docs / the test README).
+// Run in a loopback-only network namespace, e.g.
+//   ip netns add hatk1; ip -n hatk1 link set lo up
+//   ip netns exec hatk1 node --conditions=source --import tsx --test --test-concurrency=1 \
+//     packages/agent/test/e2e/dtls-attack.test.ts
+//   ip netns del hatk1
+// (libdatachannel then binds 127.0.0.1 by itself; werift gets iceAdditionalHostAddresses.)
+// The process lingers ~30 s after the last test on werift's own timers.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -234,9 +240,16 @@ describe('DTLS attacks on the media path (real libdatachannel stack, werift cont
         code = c;
       });
       await a.answer(answerSdp);
-      await until('the hub to count the attack or close the session', () => {
-        return hub.stats().possibleAttacks > before || code !== null;
-      });
+      // Until the device gives up on the peer, or the attacker decrypts anything (the defence failed).
+      await until(
+        'the hub to count the attack or close the session',
+        () => hub.stats().possibleAttacks > before || code !== null || a.got.rtp > 0,
+      );
+      assert.equal(
+        a.got.rtp,
+        0,
+        `POSSIBLE ATTACK ACCEPTED: the attacker decrypted ${a.got.rtp} RTP packets (${a.got.h264} H.264)`,
+      );
       await until('the session to close', () => code !== null, 10_000);
       if (patch) assert.ok(patch.count() > 0, `the corrupted ${corruption} was sent`);
       assert.equal(code, DTLS_FAILED, 'closed as a failed DTLS handshake');
