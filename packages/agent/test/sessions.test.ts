@@ -13,7 +13,7 @@ import {
   verifyAnswer,
   WebCryptoSigner,
 } from '@hearth/protocol';
-import { type MediaBackend, SessionManager } from '../src/device/sessions.js';
+import { type MediaBackend, type SessionEvent, SessionManager } from '../src/device/sessions.js';
 
 const FP = 'AB:'.repeat(31) + 'AB';
 const sdp = (tag: string) =>
@@ -21,18 +21,25 @@ const sdp = (tag: string) =>
 
 function fakeMedia() {
   const closed: string[] = [];
+  /** Per session: the opts the backend was given, and how to end its `closed` promise. */
+  const made: { id: string; opts: { sid?: string }; end: (code: string | undefined) => void }[] = [];
   let n = 0;
   const media: MediaBackend = {
     cameras: () => [{ name: 'demo', online: true }],
-    async createViewerSession(camera) {
+    async createViewerSession(camera, _offerSdp, opts) {
       const id = `${camera}-${++n}`;
+      let end!: (code: string | undefined) => void;
+      const done = new Promise<string | undefined>((r) => {
+        end = r;
+      });
+      made.push({ id, opts, end });
       return {
         answerSdp: sdp('answer'),
-        session: { close: () => void closed.push(id), closed: new Promise<string | undefined>(() => {}) },
+        session: { close: () => void closed.push(id), closed: done },
       };
     },
   };
-  return { media, closed, count: () => n };
+  return { media, closed, made, count: () => n };
 }
 
 async function setup() {
@@ -45,6 +52,7 @@ async function setup() {
   let acl: Acl | undefined = Acl.create(deviceId, owner.publicKey);
   const sent: { to: string; m: { t: string; code?: string; env?: Envelope; sid?: string } }[] = [];
   const fm = fakeMedia();
+  const events: SessionEvent[] = [];
   const mgr = new SessionManager({
     deviceId,
     signer: device,
@@ -53,6 +61,7 @@ async function setup() {
     acl: () => acl,
     send: (to, m) => sent.push({ to, m: m as never }),
     iceServers: () => [],
+    onEvent: (e) => events.push(e),
     sweepMs: 3_600_000,
   });
   const offerFrom = async (s: WebCryptoSigner, camera = 'demo', id: DeviceId | string = deviceId) =>
@@ -65,6 +74,7 @@ async function setup() {
     stranger,
     deviceId,
     sent,
+    events,
     fm,
     mgr,
     offerFrom,
@@ -206,6 +216,41 @@ describe('agent SessionManager', () => {
     t.env.advance(6_000);
     assert.equal(t.mgr.sweep(), 1);
     assert.equal(t.sent.at(-1)!.m.code, 'E_GRANT_EXPIRED');
+    t.mgr.dispose();
+  });
+  it('a media session that closes with E_DTLS_FAILED: the viewer is told, a media-attack is reported; the backend got the sid', async () => {
+    const t = await setup();
+    const o = await t.offerFrom(t.owner);
+    await t.mgr.onOffer(keyText(t.owner), { env: o.envelope });
+    assert.equal(t.sent.at(-1)!.m.t, 'session/answer');
+    assert.equal(t.fm.made.length, 1);
+    assert.equal(t.fm.made[0]!.opts.sid, o.sid, "the backend names the session by the viewer's sid");
+    assert.equal(t.mgr.size, 1);
+    const before = t.sent.length;
+    t.fm.made[0]!.end('E_DTLS_FAILED');
+    for (let i = 0; i < 50 && t.sent.length === before; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(t.sent.slice(before), [
+      { to: keyText(t.owner), m: { t: 'session/closed', sid: o.sid, code: 'E_DTLS_FAILED' } },
+    ]);
+    assert.deepEqual(
+      t.events.find((e) => e.kind === 'media-attack'),
+      { kind: 'media-attack', viewer: keyText(t.owner), sid: o.sid, code: 'E_DTLS_FAILED' },
+    );
+    assert.equal(t.mgr.size, 0);
+    t.mgr.dispose();
+  });
+
+  it('a media session that closes without a code is not reported as an attack and nothing is sent', async () => {
+    const t = await setup();
+    const o = await t.offerFrom(t.owner);
+    await t.mgr.onOffer(keyText(t.owner), { env: o.envelope });
+    const before = t.sent.length;
+    t.fm.made[0]!.end(undefined);
+    for (let i = 0; i < 50 && t.mgr.size > 0; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(t.mgr.size, 0);
+    assert.equal(t.sent.length, before);
+    assert.ok(!t.events.some((e) => e.kind === 'media-attack'));
+    assert.ok(t.events.some((e) => e.kind === 'session-closed' && e.sid === o.sid));
     t.mgr.dispose();
   });
 });

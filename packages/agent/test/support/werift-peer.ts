@@ -213,6 +213,13 @@ export class WeriftPeer extends EventEmitter<PeerEvents> {
         type: 'offer',
         sdp: restrictVideoToPayloadType(offerSdp, choice.pt),
       });
+      // An offer with a=setup:active must be answered passive (RFC 5763 5): be the DTLS server.
+      // werift 0.24 answers active whatever the offer says (two DTLS clients then never connect),
+      // so the attack tests' controls could not exercise werift's DTLS server without this. It
+      // changes the role only, not what werift verifies.
+      if (/^a=setup:active\r?$/m.test(offerSdp)) {
+        for (const t of peer.pc.dtlsTransports) t.role = 'server';
+      }
       const answer = await peer.pc.createAnswer();
       await peer.pc.setLocalDescription(answer);
       if (opts.waitForGathering !== false) await peer.waitGathering(opts.gatherTimeoutMs ?? 3000);
