@@ -121,6 +121,12 @@ function runTool(cmd: string, args: string[], timeoutMs: number): Promise<RunRes
   });
 }
 
+/** Whether `cmd -version` runs (one spawn, with a timeout): for a quick re-check at run time. */
+export async function checkTool(cmd: string, timeoutMs = 3000): Promise<{ ok: boolean; reason: string }> {
+  const r = await runTool(cmd, ['-hide_banner', '-version'], timeoutMs);
+  return { ok: r.ok, reason: r.reason };
+}
+
 /**
  * Checks ffmpeg (and ffprobe where needed) for `cameras`. Never throws for a missing tool: the
  * result says what is missing, per camera. Spawns `ffmpeg -version`, `-encoders` (and `-formats`
