@@ -9,13 +9,26 @@
  *   every viewer at the new keyframe, so short hiccups need nothing from the viewer. When the camera
  *   stays down longer than `cameraDownGraceMs`, its sessions are closed with `E_CAMERA_OFFLINE`
  *   (the viewer gets `session/closed` and reconnects with backoff) and `cameras()` reports it offline
- *   until it produces a keyframe again.
+ *   until it produces a keyframe again. When the cause is that ffmpeg cannot be started at all
+ *   (`ffmpeg-spawn`: not installed, not executable), the code is `E_CAMERA_UNAVAILABLE` instead, and
+ *   later offers for that camera are refused with it at once, for as long as `ffmpeg -version`
+ *   still cannot run (so a viewer is told, not answered with a stream that never comes).
  */
 import type { MediaBackend, MediaSession } from './device/sessions.js';
 import type { CameraConfig } from './media/cameras.js';
-import { MediaError, type MediaLogger, silentLogger } from './media/errors.js';
+import {
+  CAMERA_OFFLINE,
+  CAMERA_UNAVAILABLE,
+  MediaError,
+  type MediaErrorCode,
+  type MediaLogger,
+  silentLogger,
+} from './media/errors.js';
 import { MediaHub, type MediaHubOptions, type MediaHubStats } from './media/hub.js';
+import { checkTool } from './media/preflight.js';
 import type { PeerFactory } from './media/webrtc.js';
+
+export { CAMERA_OFFLINE, CAMERA_UNAVAILABLE };
 
 /** Options of {@link createMediaBackend}. */
 export interface MediaBackendOptions {
@@ -47,9 +60,6 @@ export interface MediaBackendHandle extends MediaBackend {
   close(): Promise<void>;
 }
 
-/** Camera offline code sent to viewers in `session/closed`. */
-export const CAMERA_OFFLINE = 'E_CAMERA_OFFLINE';
-
 /** Create the agent's media backend for `cameras`. ffmpeg starts on the first viewer of a camera. */
 export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
   const log = o.log ?? silentLogger;
@@ -65,19 +75,25 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
   });
   const grace = o.cameraDownGraceMs ?? 8_000;
   const down = new Map<string, NodeJS.Timeout | true>();
+  /** The last error of each camera that is down. */
+  const cause = new Map<string, MediaErrorCode>();
   let closed = false;
+  const downCode = (camera: string) =>
+    cause.get(camera) === 'ffmpeg-spawn' ? CAMERA_UNAVAILABLE : CAMERA_OFFLINE;
 
   const closeAll = (camera: string) => {
     const live = hub.sessionsOf(camera);
+    const code = downCode(camera);
     if (live.length)
-      log.warn({ camera, viewers: live.length }, 'camera still down: closing its viewer sessions');
-    for (const s of live) void s.close(CAMERA_OFFLINE);
+      log.warn({ camera, viewers: live.length, code }, 'camera still down: closing its viewer sessions');
+    for (const s of live) void s.close(code);
   };
 
   for (const c of o.cameras) {
     const src = hub.source(c.name);
     src.on('error', (e: MediaError) => {
       if (closed) return;
+      cause.set(c.name, e.code);
       const d = down.get(c.name);
       if (d === true) return closeAll(c.name); // still failing: sessions opened meanwhile go too
       if (d !== undefined) return;
@@ -95,6 +111,7 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
       if (d === undefined) return;
       if (d !== true) clearTimeout(d);
       down.delete(c.name);
+      cause.delete(c.name);
       log.info({ camera: c.name }, 'camera back');
     });
   }
@@ -104,6 +121,12 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
     cameras: () => o.cameras.map((c) => ({ name: c.name, online: down.get(c.name) !== true })),
     async createViewerSession(camera, offerSdp, opts) {
       if (closed) throw new MediaError('session-closed', 'media backend is closed');
+      if (down.has(camera) && cause.get(camera) === 'ffmpeg-spawn') {
+        // ffmpeg could not be started: refuse at once while it still cannot (installed meanwhile: go on).
+        const r = await checkTool(o.source?.ffmpegPath ?? 'ffmpeg');
+        if (!r.ok)
+          throw new MediaError('ffmpeg-spawn', `camera "${camera}": ffmpeg cannot be run (${r.reason})`);
+      }
       const { answerSdp, session } = await hub.createViewerSession(camera, offerSdp, {
         ...(opts.sid ? { id: opts.sid } : {}),
         iceServers: opts.iceServers.map((s) => ({
@@ -115,7 +138,7 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
       if (down.get(camera) === true) {
         // Answered while the camera is known to be down: give it one grace period to come back.
         const t = setTimeout(() => {
-          if (down.get(camera) === true) void session.close(CAMERA_OFFLINE);
+          if (down.get(camera) === true) void session.close(downCode(camera));
         }, grace);
         t.unref();
         void session.closed.then(() => clearTimeout(t));

@@ -25,7 +25,7 @@ import {
 } from '@hearth/protocol';
 import { RendezvousClient } from '../src/device/rendezvous-client.js';
 import type { MediaBackend } from '../src/device/sessions.js';
-import { type Agent, type AgentEvent, type PairingInfo, startAgent } from '../src/index.js';
+import { type Agent, type AgentEvent, MediaError, type PairingInfo, startAgent } from '../src/index.js';
 import { type MiniRendezvous, startMiniRendezvous } from './mini-rendezvous.js';
 
 const ITER = 2;
@@ -39,9 +39,11 @@ function fakeMedia() {
     cameras: () => [
       { name: 'demo', online: true },
       { name: 'porch', online: false },
+      { name: 'attic', online: false },
     ],
     async createViewerSession(camera) {
       if (camera === 'porch') throw new Error('no signal');
+      if (camera === 'attic') throw new MediaError('ffmpeg-spawn', 'camera "attic": ffmpeg cannot be run');
       state.created++;
       await new Promise((r) => setTimeout(r, 30)); // ICE gathering
       return {
@@ -238,6 +240,7 @@ describe('startAgent', () => {
       list: [
         { name: 'demo', online: true },
         { name: 'porch', online: false },
+        { name: 'attic', online: false },
       ],
       role: 'owner',
     });
@@ -284,7 +287,7 @@ describe('startAgent', () => {
     assert.equal(agent.sessions.size, 0);
   });
 
-  it('a camera that cannot start is refused with E_MEDIA; a stranger is refused by the ACL', async () => {
+  it('a camera that cannot start is refused with E_MEDIA, or E_CAMERA_UNAVAILABLE when ffmpeg cannot run; a stranger is refused by the ACL', async () => {
     const o = await createOffer(
       owner.signer,
       { deviceId: agent.deviceId, camera: 'porch', sdp: sdp('offer') },
@@ -295,6 +298,18 @@ describe('startAgent', () => {
       t: 'session/refused',
       sid: o.sid,
       code: 'E_MEDIA',
+    });
+    // A known cause gets its own code: ffmpeg that cannot be started is E_CAMERA_UNAVAILABLE.
+    const u = await createOffer(
+      owner.signer,
+      { deviceId: agent.deviceId, camera: 'attic', sdp: sdp('offer') },
+      systemEnv,
+    );
+    owner.client.sendTo(agent.deviceId, { t: 'session/offer', env: u.envelope });
+    assert.deepEqual(await owner.next((m) => m.t === 'session/refused' && m.sid === u.sid), {
+      t: 'session/refused',
+      sid: u.sid,
+      code: 'E_CAMERA_UNAVAILABLE',
     });
     const stranger = viewers[0]!;
     const s = await createOffer(

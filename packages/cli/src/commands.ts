@@ -5,9 +5,11 @@ import {
   type Agent,
   type CameraConfig,
   createMediaBackend,
+  describePreflight,
   loadCamerasFile,
   type MediaBackendHandle,
   parseCamerasYaml,
+  preflightMedia,
   startAgent,
 } from '@hearth/agent';
 import { type HearthServer, loadServerConfig, startServer } from '@hearth/server';
@@ -86,6 +88,35 @@ function printServer(s: HearthServer): void {
     );
 }
 
+/** ffmpeg/ffprobe to run: `--ffmpeg`/`--ffprobe`, else HEARTH_FFMPEG/HEARTH_FFPROBE, else PATH. */
+interface MediaTools {
+  ffmpegPath?: string;
+  ffprobePath?: string;
+}
+
+function mediaTools(o: Opts): MediaTools {
+  const pick = (flag: unknown, env: string | undefined) =>
+    typeof flag === 'string' && flag !== '' ? flag : env ? env : undefined;
+  const ffmpegPath = pick(o.ffmpeg, process.env.HEARTH_FFMPEG);
+  const ffprobePath = pick(o.ffprobe, process.env.HEARTH_FFPROBE);
+  return { ...(ffmpegPath ? { ffmpegPath } : {}), ...(ffprobePath ? { ffprobePath } : {}) };
+}
+
+/**
+ * Before anything starts: can ffmpeg (and ffprobe) run, with what the cameras need? Otherwise stop
+ * with what to install, rather than print a pairing code for a camera that can never play.
+ */
+async function preflight(cameras: CameraConfig[], tools: MediaTools, log: ReturnType<typeof logger>) {
+  const r = await preflightMedia(cameras, tools);
+  for (const c of r.cameras) for (const w of c.warnings) log.warn({ camera: c.camera }, `ffmpeg lacks ${w}`);
+  if (!r.ok)
+    throw new CliError(
+      'E_FFMPEG',
+      describePreflight(r, { ffmpeg: '--ffmpeg <path>', ffprobe: '--ffprobe <path>' }),
+    );
+  log.debug({ ffmpeg: r.ffmpegVersion }, 'media preflight passed');
+}
+
 async function startAgentWith(o: {
   server: string;
   dataDir: string;
@@ -94,6 +125,7 @@ async function startAgentWith(o: {
   insecure?: boolean;
   log: ReturnType<typeof logger>;
   loopback?: boolean;
+  tools: MediaTools;
 }): Promise<{ agent: Agent; media: MediaBackendHandle }> {
   const { cameras } = o;
   if (cameras.length === 0) throw new CliError('E_CONFIG', 'the camera map lists no cameras');
@@ -101,6 +133,7 @@ async function startAgentWith(o: {
   const media = createMediaBackend({
     cameras,
     log: o.log,
+    source: o.tools,
     ...(o.loopback ? { bindAddress: '127.0.0.1' } : {}),
   });
   const agent = await startAgent({
@@ -122,10 +155,14 @@ async function agentCmd(o: Opts): Promise<void> {
   const server = String(o.server);
   if (!/^https?:\/\/[^/]+/.test(server))
     throw new CliError('E_USAGE', `--server must be an http(s) URL (got ${JSON.stringify(server)})`);
+  const cameras = loadCamerasFile(String(o.cameras));
+  const tools = mediaTools(o);
+  if (cameras.length > 0) await preflight(cameras, tools, log);
   const { agent, media } = await startAgentWith({
     server,
     dataDir: resolve(String(o.dataDir)),
-    cameras: loadCamerasFile(String(o.cameras)),
+    cameras,
+    tools,
     ...(typeof o.pinCert === 'string' ? { pinCert: o.pinCert } : {}),
     ...(o.insecure ? { insecure: true } : {}),
     log,
@@ -142,6 +179,10 @@ async function demoCmd(o: Opts): Promise<void> {
   const gop = Number(o.gop);
   if (!Number.isFinite(gop) || gop <= 0 || gop > 60)
     throw new CliError('E_USAGE', '--gop must be a number of seconds in (0, 60]');
+  const cameras = parseCamerasYaml(`cameras:\n  demo: testsrc?size=1280x720&fps=15&gop=${gop}\n`);
+  const tools = mediaTools(o);
+  // Before the server starts: no pairing code is printed for a camera that cannot play.
+  await preflight(cameras, tools, log);
   const cfg = loadServerConfig({
     env: process.env,
     // Relay on ephemeral ports: the demo must start even where coturn already holds 3478.
@@ -162,9 +203,10 @@ async function demoCmd(o: Opts): Promise<void> {
     ({ agent, media } = await startAgentWith({
       server: server.url,
       dataDir: join(dataDir, 'agent'),
-      cameras: parseCamerasYaml(`cameras:\n  demo: testsrc?size=1280x720&fps=15&gop=${gop}\n`),
+      cameras,
       log,
       loopback: true,
+      tools,
     }));
     process.stdout.write(`  Stop with Ctrl-C. Start over (new device, new owner): delete ${dataDir}\n`);
   } catch (e) {

@@ -2,10 +2,12 @@
  * The `hearth` command.
  *
  *   hearth server [--config hearth.yaml] [--data-dir DIR] [--host H] [--port P] ...
- *   hearth agent  --server URL --cameras cameras.yaml [--data-dir DIR] [--pin-cert SHA256]
- *   hearth demo   [--port 8443] [--data-dir .hearth/demo]
+ *   hearth agent  --server URL --cameras cameras.yaml [--data-dir DIR] [--pin-cert SHA256] [--ffmpeg PATH]
+ *   hearth demo   [--port 8443] [--data-dir .hearth/demo] [--ffmpeg PATH]
  *
  * Errors are printed as one line `hearth: <code>: <message>` and exit with status 1 (2 for usage).
+ * `agent` and `demo` first check that ffmpeg (and ffprobe) run and have what the cameras need
+ * (`E_FFMPEG` names what is missing and what to install).
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { run } from './commands.js';
@@ -16,6 +18,11 @@ function port(v: string): number {
     throw new InvalidArgumentError('must be a port number 0..65535');
   return n;
 }
+
+const FFMPEG_HELP = `
+Needs ffmpeg with the libx264 encoder (Debian/Ubuntu: sudo apt install ffmpeg; it includes ffprobe).
+It is checked before starting: if it is missing, the command stops with hearth: E_FFMPEG: ... saying
+what to install.`;
 
 const program = new Command('hearth')
   .description('Hearth: end-to-end encrypted remote access to your cameras, with no port forwarding')
@@ -46,7 +53,10 @@ program
   .option('-d, --data-dir <dir>', 'data directory (device key, ACL)', '.hearth/agent')
   .option('--pin-cert <sha256>', "pin the server's self-signed certificate (SHA-256 fingerprint)")
   .option('--insecure', 'accept any server certificate (development only)')
+  .option('--ffmpeg <path>', 'ffmpeg executable (default: $HEARTH_FFMPEG, else ffmpeg in PATH)')
+  .option('--ffprobe <path>', 'ffprobe executable (default: $HEARTH_FFPROBE, else ffprobe in PATH)')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+  .addHelpText('after', FFMPEG_HELP)
   .action((o) => run('agent', o));
 
 program
@@ -57,7 +67,9 @@ program
   .option('-p, --port <port>', 'HTTP port on 127.0.0.1', port, 8443)
   .option('-d, --data-dir <dir>', 'data directory', '.hearth/demo')
   .option('--gop <seconds>', 'keyframe interval of the demo camera', '4')
+  .option('--ffmpeg <path>', 'ffmpeg executable (default: $HEARTH_FFMPEG, else ffmpeg in PATH)')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'warn')
+  .addHelpText('after', FFMPEG_HELP)
   .action((o) => run('demo', o));
 
 try {

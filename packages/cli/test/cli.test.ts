@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -94,5 +94,79 @@ describe('hearth command line', () => {
     const r = hearth(['demo', '--gop', '0', '--data-dir', join(dir, 'd')]);
     assert.equal(r.code, 1);
     assert.match(r.err, /^hearth: E_USAGE: --gop/m);
+  });
+
+  describe('ffmpeg preflight (agent and demo stop before starting, saying what to install)', () => {
+    const empty = join(dir, 'empty-path');
+    mkdirSync(empty, { recursive: true });
+    // A fake ffmpeg whose encoder list has no libx264 (and lavfi among its formats).
+    const fakeBin = join(dir, 'fake-bin');
+    mkdirSync(fakeBin, { recursive: true });
+    writeFileSync(
+      join(fakeBin, 'ffmpeg'),
+      `#!/bin/sh
+case " $* " in
+  *" -encoders "*) printf 'Encoders:\\n V..... = Video\\n ------\\n V....D mpeg4                MPEG-4 part 2\\n V....D mjpeg                MJPEG (Motion JPEG)\\n';;
+  *" -formats "*) printf 'File formats:\\n D. = Demuxing supported\\n --\\n D  lavfi           Libavfilter virtual input device\\n';;
+  *) echo 'ffmpeg version 0.0-fake';;
+esac
+`,
+    );
+    chmodSync(join(fakeBin, 'ffmpeg'), 0o755);
+    const camFile = join(dir, 'preflight.yaml');
+    writeFileSync(camFile, 'cameras:\n  demo: testsrc\n');
+
+    it('demo with no ffmpeg in PATH exits 1 naming ffmpeg and what to install, before any pairing code', () => {
+      const d = join(dir, 'demo-noffmpeg');
+      const r = hearth(['demo', '--port', '0', '--data-dir', d], { PATH: empty, HEARTH_FFMPEG: '' });
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /^hearth: E_FFMPEG: ffmpeg was not found, and camera "demo" needs it\. /m);
+      assert.match(r.err, /apt install ffmpeg/);
+      assert.doesNotMatch(r.out, /pairing|Open http/i);
+      assert.ok(!existsSync(join(d, 'server')), 'the server never started');
+    });
+
+    it('agent with --ffmpeg pointing to a missing file names that path', () => {
+      const missing = join(dir, 'no-such-ffmpeg');
+      const r = hearth([
+        'agent',
+        '--server',
+        'http://127.0.0.1:1',
+        '--cameras',
+        camFile,
+        '--data-dir',
+        join(dir, 'agent-noffmpeg'),
+        '--ffmpeg',
+        missing,
+      ]);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /^hearth: E_FFMPEG: ffmpeg \(.*no-such-ffmpeg\) was not found/m);
+      assert.match(r.err, /apt install ffmpeg/);
+    });
+
+    it('an ffmpeg without libx264 is refused, naming libx264', () => {
+      const r = hearth(['demo', '--port', '0', '--data-dir', join(dir, 'demo-nox264')], {
+        PATH: `${fakeBin}:${empty}`,
+        HEARTH_FFMPEG: '',
+      });
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /^hearth: E_FFMPEG: this ffmpeg lacks the libx264 encoder .*camera "demo"/m);
+      assert.match(r.err, /apt install ffmpeg/);
+      // HEARTH_FFMPEG names the binary as well as --ffmpeg does.
+      const a = hearth(
+        [
+          'agent',
+          '--server',
+          'http://127.0.0.1:1',
+          '--cameras',
+          camFile,
+          '--data-dir',
+          join(dir, 'agent-nox264'),
+        ],
+        { HEARTH_FFMPEG: join(fakeBin, 'ffmpeg') },
+      );
+      assert.equal(a.code, 1, a.err);
+      assert.match(a.err, /^hearth: E_FFMPEG: this ffmpeg lacks the libx264 encoder/m);
+    });
   });
 });

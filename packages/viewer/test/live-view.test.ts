@@ -343,6 +343,64 @@ describe('live view', () => {
     assert.equal(h.offers().length, 1);
   });
 
+  it('ffmpeg cannot run on the device (E_CAMERA_UNAVAILABLE): camera unavailable, no retry until the user starts again', async () => {
+    const h = setup();
+    h.view.start();
+    await until(() => h.offers().length === 1);
+    const sid = decodeEnvelope(h.offers()[0]!.m.env).b.sid as string;
+    await h.view.onMessage({ t: 'session/refused', sid, code: 'E_CAMERA_UNAVAILABLE' });
+    assert.deepEqual(h.view.state, { name: 'camera unavailable', code: 'E_CAMERA_UNAVAILABLE' });
+    assert.equal(h.view.lastError?.code, 'E_CAMERA_UNAVAILABLE');
+    assert.ok(h.pcs[0]!.closed);
+    await tick(100);
+    assert.equal(h.offers().length, 1, 'no silent loop');
+    h.view.start(); // "Try again"
+    await until(() => h.offers().length === 2);
+    assert.equal(h.view.state.name, 'connecting');
+  });
+
+  it('a session closed with E_CAMERA_UNAVAILABLE after it was answered stops as well', async () => {
+    const h = setup();
+    h.view.start();
+    await until(() => h.offers().length === 1);
+    await h.view.onMessage(await h.answer());
+    h.pcs[0]!.connect('host', 'host', DEVICE_FP);
+    await until(() => h.view.state.name === 'connected (direct)');
+    const sid = decodeEnvelope(h.offers()[0]!.m.env).b.sid as string;
+    await h.view.onMessage({ t: 'session/closed', sid, code: 'E_CAMERA_UNAVAILABLE' });
+    assert.deepEqual(h.view.state, { name: 'camera unavailable', code: 'E_CAMERA_UNAVAILABLE' });
+    await tick(100);
+    assert.equal(h.offers().length, 1);
+  });
+
+  it('camera offline (closed or refused): says so and keeps retrying with new signed offers', async () => {
+    const h = setup();
+    h.view.start();
+    await until(() => h.offers().length === 1);
+    const sid1 = decodeEnvelope(h.offers()[0]!.m.env).b.sid as string;
+    await h.view.onMessage({ t: 'session/closed', sid: sid1, code: 'E_CAMERA_OFFLINE' });
+    assert.deepEqual(h.view.state, { name: 'camera offline', code: 'E_CAMERA_OFFLINE' });
+    await until(() => h.offers().length === 2);
+    assert.equal(h.view.state.name, 'camera offline', 'the retry keeps the message');
+    const sid2 = decodeEnvelope(h.offers()[1]!.m.env).b.sid as string;
+    await h.view.onMessage({ t: 'session/refused', sid: sid2, code: 'E_CAMERA_OFFLINE' });
+    assert.equal(h.view.state.name, 'camera offline');
+    await until(() => h.offers().length === 3);
+    await h.view.onMessage(await h.answer());
+    h.pcs[2]!.connect('host', 'host', DEVICE_FP);
+    await until(() => h.view.state.name === 'connected (direct)');
+    assert.ok(!h.states.includes('access refused'));
+  });
+
+  it('E_MEDIA is not shown as an access refusal', async () => {
+    const h = setup();
+    h.view.start();
+    await until(() => h.offers().length === 1);
+    const sid = decodeEnvelope(h.offers()[0]!.m.env).b.sid as string;
+    await h.view.onMessage({ t: 'session/refused', sid, code: 'E_MEDIA' });
+    assert.deepEqual(h.view.state, { name: 'camera unavailable', code: 'E_MEDIA' });
+  });
+
   it('a late answer to an abandoned offer is ignored, not flagged', async () => {
     const h = setup();
     h.view.start();

@@ -3,7 +3,9 @@ import { describe, it } from 'node:test';
 import {
   IDLE,
   isAccessCode,
+  needsUser,
   nextViewState,
+  shouldAutoRetry,
   statusText,
   VIEW_STATES,
   type ViewEvent,
@@ -25,6 +27,8 @@ describe('view state line', () => {
         'connected (relayed)',
         'reconnecting',
         'device offline',
+        'camera offline',
+        'camera unavailable',
         'access refused',
         'possible attack',
       ],
@@ -115,6 +119,84 @@ describe('view state line', () => {
       S('connecting'),
     ],
     ['stop', S('connected (direct)'), { type: 'stop' }, IDLE],
+    [
+      'camera offline: closed',
+      S('connected (direct)'),
+      { type: 'closed', code: 'E_CAMERA_OFFLINE' },
+      S('camera offline', 'E_CAMERA_OFFLINE'),
+    ],
+    [
+      'camera offline: refused',
+      S('connecting'),
+      { type: 'refused', code: 'E_CAMERA_OFFLINE' },
+      S('camera offline', 'E_CAMERA_OFFLINE'),
+    ],
+    [
+      'camera offline: a retry keeps the message',
+      S('camera offline', 'E_CAMERA_OFFLINE'),
+      { type: 'retry' },
+      S('camera offline', 'E_CAMERA_OFFLINE'),
+    ],
+    [
+      'camera offline: a failed attempt keeps the message',
+      S('camera offline', 'E_CAMERA_OFFLINE'),
+      { type: 'pc-failed' },
+      S('camera offline', 'E_CAMERA_OFFLINE'),
+    ],
+    [
+      'camera back',
+      S('camera offline', 'E_CAMERA_OFFLINE'),
+      { type: 'pc-connected', path: 'relayed' },
+      S('connected (relayed)'),
+    ],
+    [
+      'camera offline, then the device goes',
+      S('camera offline', 'E_CAMERA_OFFLINE'),
+      { type: 'presence', online: false },
+      S('device offline'),
+    ],
+    [
+      'camera cannot start: refused',
+      S('connecting'),
+      { type: 'refused', code: 'E_CAMERA_UNAVAILABLE' },
+      S('camera unavailable', 'E_CAMERA_UNAVAILABLE'),
+    ],
+    [
+      'camera cannot start: closed',
+      S('connected (direct)'),
+      { type: 'closed', code: 'E_CAMERA_UNAVAILABLE' },
+      S('camera unavailable', 'E_CAMERA_UNAVAILABLE'),
+    ],
+    [
+      'E_MEDIA is a camera failure, not an access refusal',
+      S('connecting'),
+      { type: 'refused', code: 'E_MEDIA' },
+      S('camera unavailable', 'E_MEDIA'),
+    ],
+    [
+      'camera unavailable is sticky: retry',
+      S('camera unavailable', 'E_CAMERA_UNAVAILABLE'),
+      { type: 'retry' },
+      S('camera unavailable', 'E_CAMERA_UNAVAILABLE'),
+    ],
+    [
+      'camera unavailable is sticky: presence',
+      S('camera unavailable', 'E_CAMERA_UNAVAILABLE'),
+      { type: 'presence', online: true },
+      S('camera unavailable', 'E_CAMERA_UNAVAILABLE'),
+    ],
+    [
+      'attack outranks camera unavailable',
+      S('camera unavailable', 'E_MEDIA'),
+      { type: 'attack', code: 'E_BAD_SIGNATURE' },
+      S('possible attack', 'E_BAD_SIGNATURE'),
+    ],
+    [
+      'user retries a camera that could not start',
+      S('camera unavailable', 'E_MEDIA'),
+      { type: 'start' },
+      S('connecting'),
+    ],
   ];
   for (const [id, from, ev, want] of table) {
     it(`transition: ${id}`, () => assert.deepEqual(nextViewState(from, ev), want, id));
@@ -138,9 +220,23 @@ describe('view state line', () => {
     assert.equal(statusText(S('connected (relayed)')), 'connected (relayed)');
   });
 
+  it('camera states: text, retry and the "Try again" button', () => {
+    assert.equal(
+      statusText(S('camera unavailable', 'E_CAMERA_UNAVAILABLE')),
+      'camera unavailable (E_CAMERA_UNAVAILABLE)',
+    );
+    assert.equal(statusText(S('camera offline', 'E_CAMERA_OFFLINE')), 'camera offline');
+    assert.ok(shouldAutoRetry(S('camera offline', 'E_CAMERA_OFFLINE')));
+    assert.ok(!shouldAutoRetry(S('camera unavailable', 'E_CAMERA_UNAVAILABLE')));
+    assert.ok(needsUser(S('camera unavailable', 'E_CAMERA_UNAVAILABLE')));
+    assert.ok(!needsUser(S('camera offline', 'E_CAMERA_OFFLINE')));
+    for (const n of ['access refused', 'possible attack'] as const) assert.ok(needsUser(S(n, 'E_X')), n);
+  });
+
   it('access codes', () => {
     for (const c of ['E_NO_GRANT', 'E_GRANT_REVOKED', 'E_GRANT_EXPIRED', 'E_SCOPE'])
       assert.ok(isAccessCode(c), c);
-    for (const c of ['E_SHUTDOWN', 'E_MEDIA', 'E_TIMEOUT']) assert.ok(!isAccessCode(c), c);
+    for (const c of ['E_SHUTDOWN', 'E_MEDIA', 'E_TIMEOUT', 'E_CAMERA_OFFLINE', 'E_CAMERA_UNAVAILABLE'])
+      assert.ok(!isAccessCode(c), c);
   });
 });

@@ -15,6 +15,14 @@ import {
   type Signer,
   verifyOffer,
 } from '@hearth/protocol';
+import { MediaError, mediaWireCode } from '../media/errors.js';
+
+/** What a viewer is told when the media layer cannot answer: the most specific code known. */
+function refusalCode(e: unknown): string {
+  if (e instanceof HearthError) return e.code;
+  if (e instanceof MediaError) return mediaWireCode(e.code) ?? 'E_MEDIA';
+  return 'E_MEDIA';
+}
 
 /** What the agent needs from the media layer (implemented by media/MediaHub). */
 export interface MediaBackend {
@@ -136,7 +144,7 @@ export class SessionManager {
         sid: offer.sid,
       });
     } catch (e) {
-      return refuse(e instanceof HearthError ? e.code : 'E_MEDIA', false);
+      return refuse(refusalCode(e), false);
     }
     const queued = this.pending.get(key);
     this.pending.delete(key);

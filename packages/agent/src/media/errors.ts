@@ -31,6 +31,31 @@ export class MediaError extends Error {
   }
 }
 
+/** Sent to viewers (`session/refused`, `session/closed`) when a camera's source stays down. Transient. */
+export const CAMERA_OFFLINE = 'E_CAMERA_OFFLINE';
+/**
+ * Sent to viewers when the agent cannot run the camera's pipeline at all (ffmpeg cannot be started:
+ * not installed, not executable). Needs the operator: the viewer stops retrying and says so.
+ */
+export const CAMERA_UNAVAILABLE = 'E_CAMERA_UNAVAILABLE';
+
+/**
+ * The wire code a viewer is told for a media failure: `E_CAMERA_UNAVAILABLE` when ffmpeg cannot be
+ * started, `E_CAMERA_OFFLINE` when the source does not deliver, else undefined (the caller's generic code).
+ */
+export function mediaWireCode(code: MediaErrorCode): string | undefined {
+  switch (code) {
+    case 'ffmpeg-spawn':
+      return CAMERA_UNAVAILABLE;
+    case 'ffmpeg-exited':
+    case 'probe-failed':
+    case 'source-timeout':
+      return CAMERA_OFFLINE;
+    default:
+      return undefined;
+  }
+}
+
 /** Minimal structured logger (pino-compatible subset). */
 export interface MediaLogger {
   info(obj: object, msg?: string): void;

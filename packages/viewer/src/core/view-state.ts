@@ -13,6 +13,10 @@
  *   does not change the state; the peer connection's own state does)
  *
  *   refused(code) / closed(access code) ──▶ access refused     (sticky until the user starts again)
+ *   refused/closed(E_CAMERA_OFFLINE)      ──▶ camera offline     (retries with backoff; connected again
+ *                                                                when a session comes up)
+ *   refused/closed(E_CAMERA_UNAVAILABLE
+ *                  or E_MEDIA)            ──▶ camera unavailable (sticky until the user starts again)
  *   attack(code)                          ──▶ possible attack   (sticky until the user starts again)
  * ```
  *
@@ -28,12 +32,14 @@ export const VIEW_STATES = [
   'connected (relayed)',
   'reconnecting',
   'device offline',
+  'camera offline',
+  'camera unavailable',
   'access refused',
   'possible attack',
 ] as const;
 export type ViewStateName = (typeof VIEW_STATES)[number];
 
-/** The state plus the error code that caused it (for `access refused` and `possible attack`). */
+/** The state plus the error code that caused it (`access refused`, `camera …`, `possible attack`). */
 export interface ViewState {
   readonly name: ViewStateName;
   readonly code?: string;
@@ -88,9 +94,30 @@ export function isAccessCode(code: string): boolean {
   return ACCESS_CODES.has(code);
 }
 
+/** The device is up but the camera's source does not deliver: transient, retried with backoff. */
+export const CAMERA_OFFLINE_CODE = 'E_CAMERA_OFFLINE';
+
+/**
+ * The camera cannot start on the device (ffmpeg cannot run, or another media failure): retrying
+ * alone will not help, so the view stops until the user starts again.
+ */
+export const CAMERA_UNAVAILABLE_CODES: ReadonlySet<string> = new Set(['E_CAMERA_UNAVAILABLE', 'E_MEDIA']);
+
+/** The state a device's refusal or close code leads to, or undefined for "just reconnect". */
+function byCode(code: string): ViewState | undefined {
+  if (isAccessCode(code)) return { name: 'access refused', code };
+  if (code === CAMERA_OFFLINE_CODE) return { name: 'camera offline', code };
+  if (CAMERA_UNAVAILABLE_CODES.has(code)) return { name: 'camera unavailable', code };
+  return undefined;
+}
+
 export const IDLE: ViewState = { name: 'idle' };
 
-const sticky = (s: ViewState): boolean => s.name === 'possible attack' || s.name === 'access refused';
+const sticky = (s: ViewState): boolean =>
+  s.name === 'possible attack' || s.name === 'access refused' || s.name === 'camera unavailable';
+
+/** States that a failed or retried attempt keeps: their message says more than "reconnecting". */
+const keepsOnFailure = (s: ViewState): boolean => s.name === 'device offline' || s.name === 'camera offline';
 
 /** Next state of the status line. Pure; unknown transitions leave the state unchanged. */
 export function nextViewState(s: ViewState, e: ViewEvent): ViewState {
@@ -106,17 +133,18 @@ export function nextViewState(s: ViewState, e: ViewEvent): ViewState {
       return { name: e.path === 'relayed' ? 'connected (relayed)' : 'connected (direct)' };
     case 'pc-disconnected':
     case 'pc-failed':
-      return s.name === 'device offline' ? s : { name: 'reconnecting' };
+      return keepsOnFailure(s) ? s : { name: 'reconnecting' };
     case 'rendezvous-down':
       // Media flows peer to peer: losing the server does not interrupt a connected session.
       if (s.name.startsWith('connected') || s.name === 'device offline') return s;
       return { name: 'reconnecting' };
     case 'retry':
-      return s.name === 'device offline' ? s : { name: 'reconnecting' };
+      return keepsOnFailure(s) ? s : { name: 'reconnecting' };
     case 'refused':
-      return { name: 'access refused', code: e.code };
+      // Any refusal that is not about the camera is final: the device did not allow this view.
+      return byCode(e.code) ?? { name: 'access refused', code: e.code };
     case 'closed':
-      return isAccessCode(e.code) ? { name: 'access refused', code: e.code } : { name: 'reconnecting' };
+      return byCode(e.code) ?? { name: 'reconnecting' };
     case 'presence':
       // The device's link to the server can drop while media still flows peer to peer: trust
       // the peer connection over presence once connected.
@@ -129,11 +157,20 @@ export function nextViewState(s: ViewState, e: ViewEvent): ViewState {
 
 /** Text for the status line: the state name, plus the code where one applies. */
 export function statusText(s: ViewState): string {
-  if (s.code && (s.name === 'access refused' || s.name === 'possible attack')) return `${s.name} (${s.code})`;
+  if (
+    s.code &&
+    (s.name === 'access refused' || s.name === 'possible attack' || s.name === 'camera unavailable')
+  )
+    return `${s.name} (${s.code})`;
   return s.name;
 }
 
 /** Whether, in this state, the session should (re)try to connect automatically. */
 export function shouldAutoRetry(s: ViewState): boolean {
-  return s.name === 'reconnecting' || s.name === 'connecting';
+  return s.name === 'reconnecting' || s.name === 'connecting' || s.name === 'camera offline';
+}
+
+/** Whether this state waits for the user (the "Try again" button): nothing retries by itself. */
+export function needsUser(s: ViewState): boolean {
+  return sticky(s);
 }

@@ -15,11 +15,13 @@
  *  ◀──────────────────────────────────────────── session/refused|closed {sid, code}
  * ```
  *
- * Transient failures (ICE failed, device restarting, no answer) retry with jittered backoff. A
- * possible attack or an access refusal stops until the user starts again. A connection that fails
- * while ICE is up (the DTLS handshake failed: a man in the middle who answered the connectivity
- * checks without the signed key), or that the device closes with `E_DTLS_FAILED`, is a possible
- * attack too: no silent retry loop that hands the attacker a new session each time.
+ * Transient failures (ICE failed, device restarting, no answer, camera offline) retry with jittered
+ * backoff; the backoff is only reset once video is decoded, so a camera that keeps going down is
+ * not hammered. A possible attack, an access refusal or a camera that cannot start
+ * (`E_CAMERA_UNAVAILABLE`) stops until the user starts again. A connection that fails while ICE is
+ * up (the DTLS handshake failed: a man in the middle who answered the connectivity checks without
+ * the signed key), or that the device closes with `E_DTLS_FAILED`, is a possible attack too: no
+ * silent retry loop that hands the attacker a new session each time.
  */
 import {
   type CryptoEnv,
@@ -36,7 +38,14 @@ import {
 import { backoffDelay } from '../core/backoff.js';
 import type { DeviceMessage } from '../core/messages.js';
 import { classifyPath, framesDecoded, remoteCertificateFingerprint } from '../core/stats.js';
-import { IDLE, nextViewState, type ViewEvent, type ViewState } from '../core/view-state.js';
+import {
+  IDLE,
+  needsUser,
+  nextViewState,
+  shouldAutoRetry,
+  type ViewEvent,
+  type ViewState,
+} from '../core/view-state.js';
 
 /** What the live view needs from the rendezvous connection. */
 export interface SignalingPort {
@@ -158,7 +167,10 @@ export class LiveView {
   onSignalingReady(): void {
     if (this.stopped) return;
     this.dispatch({ type: 'rendezvous-up' });
-    if (this.state.name === 'reconnecting' || (this.state.name === 'connecting' && !this.cur))
+    if (
+      this.state.name === 'reconnecting' ||
+      ((this.state.name === 'connecting' || this.state.name === 'camera offline') && !this.cur)
+    )
       this.scheduleRetry(0);
   }
 
@@ -206,6 +218,7 @@ export class LiveView {
         this.fail({ code: m.code, message: 'the device refused the session', attack: false });
         this.endAttempt(false);
         this.dispatch({ type: 'refused', code: m.code });
+        if (this.state.name === 'camera offline') this.scheduleRetry();
         return;
       }
       case 'session/closed': {
@@ -217,7 +230,7 @@ export class LiveView {
         this.fail({ code: m.code, message: 'the device closed the session', attack: false });
         this.endAttempt(false);
         this.dispatch({ type: 'closed', code: m.code });
-        if (this.state.name === 'reconnecting') this.scheduleRetry();
+        if (this.state.name === 'reconnecting' || this.state.name === 'camera offline') this.scheduleRetry();
         return;
       }
       default:
@@ -237,7 +250,7 @@ export class LiveView {
   }
 
   private async attempt(): Promise<void> {
-    if (this.stopped || this.state.name === 'possible attack' || this.state.name === 'access refused') return;
+    if (this.stopped || needsUser(this.state)) return;
     this.endAttempt(false);
     if (!this.o.signaling.ready) return; // onSignalingReady() resumes
     const pc = (
@@ -428,11 +441,8 @@ export class LiveView {
       a.fingerprintChecked = seen !== undefined;
     }
     const path = classifyPath(report);
-    if (path) {
-      this.retries = 0;
-      this.dispatch({ type: 'pc-connected', path: path.path });
-    }
-    this.decodedFromStats = Math.max(this.decodedFromStats, framesDecoded(report));
+    if (path) this.dispatch({ type: 'pc-connected', path: path.path });
+    this.noteDecoded(report);
     clearInterval(this.statsTimer);
     this.statsTimer = setInterval(() => void this.poll(a), this.o.statsMs ?? 2_000);
   }
@@ -452,7 +462,7 @@ export class LiveView {
         return this.attack('E_FINGERPRINT_MISMATCH', 'the DTLS certificate is not the one the device signed');
       a.fingerprintChecked = seen !== undefined;
     }
-    this.decodedFromStats = Math.max(this.decodedFromStats, framesDecoded(report));
+    this.noteDecoded(report);
     const path = classifyPath(report);
     if (!path || a.pc.connectionState !== 'connected') return;
     this.dispatch(
@@ -462,12 +472,19 @@ export class LiveView {
     );
   }
 
+  /** Frames decoded by this attempt's peer connection: video flows, so the backoff starts over. */
+  private noteDecoded(report: RTCStatsReport): void {
+    const n = framesDecoded(report);
+    if (n > 0) this.retries = 0;
+    this.decodedFromStats = Math.max(this.decodedFromStats, n);
+  }
+
   private scheduleRetry(delayMs?: number): void {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
     const d = delayMs ?? backoffDelay(this.retries++, { baseMs: this.o.retryBaseMs ?? 1_000, maxMs: 30_000 });
     this.retryTimer = setTimeout(() => {
-      if (this.state.name === 'reconnecting' || this.state.name === 'connecting') void this.attempt();
+      if (shouldAutoRetry(this.state)) void this.attempt();
     }, d);
   }
 

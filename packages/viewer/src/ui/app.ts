@@ -6,7 +6,7 @@
 import { type CryptoEnv, parseId, shortId } from '@hearth/protocol';
 import { liveHref, normalizeManualCode, parseRoute, type Route } from '../core/links.js';
 import { camerasRequest, parseIncoming } from '../core/messages.js';
-import { IDLE, statusText, type ViewState } from '../core/view-state.js';
+import { IDLE, needsUser, statusText, type ViewState } from '../core/view-state.js';
 import { type LastError, LiveView } from '../live/live-view.js';
 import type { RendezvousClient } from '../net/rendezvous.js';
 import {
@@ -509,7 +509,7 @@ export class App {
       status.textContent = statusText(s);
       hint.textContent = viewStateHint(s);
       stage.dataset.state = s.name;
-      retry.hidden = !(s.name === 'possible attack' || s.name === 'access refused');
+      retry.hidden = !needsUser(s);
       document.documentElement.classList.toggle('alarm', s.name === 'possible attack');
     };
     const view = new LiveView({

@@ -60,6 +60,12 @@ export function viewStateHint(s: ViewState): string {
       return 'The connection dropped. Trying again.';
     case 'device offline':
       return 'The device is not connected to the server. The view resumes when it is back.';
+    case 'camera offline':
+      return 'Camera offline: the device is online, but this camera is not sending video (unplugged, unreachable or restarting). Trying again.';
+    case 'camera unavailable':
+      return s.code === 'E_CAMERA_UNAVAILABLE'
+        ? 'The camera could not start: the device cannot run ffmpeg, which Hearth needs for video. Install it on the device (Debian/Ubuntu: sudo apt install ffmpeg), then press Try again.'
+        : `The camera could not start: the device could not set up its video${s.code ? ` (${s.code})` : ''}. Press Try again; if it happens again, the device's log says why.`;
     case 'access refused':
       return s.code === 'E_GRANT_REVOKED'
         ? 'Your access to this device was revoked by its owner.'

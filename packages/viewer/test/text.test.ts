@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { VIEW_STATES } from '../src/core/view-state.js';
+import { viewStateHint } from '../src/ui/text.js';
+
+describe('live view hints', () => {
+  it('every state but idle explains itself', () => {
+    for (const name of VIEW_STATES) if (name !== 'idle') assert.ok(viewStateHint({ name }).length > 20, name);
+  });
+
+  it('a camera that cannot start says why and what to install', () => {
+    const t = viewStateHint({ name: 'camera unavailable', code: 'E_CAMERA_UNAVAILABLE' });
+    assert.match(t, /^The camera could not start: /);
+    assert.match(t, /ffmpeg/);
+    assert.match(t, /apt install ffmpeg/);
+    assert.match(t, /Try again/);
+    const m = viewStateHint({ name: 'camera unavailable', code: 'E_MEDIA' });
+    assert.match(m, /^The camera could not start: .*\(E_MEDIA\)/);
+  });
+
+  it('camera offline says so, and that it keeps trying', () => {
+    const t = viewStateHint({ name: 'camera offline', code: 'E_CAMERA_OFFLINE' });
+    assert.match(t, /^Camera offline/);
+    assert.match(t, /Trying again/);
+  });
+});
