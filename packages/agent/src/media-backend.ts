@@ -50,7 +50,12 @@ export interface MediaBackendHandle extends MediaBackend {
 /** Camera offline code sent to viewers in `session/closed`. */
 export const CAMERA_OFFLINE = 'E_CAMERA_OFFLINE';
 
-/** Create the agent's media backend for `cameras`. ffmpeg starts on the first viewer of a camera. */
+/**
+ * Create the agent's media backend for `cameras`. Warm cameras (the default) start their ffmpeg now
+ * and keep it running until {@link MediaBackendHandle.close}; on-demand ones start on their first
+ * viewer. A warm camera that fails is restarted with backoff and, after `cameraDownGraceMs`, listed
+ * offline, with or without viewers.
+ */
 export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
   const log = o.log ?? silentLogger;
   const hub = new MediaHub(o.cameras, {
