@@ -96,7 +96,7 @@ describe('warm RTSP camera → Chromium: the first view starts from the cached k
     // Diagnostics only (no timing assertion): did the camera produce a keyframe meanwhile?
     const kf = src.stats().keyframesIn - keyframesBefore;
     console.log(
-      `# ttff ${r.ttffMs.toFixed(0)} ms, replayed ${st.replayedFrames}, camera keyframes during the view: ${kf}`,
+      `# ttff ${r.ttffMs.toFixed(0)} ms (connected ${r.connectedMs.toFixed(0)} ms), cached units ${src.snapshot().units.length}, replayed ${st.replayedFrames}, camera keyframes during the view: ${kf}`,
     );
     await viewer.stop(r.sessionId);
     // Still warm after the viewer left.

@@ -48,7 +48,7 @@ def main() -> int:
         f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_int} bitrate={a.bitrate} "
         f"bframes=0 byte-stream=true "
         f"! video/x-h264,profile=constrained-baseline "
-        f"! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        f"! rtph264pay name=pay0 pt=96 config-interval=1 )"
     )
     factory.set_launch(launch)
     factory.set_shared(a.shared)
