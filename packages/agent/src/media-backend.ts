@@ -60,7 +60,12 @@ export interface MediaBackendHandle extends MediaBackend {
   close(): Promise<void>;
 }
 
-/** Create the agent's media backend for `cameras`. ffmpeg starts on the first viewer of a camera. */
+/**
+ * Create the agent's media backend for `cameras`. Warm cameras (the default) start their ffmpeg now
+ * and keep it running until {@link MediaBackendHandle.close}; on-demand ones start on their first
+ * viewer. A warm camera that fails is restarted with backoff and, after `cameraDownGraceMs`, listed
+ * offline, with or without viewers.
+ */
 export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
   const log = o.log ?? silentLogger;
   const hub = new MediaHub(o.cameras, {

@@ -1,7 +1,14 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${VAR} is the config substitution syntax under test
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MediaError, parseCameraSource, parseCamerasYaml, redact, redactText } from '../src/media/index.js';
+import {
+  MediaError,
+  parseCameraEntry,
+  parseCameraSource,
+  parseCamerasYaml,
+  redact,
+  redactText,
+} from '../src/media/index.js';
 
 const env = { CAM_USER: 'admin', CAM_PASS: 'hunter2:@/x', HOST: '10.0.0.9' };
 const opts = {
@@ -128,6 +135,83 @@ describe('camera YAML', () => {
     throwsCode(() => parseCameraSource('a', 'rtsp://u:${CAM_PASS@h/p', opts), 'bad-url', ['hunter2']);
     // A literal password in a malformed URL is not echoed.
     throwsCode(() => parseCameraSource('a', 'rtsp://bob:literalpw@[::1/p', opts), 'bad-url', ['literalpw']);
+  });
+});
+
+describe('camera entries: source string or {source, mode}', () => {
+  const ok: [string, string, string, string][] = [
+    // [what, YAML entry, source kind, mode]
+    ['rtsp string is warm', 'rtsp://cam.lan/s', 'rtsp', 'warm'],
+    ['file string is warm', 'file:/srv/a.mp4', 'file', 'warm'],
+    ['testsrc string is warm', 'testsrc', 'testsrc', 'warm'],
+    ['object without mode is warm', '{ source: rtsp://cam.lan/s }', 'rtsp', 'warm'],
+    ['object warm', '{ source: rtsp://cam.lan/s, mode: warm }', 'rtsp', 'warm'],
+    ['object on-demand', '{ source: rtsp://cam.lan/s, mode: on-demand }', 'rtsp', 'on-demand'],
+    ['block mapping', '\n    source: testsrc?fps=10\n    mode: on-demand', 'testsrc', 'on-demand'],
+    [
+      'substitution in object',
+      '{ source: "rtsp://${CAM_USER}:${CAM_PASS}@h/s", mode: on-demand }',
+      'rtsp',
+      'on-demand',
+    ],
+  ];
+  for (const [what, entry, kind, mode] of ok) {
+    it(`accepts: ${what}`, () => {
+      const [cam] = parseCamerasYaml(`cameras:\n  c: ${entry}\n`, opts);
+      assert.equal(cam?.name, 'c');
+      assert.equal(cam?.source.kind, kind);
+      assert.equal(cam?.mode, mode);
+    });
+  }
+
+  const bad: [string, string, string, RegExp][] = [
+    // [what, YAML entry, code, message]
+    ['unknown key', '{ source: testsrc, mod: warm }', 'camera-config', /camera "c": unknown key "mod"/],
+    ['extra key', '{ source: testsrc, mode: warm, fps: 5 }', 'camera-config', /unknown key "fps"/],
+    ['missing source', '{ mode: warm }', 'camera-config', /camera "c": "source" is missing/],
+    ['empty mapping', '{}', 'camera-config', /"source" is missing/],
+    ['source a number', '{ source: 42 }', 'camera-config', /"source" must be a string/],
+    ['source a mapping', '{ source: { url: testsrc } }', 'camera-config', /"source" must be a string/],
+    ['source null', '{ source: null }', 'camera-config', /"source" must be a string/],
+    [
+      'bad mode',
+      '{ source: testsrc, mode: lazy }',
+      'camera-mode',
+      /camera "c": mode must be "warm" or "on-demand", not "lazy"/,
+    ],
+    ['mode wrong case', '{ source: testsrc, mode: Warm }', 'camera-mode', /not "Warm"/],
+    ['mode a boolean', '{ source: testsrc, mode: true }', 'camera-mode', /not a boolean/],
+    ['mode null', '{ source: testsrc, mode: null }', 'camera-mode', /not a null/],
+    ['entry a list', '[testsrc]', 'camera-config', /camera "c": must be a source string or a mapping/],
+    ['entry a number', '42', 'camera-source', /camera "c": source must be a string/],
+    ['entry empty', '', 'camera-source', /camera "c"/],
+    ['bad source in object', '{ source: "http://x/y" }', 'unsupported-scheme', /camera "c"/],
+  ];
+  for (const [what, entry, code, msg] of bad) {
+    it(`rejects: ${what} (${code})`, () => {
+      const e = throwsCode(() => parseCamerasYaml(`cameras:\n  c: ${entry}\n`, opts), code);
+      assert.match(e.message, msg);
+    });
+  }
+
+  it('a bad camera name is refused in the object form too', () => {
+    throwsCode(() => parseCameraEntry('Porch', { source: 'testsrc' }), 'camera-name');
+  });
+
+  it('errors about an object entry never show its credentials', () => {
+    const entry = { source: 'rtsp://bob:pa55word@cam.lan/s', 'pa55word-key': 1 };
+    const e = throwsCode(() => parseCameraEntry('c', entry), 'camera-config', ['bob:pa55word']);
+    assert.match(e.message, /unknown key/);
+    const e2 = throwsCode(
+      () => parseCameraEntry('c', { source: 'rtsp://bob:pa55word@cam.lan/s', mode: 'rtsp://bob:pa55word@x' }),
+      'camera-mode',
+      ['pa55word'],
+    );
+    assert.match(e2.message, /mode must be/);
+    const cam = parseCameraEntry('c', { source: 'rtsp://bob:pa55word@cam.lan/s', mode: 'on-demand' });
+    const json = JSON.stringify(cam);
+    assert.ok(!json.includes('pa55word'), json);
+    assert.match(json, /"mode":"on-demand"/);
   });
 });
 

@@ -9,3 +9,10 @@ export {
   launchChromium,
 } from './browser.js';
 export * from './natlab/index.js';
+export {
+  RTSP_PYTHON,
+  type RtspServerHandle,
+  type RtspServerOptions,
+  rtspServerAvailable,
+  startRtspServer,
+} from './rtsp/index.js';

@@ -1,6 +1,8 @@
 /**
- * One ffmpeg process per camera, however many viewers. Reference-counted: started by the first
- * subscriber, stopped `stopDelayMs` after the last one leaves. Parses the Annex-B output into access
+ * One ffmpeg process per camera, however many viewers. A `warm` source runs from {@link CameraSource.start}
+ * until {@link CameraSource.close}, subscribers or not, so its GOP cache always holds the latest
+ * keyframe. An `on-demand` source (the default of this class; the camera map defaults to warm) is
+ * reference-counted: started by the first subscriber, stopped `stopDelayMs` after the last one leaves. Parses the Annex-B output into access
  * units, keeps the latest GOP for fast first frames, restarts ffmpeg with exponential backoff when it
  * dies or stalls, and reports that through `error` and `restarted` events. Credentials never reach a
  * log line or an error: ffmpeg's stderr is scrubbed with {@link redactText}, and the argv is never logged.
@@ -15,14 +17,19 @@ import {
   type GopCacheOptions,
   type GopSnapshot,
 } from './annexb.js';
-import { type CameraSourceSpec, redactText } from './cameras.js';
+import { type CameraMode, type CameraSourceSpec, redactText } from './cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
 import { buildFfmpegArgs, type FfmpegMode, probeCodec } from './ffmpeg-args.js';
 
 export interface CameraSourceOptions {
+  /**
+   * `warm`: keep ffmpeg running from {@link CameraSource.start} to close, with or without
+   * subscribers. `on-demand`: run only while subscribed (plus `stopDelayMs`). Default `on-demand`.
+   */
+  readonly cameraMode?: CameraMode;
   readonly ffmpegPath?: string;
   readonly ffprobePath?: string;
-  /** Keep ffmpeg running this long after the last subscriber leaves. Default 5000 ms. */
+  /** On-demand sources: keep ffmpeg running this long after the last subscriber leaves. Default 5000 ms. */
   readonly stopDelayMs?: number;
   /** Restart backoff. Default 250 ms doubling up to 10 s, reset on the first keyframe after a restart. */
   readonly backoffInitialMs?: number;
@@ -53,6 +60,7 @@ export interface RestartedEvent {
 export interface CameraSourceStats {
   readonly camera: string;
   readonly running: boolean;
+  readonly cameraMode: CameraMode;
   readonly pid: number | undefined;
   readonly mode: FfmpegMode | undefined;
   readonly subscribers: number;
@@ -92,6 +100,8 @@ export class CameraSource extends EventEmitter<Events> {
   private closed = false;
   private starting = false;
   private lastOutput = 0;
+  /** A warm source after start(): runs with no subscriber. */
+  private pinned = false;
 
   constructor(name: string, spec: CameraSourceSpec, opts: CameraSourceOptions = {}) {
     super();
@@ -109,6 +119,30 @@ export class CameraSource extends EventEmitter<Events> {
 
   get running(): boolean {
     return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** warm or on-demand. */
+  get cameraMode(): CameraMode {
+    return this.opts.cameraMode ?? 'on-demand';
+  }
+
+  /**
+   * Starts a warm source's ffmpeg and keeps it running (restarted with backoff when it fails) until
+   * {@link close}. Does nothing for an on-demand source, or when already started.
+   */
+  start(): void {
+    if (this.closed || this.cameraMode !== 'warm' || this.pinned) return;
+    this.pinned = true;
+    if (this.stopTimer) {
+      clearTimeout(this.stopTimer);
+      this.stopTimer = undefined;
+    }
+    if (!this.proc && !this.starting && !this.restartTimer) void this.launch();
+  }
+
+  /** ffmpeg should be running: someone is subscribed, or the source is warm and started. */
+  private get wanted(): boolean {
+    return !this.closed && (this.pinned || this.subs.size > 0);
   }
 
   get subscriberCount(): number {
@@ -138,7 +172,7 @@ export class CameraSource extends EventEmitter<Events> {
     }
     const snapshot = this.gop.snapshot();
     this.subs.add(listener);
-    if (!this.proc && !this.starting && !this.restartTimer) void this.start();
+    if (!this.proc && !this.starting && !this.restartTimer) void this.launch();
     let done = false;
     return {
       snapshot,
@@ -146,7 +180,7 @@ export class CameraSource extends EventEmitter<Events> {
         if (done) return;
         done = true;
         this.subs.delete(listener);
-        if (this.subs.size === 0 && !this.closed) this.scheduleStop();
+        if (!this.wanted) this.scheduleStop();
       },
     };
   }
@@ -171,6 +205,7 @@ export class CameraSource extends EventEmitter<Events> {
     return {
       camera: this.name,
       running: this.running,
+      cameraMode: this.cameraMode,
       pid: this.pid,
       mode: this.currentMode,
       subscribers: this.subs.size,
@@ -198,7 +233,7 @@ export class CameraSource extends EventEmitter<Events> {
     const delay = this.opts.stopDelayMs ?? 5000;
     this.stopTimer = setTimeout(() => {
       this.stopTimer = undefined;
-      if (this.subs.size > 0) return;
+      if (this.wanted) return;
       if (this.restartTimer) {
         clearTimeout(this.restartTimer);
         this.restartTimer = undefined;
@@ -227,8 +262,8 @@ export class CameraSource extends EventEmitter<Events> {
     if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 
-  private async start(): Promise<void> {
-    if (this.closed || this.subs.size === 0) return;
+  private async launch(): Promise<void> {
+    if (!this.wanted) return;
     this.starting = true;
     try {
       if (this.spec.kind !== 'testsrc' && this.codec === undefined) {
@@ -246,7 +281,7 @@ export class CameraSource extends EventEmitter<Events> {
       return;
     }
     this.starting = false;
-    if (this.closed || this.subs.size === 0) return;
+    if (!this.wanted) return;
     const plan = buildFfmpegArgs(this.spec, this.codec ? { sourceCodec: this.codec } : {});
     this.currentMode = plan.mode;
     const secrets = this.spec.kind === 'rtsp' ? this.spec.secrets() : [];
@@ -335,7 +370,7 @@ export class CameraSource extends EventEmitter<Events> {
   }
 
   private scheduleRestart(): void {
-    if (this.closed || this.subs.size === 0 || this.restartTimer) return;
+    if (!this.wanted || this.restartTimer) return;
     const init = this.opts.backoffInitialMs ?? 250;
     const max = this.opts.backoffMaxMs ?? 10_000;
     const delay = Math.min(max, init * 2 ** this.attempt) * (0.8 + Math.random() * 0.4);
@@ -347,7 +382,7 @@ export class CameraSource extends EventEmitter<Events> {
     );
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
-      void this.start();
+      void this.launch();
     }, delay);
   }
 

@@ -9,6 +9,21 @@
  *   loop: file:/srv/sample.mp4
  * ```
  *
+ *
+ * A camera may also be a mapping, to set how its stream is kept:
+ *
+ * ```yaml
+ * cameras:
+ *   nursery: rtsp://cam.lan/stream1          # warm (the default)
+ *   porch:
+ *     source: rtsp://porch.lan/stream1
+ *     mode: on-demand                        # start on the first viewer, stop after the last
+ * ```
+ *
+ * `warm` (default for every source kind) keeps the camera's ffmpeg running from the agent's start, so
+ * the GOP cache always holds the latest keyframe and every view starts at once; `on-demand` starts it
+ * on the first viewer and stops it after the last (battery cameras, metered links).
+ *
  * Only three source kinds exist (`testsrc`, `file:`, `rtsp(s)://`): there is deliberately no `exec:`
  * or raw-ffmpeg source, which is how config files became remote code execution elsewhere. Credentials
  * are kept out of every error message, log line and JSON serialisation (see {@link redact}).
@@ -47,10 +62,30 @@ export interface RtspSource {
 
 export type CameraSourceSpec = TestSource | FileSource | RtspSource;
 
+/**
+ * How a camera's stream is kept. `warm`: always running (a keyframe is always cached, views start at
+ * once). `on-demand`: started by the first viewer, stopped `stopDelayMs` after the last.
+ */
+export type CameraMode = 'warm' | 'on-demand';
+export const CAMERA_MODES: readonly CameraMode[] = ['warm', 'on-demand'];
+
 export interface CameraConfig {
   readonly name: string;
   readonly source: CameraSourceSpec;
+  /** Default {@link defaultCameraMode} of the source (warm for every kind). */
+  readonly mode: CameraMode;
 }
+
+/**
+ * The mode of a camera whose config does not say. Warm for every kind: rtsp cameras are
+ * mains-powered on a LAN (`-c copy`, little CPU), file: loops are local, and testsrc is the demo,
+ * which should be fast. Battery or metered cameras say `mode: on-demand`.
+ */
+export function defaultCameraMode(_source: CameraSourceSpec): CameraMode {
+  return 'warm';
+}
+
+const ENTRY_KEYS = new Set(['source', 'mode']);
 
 export interface ParseCamerasOptions {
   /** Environment for `${VAR}` substitution. Default `process.env`. */
@@ -137,10 +172,49 @@ export function parseCamerasYaml(text: string, opts: ParseCamerasOptions = {}): 
   if (entries.length > maxCameras) {
     throw err('too-many-cameras', `${entries.length} cameras configured; the limit is ${maxCameras}`);
   }
-  return entries.map(([name, raw]) => ({
-    name: checkName(name),
-    source: parseCameraSource(name, raw, opts),
-  }));
+  return entries.map(([name, raw]) => parseCameraEntry(name, raw, opts));
+}
+
+/**
+ * Parses one entry of the `cameras:` map: a source string, or a mapping `{source, mode?}` (no other
+ * keys). Throws {@link MediaError}: `camera-config` for a bad mapping, `camera-mode` for a bad mode.
+ */
+export function parseCameraEntry(name: string, raw: unknown, opts: ParseCamerasOptions = {}): CameraConfig {
+  checkName(name);
+  if (raw === null || typeof raw !== 'object') {
+    const source = parseCameraSource(name, raw, opts);
+    return { name, source, mode: defaultCameraMode(source) };
+  }
+  if (Array.isArray(raw)) {
+    throw err(
+      'camera-config',
+      `camera "${name}": must be a source string or a mapping with "source" and "mode"`,
+    );
+  }
+  const obj = raw as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    if (!ENTRY_KEYS.has(k)) {
+      const shown = JSON.stringify(redact(k.slice(0, 32)));
+      throw err('camera-config', `camera "${name}": unknown key ${shown} (allowed: source, mode)`);
+    }
+  }
+  if (!('source' in obj)) throw err('camera-config', `camera "${name}": "source" is missing`);
+  if (typeof obj.source !== 'string')
+    throw err('camera-config', `camera "${name}": "source" must be a string`);
+  let mode: CameraMode | undefined;
+  if ('mode' in obj) {
+    const m = obj.mode;
+    if (typeof m !== 'string' || !(CAMERA_MODES as readonly string[]).includes(m)) {
+      const shown =
+        typeof m === 'string'
+          ? JSON.stringify(redact(m.slice(0, 32)))
+          : `a ${m === null ? 'null' : typeof m}`;
+      throw err('camera-mode', `camera "${name}": mode must be "warm" or "on-demand", not ${shown}`);
+    }
+    mode = m as CameraMode;
+  }
+  const source = parseCameraSource(name, obj.source, opts);
+  return { name, source, mode: mode ?? defaultCameraMode(source) };
 }
 
 function checkName(name: string): string {

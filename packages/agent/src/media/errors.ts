@@ -6,6 +6,8 @@ export type MediaErrorCode =
   | 'too-many-cameras'
   | 'camera-name'
   | 'camera-source'
+  | 'camera-config'
+  | 'camera-mode'
   | 'source-too-long'
   | 'unsupported-scheme'
   | 'bad-url'

@@ -1,6 +1,10 @@
 /**
  * MediaHub: the cameras of one agent and their viewers. One CameraSource (one ffmpeg) per camera,
  * shared by all its viewer sessions; one ViewerPeer per session.
+ *
+ * Warm cameras (the camera map's default) are started when the hub is created and run until
+ * {@link MediaHub.close}, so their GOP cache always holds a keyframe and a first view is as fast as
+ * any other. On-demand cameras start on their first viewer and stop `stopDelayMs` after the last.
  */
 import { randomUUID } from 'node:crypto';
 import { CameraSource, type CameraSourceOptions, type CameraSourceStats } from './camera-source.js';
@@ -16,7 +20,8 @@ import {
 } from './webrtc.js';
 
 export interface MediaHubOptions {
-  readonly source?: Omit<CameraSourceOptions, 'logger'>;
+  /** Per-source options for every camera (each camera's mode comes from its config). */
+  readonly source?: Omit<CameraSourceOptions, 'logger' | 'cameraMode'>;
   readonly peer?: Omit<ViewerPeerOptions, 'logger' | 'label' | 'profileLevelId' | 'iceServers'>;
   /** Default ICE servers (STUN/TURN) for every session; per-session servers override. */
   readonly iceServers?: readonly IceServerConfig[];
@@ -106,13 +111,20 @@ export class MediaHub {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
     for (const c of cameras) {
-      const src = new CameraSource(c.name, c.source, { ...opts.source, logger: this.log });
+      const src = new CameraSource(c.name, c.source, {
+        ...opts.source,
+        cameraMode: c.mode ?? 'warm',
+        logger: this.log,
+      });
       src.on('error', (e) => this.log.warn({ camera: c.name, code: e.code }, e.message));
       src.on('restarted', () => {
         for (const s of this.sessions.values()) if (s.camera === c.name) s.peer.resync();
       });
       this.sources.set(c.name, src);
     }
+    // Warm cameras run from now on. ffmpeg is spawned asynchronously (after a probe for file/rtsp),
+    // so listeners attached right after construction see every event.
+    for (const src of this.sources.values()) src.start();
   }
 
   cameraNames(): string[] {

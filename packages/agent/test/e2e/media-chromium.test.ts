@@ -27,7 +27,13 @@ describe('MediaHub → Chromium', { skip }, () => {
 
   before(async () => {
     const cams = parseCamerasYaml(
-      'cameras:\n  front: testsrc?size=640x360&fps=15&gop=2\n  slow: testsrc?size=640x360&fps=15&gop=10\n',
+      // On-demand: these tests check that ffmpeg stops after the last viewer leaves.
+      [
+        'cameras:',
+        '  front: { source: testsrc?size=640x360&fps=15&gop=2, mode: on-demand }',
+        '  slow: { source: testsrc?size=640x360&fps=15&gop=10, mode: on-demand }',
+        '',
+      ].join('\n'),
     );
     hub = new MediaHub(cams, { source: { stopDelayMs: 500 } });
     server = await startPageServer();

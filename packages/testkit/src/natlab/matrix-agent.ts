@@ -25,10 +25,16 @@ const out = (o: unknown): void => {
   process.stdout.write(`${JSON.stringify(o)}\n`);
 };
 
-const hub = new MediaHub(parseCamerasYaml('cameras:\n  cam: testsrc?size=640x360&fps=15&gop=2\n'), {
-  // Only the lab interface: no loopback candidate.
-  peer: { iceTransportPolicy: policy },
-});
+// --warm 0 measures a cold camera: on-demand, so nothing runs before the first view.
+const hub = new MediaHub(
+  parseCamerasYaml(
+    `cameras:\n  cam:\n    source: testsrc?size=640x360&fps=15&gop=2\n    mode: ${warm ? 'warm' : 'on-demand'}\n`,
+  ),
+  {
+    // Only the lab interface: no loopback candidate.
+    peer: { iceTransportPolicy: policy },
+  },
+);
 let session: ViewerSession | undefined;
 
 async function stop(): Promise<void> {
