@@ -8,18 +8,41 @@
  * - `resign-answer`: replaces the answer with the same body, fingerprint swapped, re-signed with
  *   the attacker's own device key (a well-formed signature by the wrong key);
  * - `swap-offer-fingerprint`: rewrites the fingerprint in the viewer's signed offer on its way to
- *   the device.
+ *   the device;
+ * - `intercept`: every frame, both ways, goes through `proxy.interceptor` (mitm-dtls.ts), which may
+ *   pass it, change it, hold it (return null) or inject frames of its own on either socket.
  */
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeEnvelope, type Envelope, seal, systemEnv, WebCryptoSigner } from '@hearth/protocol';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 
-export type ProxyMode = 'pass' | 'swap-answer-fingerprint' | 'resign-answer' | 'swap-offer-fingerprint';
+export type ProxyMode =
+  | 'pass'
+  | 'swap-answer-fingerprint'
+  | 'resign-answer'
+  | 'swap-offer-fingerprint'
+  | 'intercept';
+
+/** The two sockets of one proxied viewer connection, for an interceptor to inject frames on. */
+export interface ProxiedConnection {
+  /** Send a frame to the server as if the viewer had sent it (on the viewer's authenticated socket). */
+  toServer(frame: string): void;
+  /** Send a frame to the viewer as if the server had sent it. */
+  toViewer(frame: string): void;
+}
+
+/** Sees every frame in `intercept` mode; returns the frame to forward, or null to hold/drop it. */
+export interface FrameInterceptor {
+  fromViewer(frame: string, conn: ProxiedConnection): Promise<string | null> | string | null;
+  fromServer(frame: string, conn: ProxiedConnection): Promise<string | null> | string | null;
+}
 
 export interface HostileProxy {
   readonly url: string;
   mode: ProxyMode;
+  /** Used in `intercept` mode. */
+  interceptor: FrameInterceptor | undefined;
   /** How many messages were tampered with, by kind. */
   readonly tampered: Record<string, number>;
   close(): Promise<void>;
@@ -39,7 +62,10 @@ export async function startHostileProxy(upstream: string): Promise<HostileProxy>
   const count = (k: string) => {
     tampered[k] = (tampered[k] ?? 0) + 1;
   };
-  const state: { mode: ProxyMode } = { mode: 'pass' };
+  const state: { mode: ProxyMode; interceptor: FrameInterceptor | undefined } = {
+    mode: 'pass',
+    interceptor: undefined,
+  };
 
   const http: Server = createServer((req, res) => {
     const fwd = request(
@@ -94,27 +120,42 @@ export async function startHostileProxy(upstream: string): Promise<HostileProxy>
     const pending: string[] = [];
     // Keep frame order per direction even though tampering is async.
     let chain = Promise.resolve();
+    let upChain = Promise.resolve();
     const text = (d: RawData) =>
       (Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d as ArrayBuffer)).toString('utf8');
+    const sendUp = (s: string) => {
+      if (server.readyState === WebSocket.OPEN) server.send(s);
+      else pending.push(s);
+    };
+    const sendDown = (s: string) => {
+      if (client.readyState === WebSocket.OPEN) client.send(s);
+    };
+    const conn: ProxiedConnection = { toServer: sendUp, toViewer: sendDown };
     server.on('open', () => {
       for (const p of pending.splice(0)) server.send(p);
     });
     server.on('message', (d) => {
       const s = text(d);
       chain = chain.then(async () => {
-        const out = await toViewer(s).catch(() => s);
-        if (client.readyState === WebSocket.OPEN) client.send(out);
+        const i = state.mode === 'intercept' ? state.interceptor : undefined;
+        const out = i
+          ? await Promise.resolve(i.fromServer(s, conn)).catch(() => s)
+          : await toViewer(s).catch(() => s);
+        if (out !== null) sendDown(out);
       });
     });
     client.on('message', (d) => {
-      let s = text(d);
-      try {
-        s = toServer(s);
-      } catch {
-        // not JSON: pass through untouched, the server judges it
-      }
-      if (server.readyState === WebSocket.OPEN) server.send(s);
-      else pending.push(s);
+      const raw = text(d);
+      upChain = upChain.then(async () => {
+        const i = state.mode === 'intercept' ? state.interceptor : undefined;
+        let s: string | null = raw;
+        try {
+          s = i ? await i.fromViewer(raw, conn) : toServer(raw);
+        } catch {
+          // not JSON: pass through untouched, the server judges it
+        }
+        if (s !== null) sendUp(s);
+      });
     });
     const closeBoth = () => {
       client.close();
@@ -135,6 +176,12 @@ export async function startHostileProxy(upstream: string): Promise<HostileProxy>
     },
     set mode(m: ProxyMode) {
       state.mode = m;
+    },
+    get interceptor() {
+      return state.interceptor;
+    },
+    set interceptor(i: FrameInterceptor | undefined) {
+      state.interceptor = i;
     },
     tampered,
     async close() {
