@@ -14,7 +14,7 @@
  *   later offers for that camera are refused with it at once, for as long as `ffmpeg -version`
  *   still cannot run (so a viewer is told, not answered with a stream that never comes).
  */
-import type { MediaBackend, MediaSession } from './device/sessions.js';
+import type { MediaBackend } from './device/sessions.js';
 import type { CameraConfig } from './media/cameras.js';
 import {
   CAMERA_OFFLINE,
