@@ -121,6 +121,12 @@ export type PeerFactory = (offerSdp: string, opts: ViewerPeerOptions) => Promise
 export type { PeerEvents };
 
 const START_CODE = Buffer.from([0, 0, 0, 1]);
+
+// libdatachannel's own log (ICE, DTLS, SRTP), to stderr, for diagnosing a connection:
+// HEARTH_WEBRTC_LOG=Verbose|Debug|Info|Warning|Error. Off by default.
+const LOG_LEVELS = ['Verbose', 'Debug', 'Info', 'Warning', 'Error', 'Fatal'] as const;
+const wantLog = LOG_LEVELS.find((l) => l === process.env.HEARTH_WEBRTC_LOG);
+if (wantLog) ndc.initLogger(wantLog, (level, message) => process.stderr.write(`[webrtc ${level}] ${message}\n`));
 const PEER_STATES: ReadonlySet<string> = new Set([
   'new',
   'connecting',

@@ -14,7 +14,7 @@
  * first decoded frame.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -303,6 +303,9 @@ export async function runHearthSession(
   } finally {
     if (page) await closePage(page);
     await agent.kill(2000);
+    // HEARTH_MATRIX_AGENT_LOG=DIR keeps each agent's stderr (with HEARTH_WEBRTC_LOG, the WebRTC log).
+    const keep = process.env.HEARTH_MATRIX_AGENT_LOG;
+    if (keep) writeFileSync(join(keep, `${m.topology}-${run}.log`), agent.output().stderr);
   }
 }
 
