@@ -15,6 +15,7 @@ import type { MediaBackend, MediaSession } from './device/sessions.js';
 import type { CameraConfig } from './media/cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './media/errors.js';
 import { MediaHub, type MediaHubOptions, type MediaHubStats } from './media/hub.js';
+import { StillMaker, type StillMakerOptions } from './media/still.js';
 import type { PeerFactory } from './media/webrtc.js';
 
 /** Options of {@link createMediaBackend}. */
@@ -36,12 +37,16 @@ export interface MediaBackendOptions {
   connectTimeoutMs?: number;
   /** The WebRTC stack per session (tests only: the werift control of the DTLS attack tests). */
   peerFactory?: PeerFactory;
+  /** Sealed stills for viewers that ask (`session/still`): tuning, or false for none. */
+  still?: false | Omit<StillMakerOptions, 'logger' | 'ffmpegPath'>;
 }
 
 /** A media backend that also owns its ffmpeg processes. */
 export interface MediaBackendHandle extends MediaBackend {
   /** The underlying hub (stats, sources; for tests and status pages). */
   readonly hub: MediaHub;
+  /** The JPEG maker of the stills (undefined when stills are off). */
+  readonly stills: StillMaker | undefined;
   stats(): MediaHubStats;
   /** Close every session and stop every ffmpeg. */
   close(): Promise<void>;
@@ -66,6 +71,14 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
   const grace = o.cameraDownGraceMs ?? 8_000;
   const down = new Map<string, NodeJS.Timeout | true>();
   let closed = false;
+  const stills =
+    o.still === false
+      ? undefined
+      : new StillMaker({
+          ...o.still,
+          logger: log,
+          ...(o.source?.ffmpegPath ? { ffmpegPath: o.source.ffmpegPath } : {}),
+        });
 
   const closeAll = (camera: string) => {
     const live = hub.sessionsOf(camera);
@@ -101,6 +114,14 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
 
   return {
     hub,
+    stills,
+    ...(stills
+      ? {
+          // A cold camera (started by this very session) gets a short wait for its first keyframe.
+          still: (camera: string) =>
+            closed ? Promise.resolve(undefined) : stills.still(camera, hub.source(camera), 3_000),
+        }
+      : {}),
     cameras: () => o.cameras.map((c) => ({ name: c.name, online: down.get(c.name) !== true })),
     async createViewerSession(camera, offerSdp, opts) {
       if (closed) throw new MediaError('session-closed', 'media backend is closed');

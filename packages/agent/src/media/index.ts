@@ -6,4 +6,5 @@ export * from './ffmpeg-args.js';
 export * from './hub.js';
 export * from './rtp-h264.js';
 export * from './sdp-h264.js';
+export * from './still.js';
 export * from './webrtc.js';
