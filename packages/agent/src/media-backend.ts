@@ -26,6 +26,7 @@ import {
 } from './media/errors.js';
 import { MediaHub, type MediaHubOptions, type MediaHubStats } from './media/hub.js';
 import { checkTool } from './media/preflight.js';
+import { StillMaker, type StillMakerOptions } from './media/still.js';
 import type { PeerFactory } from './media/webrtc.js';
 
 export { CAMERA_OFFLINE, CAMERA_UNAVAILABLE };
@@ -49,12 +50,16 @@ export interface MediaBackendOptions {
   connectTimeoutMs?: number;
   /** The WebRTC stack per session (tests only: the werift control of the DTLS attack tests). */
   peerFactory?: PeerFactory;
+  /** Sealed stills for viewers that ask (`session/still`): tuning, or false for none. */
+  still?: false | Omit<StillMakerOptions, 'logger' | 'ffmpegPath'>;
 }
 
 /** A media backend that also owns its ffmpeg processes. */
 export interface MediaBackendHandle extends MediaBackend {
   /** The underlying hub (stats, sources; for tests and status pages). */
   readonly hub: MediaHub;
+  /** The JPEG maker of the stills (undefined when stills are off). */
+  readonly stills: StillMaker | undefined;
   stats(): MediaHubStats;
   /** Close every session and stop every ffmpeg. */
   close(): Promise<void>;
@@ -85,6 +90,14 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
   let closed = false;
   const downCode = (camera: string) =>
     cause.get(camera) === 'ffmpeg-spawn' ? CAMERA_UNAVAILABLE : CAMERA_OFFLINE;
+  const stills =
+    o.still === false
+      ? undefined
+      : new StillMaker({
+          ...o.still,
+          logger: log,
+          ...(o.source?.ffmpegPath ? { ffmpegPath: o.source.ffmpegPath } : {}),
+        });
 
   const closeAll = (camera: string) => {
     const live = hub.sessionsOf(camera);
@@ -123,6 +136,14 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
 
   return {
     hub,
+    stills,
+    ...(stills
+      ? {
+          // A cold camera (started by this very session) gets a short wait for its first keyframe.
+          still: (camera: string) =>
+            closed ? Promise.resolve(undefined) : stills.still(camera, hub.source(camera), 3_000),
+        }
+      : {}),
     cameras: () => o.cameras.map((c) => ({ name: c.name, online: down.get(c.name) !== true })),
     async createViewerSession(camera, offerSdp, opts) {
       if (closed) throw new MediaError('session-closed', 'media backend is closed');

@@ -8,10 +8,12 @@ import {
   type Envelope,
   encodeId,
   fixedEnv,
+  openStill,
   signAclUpdate,
   signGrant,
   verifyAnswer,
   WebCryptoSigner,
+  x25519Generate,
 } from '@hearth/protocol';
 import { type MediaBackend, type SessionEvent, SessionManager } from '../src/device/sessions.js';
 
@@ -251,6 +253,75 @@ describe('agent SessionManager', () => {
     assert.equal(t.sent.length, before);
     assert.ok(!t.events.some((e) => e.kind === 'media-attack'));
     assert.ok(t.events.some((e) => e.kind === 'session-closed' && e.sid === o.sid));
+    t.mgr.dispose();
+  });
+
+  it('sealed still: answer (with sk) first, then session/still; a failing or absent still never touches the session', async () => {
+    const t = await setup();
+    const jpeg = new Uint8Array([0xff, 0xd8, 1, 2, 3, 0xff, 0xd9]);
+    let mode: 'ok' | 'throw' | 'none' = 'ok';
+    t.fm.media.still = async () => {
+      if (mode === 'throw') throw new Error('ffmpeg died');
+      return mode === 'ok' ? jpeg : undefined;
+    };
+    const eph = await x25519Generate();
+    const o = await createOffer(
+      t.owner,
+      { deviceId: t.deviceId, camera: 'demo', sdp: sdp('offer'), stillKey: eph.publicKey },
+      t.env,
+    );
+    await t.mgr.onOffer(keyText(t.owner), { env: o.envelope });
+    const still = await (async () => {
+      for (let i = 0; i < 200; i++) {
+        const s = t.sent.find((x) => x.m.t === 'session/still');
+        if (s) return s;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      throw new Error('no still');
+    })();
+    assert.equal(t.sent[0]!.m.t, 'session/answer');
+    assert.equal(t.sent.indexOf(still), 1);
+    const r = await verifyAnswer(t.sent[0]!.m.env!, {
+      pinnedDeviceKey: t.device.publicKey,
+      sid: o.sid,
+      offerDigest: o.digest,
+      now: t.env.now(),
+    });
+    assert.ok(r.ok && r.body.stillKey);
+    const back = await openStill({
+      secret: eph.privateKey,
+      deviceStillKey: r.body.stillKey,
+      ctx: { sid: o.sid, camera: 'demo', offerDigest: o.digest },
+      ct: (still.m as { ct?: string }).ct,
+    });
+    assert.deepEqual(back, jpeg);
+    for (const m of ['throw', 'none'] as const) {
+      mode = m;
+      const before = t.sent.length;
+      const e2 = await x25519Generate();
+      const o2 = await createOffer(
+        t.owner,
+        { deviceId: t.deviceId, camera: 'demo', sdp: sdp('offer'), stillKey: e2.publicKey },
+        t.env,
+      );
+      await t.mgr.onOffer(keyText(t.owner), { env: o2.envelope });
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(
+        t.sent.slice(before).map((x) => x.m.t),
+        ['session/answer'],
+        m,
+      );
+    }
+    assert.equal(t.mgr.size, 3, 'all three sessions live');
+    // A backend without stills: the answer has no sk even when the viewer asked.
+    delete t.fm.media.still;
+    const o3 = await createOffer(
+      t.owner,
+      { deviceId: t.deviceId, camera: 'demo', sdp: sdp('offer'), stillKey: eph.publicKey },
+      t.env,
+    );
+    await t.mgr.onOffer(keyText(t.owner), { env: o3.envelope });
+    assert.equal('sk' in (t.sent.at(-1)!.m.env as Envelope).b, false);
     t.mgr.dispose();
   });
 });

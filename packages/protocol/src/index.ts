@@ -16,3 +16,4 @@ export * from './rendezvous.js';
 export * from './replay.js';
 export * from './sdp.js';
 export * from './session.js';
+export * from './still.js';

@@ -37,6 +37,17 @@ import { type Fingerprint, MAX_SDP_BYTES, sdpFingerprint } from './sdp.js';
 export const CAMERA_NAME = /^[a-z0-9_-]{1,32}$/;
 
 const sdpField = z.string().min(1).max(MAX_SDP_BYTES);
+/** An ephemeral X25519 public key, b64u of 32 bytes. */
+const stillKeyField = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{43}$/)
+  .refine((s): boolean => {
+    try {
+      return fromB64u(s, 32).length === 32;
+    } catch {
+      return false;
+    }
+  }, '32-byte key');
 
 /** Body of `session/offer`. */
 export const offerBodySchema = z
@@ -45,6 +56,8 @@ export const offerBodySchema = z
     cam: z.string().regex(CAMERA_NAME),
     sid: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
     sdp: sdpField,
+    /** Optional: the viewer's ephemeral X25519 key for the sealed still (`still.ts`). */
+    sk: stillKeyField.optional(),
   })
   .strict();
 export type OfferBody = z.infer<typeof offerBodySchema>;
@@ -56,6 +69,8 @@ export const answerBodySchema = z
     sid: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
     o: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
     sdp: sdpField,
+    /** Optional: the device's ephemeral X25519 key for the sealed still; only if the offer had one. */
+    sk: stillKeyField.optional(),
   })
   .strict();
 export type AnswerBody = z.infer<typeof answerBodySchema>;
@@ -68,16 +83,29 @@ export async function envelopeDigest(e: Envelope): Promise<string> {
 /** Viewer: create a signed offer. */
 export async function createOffer(
   viewer: Signer,
-  args: { deviceId: DeviceId | string; camera: string; sdp: string },
+  args: {
+    deviceId: DeviceId | string;
+    camera: string;
+    sdp: string;
+    /** The viewer's fresh ephemeral X25519 public key: asks for a sealed still (`still.ts`). */
+    stillKey?: Uint8Array;
+  },
   env: CryptoEnv,
 ): Promise<{ envelope: Envelope; sid: string; digest: string }> {
   sdpFingerprint(args.sdp); // refuse to sign an SDP without DTLS
+  if (args.stillKey && args.stillKey.length !== 32) throw new RangeError('still key must be 32 bytes');
   const sid = b64u(env.random(16));
   const envelope = await seal(
     viewer,
     'user',
     'session/offer',
-    { d: args.deviceId, cam: args.camera, sid, sdp: args.sdp },
+    {
+      d: args.deviceId,
+      cam: args.camera,
+      sid,
+      sdp: args.sdp,
+      ...(args.stillKey ? { sk: b64u(args.stillKey) } : {}),
+    },
     env,
   );
   return { envelope, sid, digest: await envelopeDigest(envelope) };
@@ -93,6 +121,8 @@ export interface VerifiedOffer {
   fingerprint: Fingerprint;
   digest: string;
   envelope: Envelope;
+  /** The viewer's ephemeral X25519 public key, if it asked for a sealed still. */
+  stillKey?: Uint8Array;
 }
 
 /**
@@ -127,6 +157,7 @@ export async function verifyOffer(
       fingerprint,
       digest: await envelopeDigest(e),
       envelope: e,
+      ...(r.body.sk ? { stillKey: fromB64u(r.body.sk, 32) } : {}),
     },
   };
 }
@@ -137,13 +168,23 @@ export async function createAnswer(
   offer: VerifiedOffer,
   sdp: string,
   env: CryptoEnv,
+  /** The device's ephemeral X25519 public key for the sealed still; only when the offer had one. */
+  stillKey?: Uint8Array,
 ): Promise<Envelope> {
   sdpFingerprint(sdp);
+  if (stillKey && (!offer.stillKey || stillKey.length !== 32))
+    throw new RangeError('a still key answers an offer that asked for one, and is 32 bytes');
   return seal(
     device,
     'device',
     'session/answer',
-    { d: deviceIdFromKey(device.publicKey), sid: offer.sid, o: offer.digest, sdp },
+    {
+      d: deviceIdFromKey(device.publicKey),
+      sid: offer.sid,
+      o: offer.digest,
+      sdp,
+      ...(stillKey ? { sk: b64u(stillKey) } : {}),
+    },
     env,
   );
 }
@@ -152,6 +193,8 @@ export async function createAnswer(
 export interface VerifiedAnswer {
   sdp: string;
   fingerprint: Fingerprint;
+  /** The device's ephemeral X25519 public key for the sealed still, if it sent one. */
+  stillKey?: Uint8Array;
 }
 
 /**
@@ -184,7 +227,14 @@ export async function verifyAnswer(
       error: err instanceof ProtocolError ? err : new ProtocolError('E_DECODE', 'answer SDP'),
     };
   }
-  return { ...r, body: { sdp: r.body.sdp, fingerprint } };
+  return {
+    ...r,
+    body: {
+      sdp: r.body.sdp,
+      fingerprint,
+      ...(r.body.sk ? { stillKey: fromB64u(r.body.sk, 32) } : {}),
+    },
+  };
 }
 
 /** Parse a session id (b64u, 16 bytes). */

@@ -31,6 +31,7 @@ import {
 import { decodeClientFrame, decodeServerFrame } from '../src/rendezvous.js';
 import { extractFingerprints, sdpFingerprint } from '../src/sdp.js';
 import { answerBodySchema, offerBodySchema } from '../src/session.js';
+import { decodeStillCiphertext, STILL_CT_BYTES, STILL_CT_CHARS, stillMessageSchema } from '../src/still.js';
 import { fp, sdpWith } from './fixtures.js';
 import { editsArb, mutate, RUNS, textInputs, valueOrProtocolError } from './fuzz-helpers.js';
 
@@ -268,12 +269,18 @@ describe('fuzz: session, grant and ACL body schemas', () => {
     [
       'session/offer body',
       schemaDecoder(offerBodySchema),
-      objectsWith({ d: deviceIdArb, cam: fc.stringMatching(/^[a-z0-9_-]{0,34}$/), sid, sdp: sdpArb }),
+      objectsWith({
+        d: deviceIdArb,
+        cam: fc.stringMatching(/^[a-z0-9_-]{0,34}$/),
+        sid,
+        sdp: sdpArb,
+        sk: b64Arb(32),
+      }),
     ],
     [
       'session/answer body',
       schemaDecoder(answerBodySchema),
-      objectsWith({ d: deviceIdArb, sid, o: b64Arb(32), sdp: sdpArb }),
+      objectsWith({ d: deviceIdArb, sid, o: b64Arb(32), sdp: sdpArb, sk: b64Arb(32) }),
     ],
     [
       'grant body',
@@ -433,6 +440,53 @@ describe('fuzz: pairing box payloads and lookup tags', () => {
         },
       ),
       { numRuns: RUNS },
+    );
+  });
+});
+
+describe('fuzz: session/still decoders (message schema, ciphertext)', () => {
+  // One genuine-size ciphertext, mutated (drawing 48 KiB per input would spend the run on random bytes).
+  const ct = b64u(new Uint8Array(STILL_CT_BYTES).map((_, i) => (i * 131) & 0xff));
+  const long = Math.max(100, Math.floor(RUNS / 10));
+  it(`decodeStillCiphertext: ${RUNS} short and ${long} full-size mutated inputs: ${STILL_CT_BYTES} bytes or a ProtocolError`, () => {
+    const check = (x: unknown) => {
+      const r = valueOrProtocolError(() => decodeStillCiphertext(x));
+      if (!(r instanceof ProtocolError)) assert.equal(r.length, STILL_CT_BYTES);
+      else assert.ok(['E_DECODE', 'E_TOO_LARGE'].includes(r.code), r.code);
+    };
+    fc.assert(fc.property(fc.oneof(fc.anything({ maxDepth: 1 }), fc.string({ maxLength: 200 })), check), {
+      numRuns: RUNS,
+    });
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.tuple(fc.constant(ct), editsArb).map(([s, e]) => mutate(s, e)),
+          fc.integer({ min: -4, max: 4 }).map((d) => 'A'.repeat(STILL_CT_CHARS + d)),
+        ),
+        check,
+      ),
+      { numRuns: long },
+    );
+  });
+
+  it(`session/still schema: ${long} random and hostile objects: a value or E_SCHEMA`, () => {
+    const decode = schemaDecoder(stillMessageSchema);
+    fc.assert(
+      fc.property(
+        objectsWith({
+          t: fc.constant('session/still'),
+          sid: b64Arb(16),
+          ct: fc.oneof(
+            fc.constant(ct),
+            fc.tuple(fc.constant(ct), editsArb).map(([s, e]) => mutate(s, e)),
+          ),
+        }),
+        (x) => {
+          const r = valueOrProtocolError(() => decode(x));
+          if (!(r instanceof ProtocolError)) assert.equal(r.ct.length, STILL_CT_CHARS);
+        },
+      ),
+      { numRuns: long },
     );
   });
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import {
   createAnswer,
+  createStillSealer,
   decodeEnvelope,
   deviceIdFromKey,
   type Envelope,
@@ -114,6 +115,7 @@ function harness(o: { online?: boolean } = {}) {
   const pcs: FakePc[] = [];
   const sent: { to: string; m: { t: string; env?: Envelope; sid?: string } }[] = [];
   const attached: (MediaStream | null)[] = [];
+  const stills: (Uint8Array | null)[] = [];
   const states: string[] = [];
   const signaling = {
     ready: true,
@@ -131,6 +133,7 @@ function harness(o: { online?: boolean } = {}) {
     env: systemEnv,
     signaling,
     attach: (s) => attached.push(s),
+    showStill: (j) => stills.push(j),
     onState: (s) => states.push(s.name),
     createPeerConnection: () => {
       const pc = new FakePc();
@@ -156,7 +159,31 @@ function harness(o: { online?: boolean } = {}) {
     const env = await createAnswer(signer, r.body, sdp(DEVICE_FP, 'active'), systemEnv);
     return { t: 'session/answer', env };
   }
-  return { view, pcs, sent, attached, states, offers, answer, signaling };
+  /** Play the device with a still: an answer carrying sk, and a sealer for `session/still`. */
+  async function answerWithStill(): Promise<{
+    msg: DeviceMessage;
+    still: (jpeg: Uint8Array) => Promise<DeviceMessage>;
+    sid: string;
+  }> {
+    const last = offers().at(-1);
+    assert.ok(last?.m.env, 'an offer was sent');
+    const r = await verifyOffer(decodeEnvelope(last.m.env), { deviceId, now: Date.now() });
+    assert.ok(r.ok);
+    assert.ok(r.body.stillKey, 'the offer carries the viewer ephemeral key');
+    const sealer = await createStillSealer({
+      stillKey: r.body.stillKey,
+      sid: r.body.sid,
+      camera: r.body.camera,
+      digest: r.body.digest,
+    });
+    const env = await createAnswer(device, r.body, sdp(DEVICE_FP, 'active'), systemEnv, sealer.publicKey);
+    return {
+      msg: { t: 'session/answer', env },
+      sid: r.body.sid,
+      still: async (jpeg) => ({ t: 'session/still', sid: r.body.sid, ct: await sealer.seal(jpeg) }),
+    };
+  }
+  return { view, pcs, sent, attached, stills, states, offers, answer, answerWithStill, signaling };
 }
 
 let current: ReturnType<typeof harness> | undefined;
@@ -443,5 +470,74 @@ describe('live view', () => {
     assert.deepEqual(h.pcs[0]!.calls, ['addTransceiver']);
     await h.view.onMessage(await h.answer());
     assert.deepEqual(h.pcs[0]!.calls, ['addTransceiver', 'setRemoteDescription', 'addIceCandidate']);
+  });
+
+  describe('sealed still', () => {
+    const JPEG = Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 0xff, 0xd9]);
+    const flip = (m: DeviceMessage, i: number): DeviceMessage => {
+      const ct = (m as { ct: string }).ct;
+      const c = ct[i] === 'A' ? 'B' : 'A';
+      return { ...m, ct: ct.slice(0, i) + c + ct.slice(i + 1) } as DeviceMessage;
+    };
+
+    it('shown after a verified answer; cleared when the view stops', async () => {
+      const h = setup();
+      h.view.start();
+      await until(() => h.offers().length === 1);
+      const d = await h.answerWithStill();
+      await h.view.onMessage(d.msg);
+      await until(() => h.pcs[0]!.calls.includes('setRemoteDescription'));
+      await h.view.onMessage(await d.still(JPEG));
+      assert.deepEqual(h.stills, [JPEG]);
+      h.view.stop();
+      assert.equal(h.stills.at(-1), null);
+    });
+
+    it('a still before the answer, for another sid, or tampered is ignored (and a later genuine one still shows)', async () => {
+      const h = setup();
+      h.view.start();
+      await until(() => h.offers().length === 1);
+      const d = await h.answerWithStill();
+      const genuine = await d.still(JPEG);
+      await h.view.onMessage(genuine); // before the answer: no key yet
+      assert.deepEqual(h.stills, []);
+      await h.view.onMessage(d.msg);
+      await until(() => h.pcs[0]!.calls.includes('setRemoteDescription'));
+      const otherSid = `${d.sid[0] === 'A' ? 'B' : 'A'}${d.sid.slice(1)}`;
+      await h.view.onMessage({ ...genuine, sid: otherSid } as DeviceMessage);
+      await h.view.onMessage(flip(genuine, 100)); // a bit in the ciphertext
+      assert.deepEqual(h.stills, [], 'nothing shown');
+      assert.equal(h.view.state.name, 'connecting', 'no alarm, the session goes on');
+      assert.equal(h.view.lastError?.attack ?? false, false);
+      await h.view.onMessage(genuine);
+      assert.deepEqual(h.stills, [JPEG]);
+      await h.view.onMessage(genuine); // one still per session
+      assert.equal(h.stills.length, 1);
+    });
+
+    it('the tag, the last bytes, a still sealed for another session: never shown', async () => {
+      const h = setup();
+      h.view.start();
+      await until(() => h.offers().length === 1);
+      const d = await h.answerWithStill();
+      await h.view.onMessage(d.msg);
+      await until(() => h.pcs[0]!.calls.includes('setRemoteDescription'));
+      const g = await d.still(JPEG);
+      const ct = (g as { ct: string }).ct;
+      await h.view.onMessage(flip(g, ct.length - 2));
+      await h.view.onMessage(flip(g, 0));
+      assert.deepEqual(h.stills, []);
+    });
+
+    it('a device that answers without sk (older agent): no still, nothing breaks', async () => {
+      const h = setup();
+      h.view.start();
+      await until(() => h.offers().length === 1);
+      const d = await h.answerWithStill();
+      await h.view.onMessage(await h.answer()); // answer without sk for the same offer
+      await until(() => h.pcs[0]!.calls.includes('setRemoteDescription'));
+      await h.view.onMessage(await d.still(JPEG));
+      assert.deepEqual(h.stills, []);
+    });
   });
 });

@@ -7,12 +7,14 @@ import {
   type Acl,
   type CryptoEnv,
   createAnswer,
+  createStillSealer,
   decodeEnvelope,
   HearthError,
   type IceServer,
   isPossibleAttack,
   MemoryReplayCache,
   type Signer,
+  type StillSealer,
   verifyOffer,
 } from '@hearth/protocol';
 import { MediaError, mediaWireCode } from '../media/errors.js';
@@ -34,6 +36,11 @@ export interface MediaBackend {
     offerSdp: string,
     opts: { iceServers: IceServer[]; sid?: string },
   ): Promise<{ answerSdp: string; session: MediaSession }>;
+  /**
+   * A JPEG of the camera's latest frame for the sealed still (`session/still`), or undefined.
+   * Optional: without it the agent answers without `sk` and sends no still. Must never reject.
+   */
+  still?(camera: string): Promise<Uint8Array | undefined>;
 }
 
 /** One viewer's media session (the media layer's single owner of it, named by the viewer's sid). */
@@ -184,10 +191,39 @@ export class SessionManager {
         });
       }
     });
-    const answer = await createAnswer(this.o.signer, offer, created.answerSdp, this.o.env);
+    // A viewer that sent an ephemeral key gets a sealed still of the latest frame (`still.ts` in
+    // @hearth/protocol), made and sent after the answer, off its critical path.
+    let sealer: StillSealer | undefined;
+    if (offer.stillKey && this.o.media.still) {
+      try {
+        sealer = await createStillSealer({
+          stillKey: offer.stillKey,
+          sid: offer.sid,
+          camera: offer.camera,
+          digest: offer.digest,
+        });
+      } catch {
+        sealer = undefined; // a small-order key: answer without sk
+      }
+    }
+    const answer = await createAnswer(this.o.signer, offer, created.answerSdp, this.o.env, sealer?.publicKey);
     this.o.send(from, { t: 'session/answer', env: answer });
     this.o.onEvent?.({ kind: 'session-opened', viewer: from, camera: offer.camera, sid: offer.sid });
+    if (sealer) void this.sendStill(key, live, sealer);
     for (const c of queued ?? []) await this.addIce(live, c);
+  }
+
+  /** Seal and send the still of a live session; any failure only means no still. */
+  private async sendStill(key: string, live: Live, sealer: StillSealer): Promise<void> {
+    try {
+      const jpeg = await this.o.media.still?.(live.camera);
+      if (!jpeg || this.live.get(key) !== live) return;
+      const ct = await sealer.seal(jpeg);
+      if (this.live.get(key) !== live) return;
+      this.o.send(live.viewer, { t: 'session/still', sid: live.sid, ct });
+    } catch {
+      // the still is a nicety: never a reason for the session to fail
+    }
   }
 
   private async addIce(live: Live, c: unknown): Promise<void> {

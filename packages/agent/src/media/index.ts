@@ -7,4 +7,5 @@ export * from './hub.js';
 export * from './preflight.js';
 export * from './rtp-h264.js';
 export * from './sdp-h264.js';
+export * from './still.js';
 export * from './webrtc.js';

@@ -126,7 +126,8 @@ const START_CODE = Buffer.from([0, 0, 0, 1]);
 // HEARTH_WEBRTC_LOG=Verbose|Debug|Info|Warning|Error. Off by default.
 const LOG_LEVELS = ['Verbose', 'Debug', 'Info', 'Warning', 'Error', 'Fatal'] as const;
 const wantLog = LOG_LEVELS.find((l) => l === process.env.HEARTH_WEBRTC_LOG);
-if (wantLog) ndc.initLogger(wantLog, (level, message) => process.stderr.write(`[webrtc ${level}] ${message}\n`));
+if (wantLog)
+  ndc.initLogger(wantLog, (level, message) => process.stderr.write(`[webrtc ${level}] ${message}\n`));
 const PEER_STATES: ReadonlySet<string> = new Set([
   'new',
   'connecting',

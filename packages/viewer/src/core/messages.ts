@@ -6,6 +6,7 @@
  * | `pair/…`          | both            | the pairing module's messages            |
  * | `session/offer`   | viewer → device | `env`: offer envelope (createOffer)      |
  * | `session/answer`  | device → viewer | `env`: answer envelope (createAnswer)    |
+ * | `session/still`   | device → viewer | `sid`, `ct`: sealed JPEG (protocol still.ts) |
  * | `session/ice`     | both            | `sid`, `c`: RTCIceCandidateInit or null  |
  * | `session/refused` | device → viewer | `sid`, `code` (AccessError code, …)      |
  * | `session/closed`  | device → viewer | `sid`, `code`                            |
@@ -17,7 +18,7 @@
  * Everything from the device is parsed here against a schema with size limits before use (S10).
  * Unknown fields are dropped; unknown `t` values are ignored by the caller.
  */
-import { CAMERA_NAME } from '@hearth/protocol';
+import { CAMERA_NAME, STILL_CT_CHARS } from '@hearth/protocol';
 import { z } from 'zod';
 
 const sid = z.string().regex(/^[A-Za-z0-9_-]{22}$/);
@@ -37,6 +38,7 @@ export const iceCandidateSchema = z
 export const deviceMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('session/answer'), env: z.unknown() }),
   z.object({ t: z.literal('session/ice'), sid, c: iceCandidateSchema }),
+  z.object({ t: z.literal('session/still'), sid, ct: z.string().min(1).max(STILL_CT_CHARS) }),
   z.object({ t: z.literal('session/refused'), sid: z.union([sid, z.literal('')]), code }),
   z.object({ t: z.literal('session/closed'), sid, code }),
   z.object({
@@ -58,6 +60,7 @@ export type Incoming =
 const KNOWN = new Set([
   'session/answer',
   'session/ice',
+  'session/still',
   'session/refused',
   'session/closed',
   'cameras',

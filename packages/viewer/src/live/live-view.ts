@@ -31,9 +31,11 @@ import {
   type Fingerprint,
   type IceServer,
   isPossibleAttack,
+  openStill,
   type Signer,
   sameFingerprint,
   verifyAnswer,
+  x25519Generate,
 } from '@hearth/protocol';
 import { backoffDelay } from '../core/backoff.js';
 import type { DeviceMessage } from '../core/messages.js';
@@ -90,6 +92,12 @@ export interface LiveViewOptions {
   attach(stream: MediaStream | null): void;
   /** Called on every state change. */
   onState?(s: ViewState): void;
+  /**
+   * Show (or clear, with null) the device's sealed still, a JPEG, until the first video frame
+   * plays. Set it to ask for one (the offer then carries an ephemeral key); only a still that
+   * opens under the key from the verified answer is ever passed here.
+   */
+  showStill?(jpeg: Uint8Array | null): void;
   createPeerConnection?(config: RTCConfiguration): PeerConnectionLike;
   /** How long to wait for an answer before retrying (ms). Default 15 s. */
   answerTimeoutMs?: number;
@@ -117,6 +125,11 @@ interface Attempt {
   pendingIce: RTCIceCandidateInit[];
   fingerprintChecked: boolean;
   timers: ReturnType<typeof setTimeout>[];
+  /** Our ephemeral secret for the sealed still, until one opens. */
+  stillSecret?: CryptoKey;
+  /** The device's ephemeral key, from the verified answer. */
+  deviceStillKey?: Uint8Array;
+  stillTries: number;
 }
 
 export class LiveView {
@@ -160,6 +173,7 @@ export class LiveView {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.endAttempt(true);
+    this.o.showStill?.(null);
     this.dispatch({ type: 'stop' });
   }
 
@@ -202,6 +216,8 @@ export class LiveView {
     switch (m.t) {
       case 'session/answer':
         return this.onAnswer(m.env);
+      case 'session/still':
+        return this.onStill(m.sid, m.ct);
       case 'session/ice': {
         const a = this.cur;
         if (!a || m.sid !== a.sid) return;
@@ -274,13 +290,22 @@ export class LiveView {
     };
     pc.onconnectionstatechange = () => this.onPcState(pc);
     let offer: Awaited<ReturnType<typeof createOffer>>;
+    let still: Awaited<ReturnType<typeof x25519Generate>> | undefined;
     try {
       const desc = await pc.createOffer();
       await pc.setLocalDescription(desc);
       const sdp = pc.localDescription?.sdp ?? desc.sdp ?? '';
+      // A fresh ephemeral key per attempt asks the device for a sealed still (protocol still.ts).
+      // (A browser without WebCrypto X25519 simply asks for none.)
+      still = this.o.showStill ? await x25519Generate().catch(() => undefined) : undefined;
       offer = await createOffer(
         this.o.signer,
-        { deviceId: this.o.deviceId, camera: this.o.camera, sdp },
+        {
+          deviceId: this.o.deviceId,
+          camera: this.o.camera,
+          sdp,
+          ...(still ? { stillKey: still.publicKey } : {}),
+        },
         this.o.env,
       );
     } catch (err) {
@@ -307,6 +332,8 @@ export class LiveView {
       pendingIce: [],
       fingerprintChecked: false,
       timers: [],
+      ...(still ? { stillSecret: still.privateKey } : {}),
+      stillTries: 0,
     };
     this.cur = a;
     if (!this.o.signaling.sendTo(this.o.deviceId, { t: 'session/offer', env: offer.envelope })) {
@@ -362,6 +389,7 @@ export class LiveView {
     if (a.answered) return; // a duplicate of the answer we applied
     a.answered = true;
     a.expected = r.body.fingerprint;
+    if (r.body.stillKey) a.deviceStillKey = r.body.stillKey;
     try {
       await a.pc.setRemoteDescription({ type: 'answer', sdp: r.body.sdp });
       for (const c of a.pendingIce.splice(0)) await this.addIce(a, c);
@@ -372,6 +400,34 @@ export class LiveView {
       this.dispatch({ type: 'pc-failed' });
       this.scheduleRetry();
     }
+  }
+
+  /**
+   * A sealed still for the current session, only after its answer verified. One that does not open
+   * is dropped silently: it is not on the media path and decides nothing (a server that forges one
+   * learns nothing and shows nothing; it could as well drop the real one), so it is no alarm.
+   */
+  private async onStill(sid: string, ct: string): Promise<void> {
+    const a = this.cur;
+    if (!a || sid !== a.sid || !a.answered || !a.stillSecret || !a.deviceStillKey) return;
+    if (a.stillTries >= 3) return; // bound the work a flood of forged stills can cause
+    a.stillTries++;
+    let jpeg: Uint8Array;
+    try {
+      jpeg = await openStill({
+        secret: a.stillSecret,
+        deviceStillKey: a.deviceStillKey,
+        ctx: { sid: a.sid, camera: this.o.camera, offerDigest: a.digest },
+        ct,
+      });
+    } catch {
+      return;
+    }
+    const n = jpeg.length;
+    if (this.cur !== a || !a.stillSecret || this.stopped) return;
+    if (n < 4 || jpeg[0] !== 0xff || jpeg[1] !== 0xd8 || jpeg[n - 2] !== 0xff || jpeg[n - 1] !== 0xd9) return;
+    a.stillSecret = undefined; // one still per session
+    this.o.showStill?.(jpeg);
   }
 
   private async addIce(a: Attempt, c: RTCIceCandidateInit | null): Promise<void> {
@@ -387,6 +443,7 @@ export class LiveView {
     this.fail({ code, message, attack: true });
     clearTimeout(this.retryTimer);
     this.endAttempt(true);
+    this.o.showStill?.(null);
     this.dispatch({ type: 'attack', code });
   }
 

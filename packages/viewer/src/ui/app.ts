@@ -501,7 +501,16 @@ export class App {
       { type: 'button', id: 'retry', class: 'primary', hidden: true, onclick: () => view.start() },
       'Try again',
     );
-    const stage = h('div', { class: 'stage' }, video);
+    // The sealed still is drawn on a canvas (createImageBitmap of the bytes: no URL, so the strict
+    // `default-src 'self'` CSP stays as it is) and hidden once the video presents a frame.
+    const still = h('canvas', { class: 'still', hidden: true, 'aria-hidden': 'true' });
+    let playing = false;
+    const hideStill = () => {
+      playing = true;
+      still.hidden = true;
+    };
+    video.addEventListener('playing', hideStill);
+    const stage = h('div', { class: 'stage' }, video, still);
     const paint = (s: ViewState) => {
       status.dataset.state = s.name;
       if (s.code) status.dataset.code = s.code;
@@ -522,6 +531,25 @@ export class App {
       attach: (stream) => {
         if (video.srcObject !== stream) video.srcObject = stream;
         if (stream) void video.play().catch(() => undefined);
+        else playing = false;
+      },
+      showStill: (jpeg) => {
+        if (!jpeg) {
+          still.hidden = true;
+          return;
+        }
+        if (playing) return;
+        void createImageBitmap(new Blob([jpeg as BlobPart], { type: 'image/jpeg' }))
+          .then((bmp) => {
+            if (!playing) {
+              still.width = bmp.width;
+              still.height = bmp.height;
+              still.getContext('2d')?.drawImage(bmp, 0, 0);
+              still.hidden = false;
+            }
+            bmp.close();
+          })
+          .catch(() => undefined); // not a decodable image: nothing shown
       },
       onState: paint,
     });
@@ -530,6 +558,7 @@ export class App {
     if ('requestVideoFrameCallback' in video) {
       const tick = () => {
         if (this.live !== live) return;
+        hideStill();
         view.countFrame();
         video.requestVideoFrameCallback(tick);
       };
