@@ -96,6 +96,7 @@ export { descendantsNamed, isAlive, type ProcEntry, processTable } from './proc.
 export {
   type HostSpec,
   isTopologyName,
+  KNOWN_AGENT_FAILURES,
   type MappingKind,
   type NatKind,
   OUTSIDE_IP,
