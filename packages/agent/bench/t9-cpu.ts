@@ -43,7 +43,12 @@ execFileSync('ffmpeg', [
 console.log('done');
 
 function cpuTicks(pid: number | 'self'): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return Number.NaN; // the process is gone (ffmpeg restarted): reported as n/a
+  }
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
 }
@@ -61,6 +66,7 @@ interface Row {
   ffmpegCpu: number;
   rssMiB: number;
   framesDecoded: number;
+  restarts: number;
 }
 const rows: Row[] = [];
 
@@ -95,7 +101,16 @@ async function measure(stack: string, factory: PeerFactory | undefined, n: numbe
   const ffmpegCpu = ffPid ? (cpuTicks(ffPid) - f0) / TICK / wall : Number.NaN;
   let decoded = 0;
   for (const id of ids) decoded += await viewer.framesDecoded(id);
-  const row = { stack, viewers: n, agentCpu, ffmpegCpu, rssMiB: rssKiB() / 1024, framesDecoded: decoded };
+  const restarts = hub.stats().cameras[0]?.restarts ?? 0;
+  const row = {
+    stack,
+    viewers: n,
+    agentCpu,
+    ffmpegCpu,
+    rssMiB: rssKiB() / 1024,
+    framesDecoded: decoded,
+    restarts,
+  };
   for (const id of ids) await viewer.stop(id);
   await viewer.page.context().close();
   await hub.close();
@@ -119,7 +134,7 @@ for (let r = 0; r < rounds; r++) {
       const row = await measure(stack, f, n);
       rows.push(row);
       console.log(
-        `round ${r + 1} ${stack.padEnd(15)} viewers ${n}: agent ${(row.agentCpu * 100).toFixed(1)}% of a core, ffmpeg ${(row.ffmpegCpu * 100).toFixed(1)}%, RSS ${row.rssMiB.toFixed(0)} MiB, frames decoded ${row.framesDecoded}`,
+        `round ${r + 1} ${stack.padEnd(15)} viewers ${n}: agent ${(row.agentCpu * 100).toFixed(1)}% of a core, ffmpeg ${(row.ffmpegCpu * 100).toFixed(1)}%, RSS ${row.rssMiB.toFixed(0)} MiB, frames decoded ${row.framesDecoded}, ffmpeg restarts ${row.restarts}`,
       );
     }
   }

@@ -95,7 +95,9 @@ export function buildFfmpegArgs(source: CameraSourceSpec, opts: FfmpegArgsOption
     }
     case 'file': {
       const input = ['-re', '-stream_loop', '-1', '-i', `file:${source.path}`];
-      const codec = mode === 'copy' ? ['-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb'] : x264Args(tGop, tFps);
+      // No explicit h264_mp4toannexb: the raw h264 muxer inserts it by itself, and an explicit one
+      // stops the output at the first loop ("a non-NULL packet sent after an EOF", ffmpeg 5.1).
+      const codec = mode === 'copy' ? ['-c:v', 'copy'] : x264Args(tGop, tFps);
       return { mode, args: [...common, ...input, '-map', '0:v:0', ...codec, ...OUTPUT] };
     }
     case 'rtsp': {

@@ -27,6 +27,7 @@ import { type AccessUnit, type GopSnapshot, NAL, nalType } from './annexb.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD } from './rtp-h264.js';
 import { chooseH264, offeredH264, restrictVideoToPayloadType, sdpFingerprint, videoMid } from './sdp-h264.js';
+import { SendQueue } from './send-queue.js';
 
 export interface IceServerConfig {
   readonly urls: string | readonly string[];
@@ -185,15 +186,8 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
   private state: PeerConnectionState = 'new';
   private iceConnected = false;
   private dtlsFailed = false;
-  // Queue of access units not yet sent. Invariant: starts at a keyframe (or is empty while gated).
-  private queue: AccessUnit[] = [];
-  private queueBytes = 0;
-  /** Waiting for a keyframe: non-keyframes are dropped. */
-  private gated = true;
-  /** The queued GOP was truncated: after its keyframe, drop until the next keyframe. */
-  private skipToKey = false;
   private connected = false;
-  private pumping = false;
+  private readonly sendQueue: SendQueue;
   private isClosed = false;
   private readonly ssrc = randomInt(1, 0x7fffffff);
   private readonly tsBase = randomInt(0, 0x7fffffff);
@@ -201,9 +195,6 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
   private framesSent = 0;
   private keyframesSent = 0;
   private bytesSent = 0;
-  private framesDropped = 0;
-  private replayedFrames = 0;
-  private pendingReplay = 0;
   private connectedAt: number | undefined;
   private firstFrameAt: number | undefined;
   private gatherWaiters: (() => void)[] = [];
@@ -211,6 +202,12 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
   private constructor(opts: ViewerPeerOptions) {
     super();
     this.opts = opts;
+    this.sendQueue = new SendQueue({
+      ...(opts.replayBitrate !== undefined ? { replayBitrate: opts.replayBitrate } : {}),
+      ...(opts.replayCache !== undefined ? { replayCache: opts.replayCache } : {}),
+      ...(opts.maxQueueBytes !== undefined ? { maxQueueBytes: opts.maxQueueBytes } : {}),
+      send: (au) => this.sendAccessUnit(au),
+    });
     this.log = opts.logger ?? silentLogger;
     this.pc = new ndc.PeerConnection(opts.label ?? 'viewer', {
       iceServers: toLibIceServers(opts.iceServers ?? []),
@@ -296,7 +293,7 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
     if (s === 'connected' && !this.connected) {
       this.connected = true;
       this.connectedAt = performance.now();
-      void this.pump();
+      this.sendQueue.opened();
     }
     if (s === 'failed' && this.iceConnected && !this.connected && !this.dtlsFailed) {
       this.dtlsFailed = true;
@@ -352,57 +349,17 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
 
   /** Loads the cached GOP; call before `push`ing live units. */
   start(snapshot: GopSnapshot): void {
-    if (this.opts.replayCache === false) return;
-    this.pendingReplay = snapshot.units.length;
-    for (const au of snapshot.units) this.push(au);
-    if (snapshot.truncated && snapshot.units.length > 0) this.skipToKey = true;
+    this.sendQueue.start(snapshot);
   }
 
   /** Offers one access unit (live or replayed). */
   push(au: AccessUnit): void {
-    if (this.isClosed) return;
-    if (au.keyframe) {
-      this.gated = false;
-      this.skipToKey = false;
-      if (!this.connected || this.queue.length === 0) {
-        // Not sending yet (or idle): a keyframe makes everything queued before it useless.
-        this.framesDropped += this.queue.length;
-        this.queue = [au];
-        this.queueBytes = au.bytes;
-        if (this.connected) void this.pump();
-        return;
-      }
-    } else if (this.gated || this.skipToKey) {
-      this.framesDropped++;
-      return;
-    }
-    const max = this.opts.maxQueueBytes ?? 8 * 1024 * 1024;
-    if (this.queueBytes + au.bytes > max) {
-      // The viewer cannot keep up or the GOP is huge: keep only the keyframe, resync at the next one.
-      if (!this.connected && this.queue[0]?.keyframe) {
-        this.framesDropped += this.queue.length;
-        this.queue = this.queue.slice(0, 1);
-        this.queueBytes = this.queue[0]?.bytes ?? 0;
-        this.skipToKey = true;
-      } else {
-        this.framesDropped += this.queue.length + 1;
-        this.queue = [];
-        this.queueBytes = 0;
-        this.gated = true;
-      }
-      return;
-    }
-    this.queue.push(au);
-    this.queueBytes += au.bytes;
-    if (this.connected) void this.pump();
+    if (!this.isClosed) this.sendQueue.push(au);
   }
 
   /** The source restarted (new ffmpeg): drop what is queued and wait for its first keyframe. */
   resync(): void {
-    this.framesDropped += this.queue.length;
-    this.queue = [];
-    this.queueBytes = 0;
-    this.gated = true;
+    this.sendQueue.resync();
   }
 
   stats(): ViewerPeerStats {
@@ -411,8 +368,8 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
       framesSent: this.framesSent,
       keyframesSent: this.keyframesSent,
       bytesSent: this.bytesSent,
-      framesDropped: this.framesDropped,
-      replayedFrames: this.replayedFrames,
+      framesDropped: this.sendQueue.framesDropped,
+      replayedFrames: this.sendQueue.replayedFrames,
       dtlsFailed: this.dtlsFailed,
       connectedAfterMs: this.connectedAt === undefined ? undefined : this.connectedAt - this.t0,
       firstFrameAfterMs: this.firstFrameAt === undefined ? undefined : this.firstFrameAt - this.t0,
@@ -422,8 +379,7 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.queue = [];
-    this.queueBytes = 0;
+    this.sendQueue.close();
     for (const w of this.gatherWaiters.splice(0)) w();
     try {
       this.track?.close();
@@ -451,35 +407,6 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
         resolve();
       }
     });
-  }
-
-  private async pump(): Promise<void> {
-    if (this.pumping || !this.connected || this.isClosed) return;
-    this.pumping = true;
-    try {
-      const bitrate = this.opts.replayBitrate ?? 40_000_000;
-      const start = performance.now();
-      let sentBytes = 0;
-      while (this.queue.length > 0 && !this.isClosed) {
-        const au = this.queue.shift() as AccessUnit;
-        this.queueBytes -= au.bytes;
-        const backlog = this.queue.length > 0;
-        this.sendAccessUnit(au);
-        if (this.pendingReplay > 0) {
-          this.pendingReplay--;
-          this.replayedFrames++;
-        }
-        sentBytes += au.bytes;
-        if (backlog) {
-          // Pace the catch-up so the browser's socket buffer is not flooded.
-          const due = start + (sentBytes * 8 * 1000) / bitrate;
-          const wait = due - performance.now();
-          await new Promise((r) => (wait > 1 ? setTimeout(r, wait) : setImmediate(r)));
-        }
-      }
-    } finally {
-      this.pumping = false;
-    }
   }
 
   private sendAccessUnit(au: AccessUnit): void {
@@ -512,7 +439,10 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
     if (au.keyframe) this.keyframesSent++;
     if (this.firstFrameAt === undefined) {
       this.firstFrameAt = performance.now();
-      this.emit('firstframe', { afterMs: this.firstFrameAt - this.t0, replayed: this.pendingReplay });
+      this.emit('firstframe', {
+        afterMs: this.firstFrameAt - this.t0,
+        replayed: this.sendQueue.replayPending,
+      });
     }
   }
 }

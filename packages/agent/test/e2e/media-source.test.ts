@@ -160,6 +160,27 @@ describe('CameraSource with real ffmpeg', () => {
     }
   });
 
+  it('file: a looped H.264 file (copy) keeps producing past its end, on one ffmpeg', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hearth-loop-'));
+    try {
+      const f = join(dir, 'one-second.mp4');
+      execFileSync('ffmpeg', [
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=15', '-t', '1'],
+        ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '15', '-y', f],
+      ]);
+      const s = make(`file:${f}`);
+      // 15 frames per pass: 40 frames need the loop to work at least twice (the explicit
+      // mp4toannexb filter used to stop the output after the first pass).
+      const aus = await nextUnits(s, 40, 15_000);
+      assert.ok(aus.filter((a) => a.keyframe).length >= 2, 'a keyframe on each pass');
+      assert.equal(s.stats().mode, 'copy');
+      assert.equal(s.stats().restarts, 0, 'no stall and restart needed');
+      await s.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a dead source reports a redacted error and keeps retrying with backoff', async () => {
     const logged: string[] = [];
     const capture = (obj: object, msg?: string): void => void logged.push(JSON.stringify(obj) + (msg ?? ''));

@@ -33,6 +33,7 @@ import {
   restrictVideoToPayloadType,
   sdpFingerprint,
 } from '../../src/media/sdp-h264.js';
+import { SendQueue } from '../../src/media/send-queue.js';
 import type {
   MediaPeer,
   PeerFactory,
@@ -113,15 +114,8 @@ export class WeriftPeer extends EventEmitter<PeerEvents> {
   private readonly log: MediaLogger;
   private readonly t0 = performance.now();
   private answer = '';
-  // Queue of access units not yet sent. Invariant: starts at a keyframe (or is empty while gated).
-  private queue: AccessUnit[] = [];
-  private queueBytes = 0;
-  /** Waiting for a keyframe: non-keyframes are dropped. */
-  private gated = true;
-  /** The queued GOP was truncated: after its keyframe, drop until the next keyframe. */
-  private skipToKey = false;
   private connected = false;
-  private pumping = false;
+  private readonly sendQueue: SendQueue;
   private isClosed = false;
   private seq = randomInt(0, 0xffff);
   private readonly tsBase = randomInt(0, 0x7fffffff);
@@ -130,16 +124,19 @@ export class WeriftPeer extends EventEmitter<PeerEvents> {
   private keyframesSent = 0;
   private packetsSent = 0;
   private bytesSent = 0;
-  private framesDropped = 0;
   private pliReceived = 0;
-  private replayedFrames = 0;
-  private pendingReplay = 0;
   private connectedAt: number | undefined;
   private firstFrameAt: number | undefined;
 
   private constructor(opts: ViewerPeerOptions) {
     super();
     this.opts = opts;
+    this.sendQueue = new SendQueue({
+      ...(opts.replayBitrate !== undefined ? { replayBitrate: opts.replayBitrate } : {}),
+      ...(opts.replayCache !== undefined ? { replayCache: opts.replayCache } : {}),
+      ...(opts.maxQueueBytes !== undefined ? { maxQueueBytes: opts.maxQueueBytes } : {}),
+      send: (au) => this.sendAccessUnit(au),
+    });
     this.log = opts.logger ?? silentLogger;
     const profile = (opts.profileLevelId ?? '42e01f').toLowerCase();
     this.pc = new RTCPeerConnection({
@@ -173,7 +170,7 @@ export class WeriftPeer extends EventEmitter<PeerEvents> {
       if (s === 'connected' && !this.connected) {
         this.connected = true;
         this.connectedAt = performance.now();
-        void this.pump();
+        this.sendQueue.opened();
       }
       if (s === 'failed' || s === 'closed') void this.close();
     });
@@ -283,57 +280,17 @@ export class WeriftPeer extends EventEmitter<PeerEvents> {
 
   /** Loads the cached GOP; call before `push`ing live units. */
   start(snapshot: GopSnapshot): void {
-    if (this.opts.replayCache === false) return;
-    this.pendingReplay = snapshot.units.length;
-    for (const au of snapshot.units) this.push(au);
-    if (snapshot.truncated && snapshot.units.length > 0) this.skipToKey = true;
+    this.sendQueue.start(snapshot);
   }
 
   /** Offers one access unit (live or replayed). */
   push(au: AccessUnit): void {
-    if (this.isClosed) return;
-    if (au.keyframe) {
-      this.gated = false;
-      this.skipToKey = false;
-      if (!this.connected || this.queue.length === 0) {
-        // Not sending yet (or idle): a keyframe makes everything queued before it useless.
-        this.framesDropped += this.queue.length;
-        this.queue = [au];
-        this.queueBytes = au.bytes;
-        if (this.connected) void this.pump();
-        return;
-      }
-    } else if (this.gated || this.skipToKey) {
-      this.framesDropped++;
-      return;
-    }
-    const max = this.opts.maxQueueBytes ?? 8 * 1024 * 1024;
-    if (this.queueBytes + au.bytes > max) {
-      // The viewer cannot keep up or the GOP is huge: keep only the keyframe, resync at the next one.
-      if (!this.connected && this.queue[0]?.keyframe) {
-        this.framesDropped += this.queue.length - 1 + 1;
-        this.queue = this.queue.slice(0, 1);
-        this.queueBytes = this.queue[0]?.bytes ?? 0;
-        this.skipToKey = true;
-      } else {
-        this.framesDropped += this.queue.length + 1;
-        this.queue = [];
-        this.queueBytes = 0;
-        this.gated = true;
-      }
-      return;
-    }
-    this.queue.push(au);
-    this.queueBytes += au.bytes;
-    if (this.connected) void this.pump();
+    if (!this.isClosed) this.sendQueue.push(au);
   }
 
   /** The source restarted (new ffmpeg): drop what is queued and wait for its first keyframe. */
   resync(): void {
-    this.framesDropped += this.queue.length;
-    this.queue = [];
-    this.queueBytes = 0;
-    this.gated = true;
+    this.sendQueue.resync();
   }
 
   stats(): ViewerPeerStats {
@@ -343,9 +300,9 @@ export class WeriftPeer extends EventEmitter<PeerEvents> {
       keyframesSent: this.keyframesSent,
       packetsSent: this.packetsSent,
       bytesSent: this.bytesSent,
-      framesDropped: this.framesDropped,
+      framesDropped: this.sendQueue.framesDropped,
       pliReceived: this.pliReceived,
-      replayedFrames: this.replayedFrames,
+      replayedFrames: this.sendQueue.replayedFrames,
       dtlsFailed: false,
       connectedAfterMs: this.connectedAt === undefined ? undefined : this.connectedAt - this.t0,
       firstFrameAfterMs: this.firstFrameAt === undefined ? undefined : this.firstFrameAt - this.t0,
@@ -355,8 +312,7 @@ export class WeriftPeer extends EventEmitter<PeerEvents> {
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.queue = [];
-    this.queueBytes = 0;
+    this.sendQueue.close();
     try {
       await this.pc.close();
     } catch {
@@ -380,35 +336,6 @@ export class WeriftPeer extends EventEmitter<PeerEvents> {
     });
   }
 
-  private async pump(): Promise<void> {
-    if (this.pumping || !this.connected || this.isClosed) return;
-    this.pumping = true;
-    try {
-      const bitrate = this.opts.replayBitrate ?? 40_000_000;
-      const start = performance.now();
-      let sentBytes = 0;
-      while (this.queue.length > 0 && !this.isClosed) {
-        const au = this.queue.shift() as AccessUnit;
-        this.queueBytes -= au.bytes;
-        const backlog = this.queue.length > 0;
-        this.sendAccessUnit(au);
-        if (this.pendingReplay > 0) {
-          this.pendingReplay--;
-          this.replayedFrames++;
-        }
-        sentBytes += au.bytes;
-        if (backlog) {
-          // Pace the catch-up so the browser's socket buffer is not flooded.
-          const due = start + (sentBytes * 8 * 1000) / bitrate;
-          const wait = due - performance.now();
-          await new Promise((r) => (wait > 1 ? setTimeout(r, wait) : setImmediate(r)));
-        }
-      }
-    } finally {
-      this.pumping = false;
-    }
-  }
-
   private sendAccessUnit(au: AccessUnit): void {
     const sender = this.transceiver.sender;
     let ts = (this.tsBase + Math.round(performance.now() * 90)) >>> 0;
@@ -430,7 +357,10 @@ export class WeriftPeer extends EventEmitter<PeerEvents> {
     if (au.keyframe) this.keyframesSent++;
     if (this.firstFrameAt === undefined) {
       this.firstFrameAt = performance.now();
-      this.emit('firstframe', { afterMs: this.firstFrameAt - this.t0, replayed: this.pendingReplay });
+      this.emit('firstframe', {
+        afterMs: this.firstFrameAt - this.t0,
+        replayed: this.sendQueue.replayPending,
+      });
     }
   }
 }
