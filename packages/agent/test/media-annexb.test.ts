@@ -84,6 +84,43 @@ describe('access units', () => {
       [true, false, false, false],
     );
   });
+
+  it('parameter sets repeated between the slices of one IDR (ffmpeg dump_extra, one packet per slice) stay in one keyframe AU', () => {
+    const idrCont = Buffer.from([0x65, 0x40, 7, 7]); // IDR slice, first_mb != 0
+    const aus = assemble([
+      sps,
+      pps,
+      idr(0),
+      sps,
+      pps,
+      idrCont,
+      p(1),
+      sliceCont(1),
+      sps,
+      pps,
+      idr(2),
+      sps,
+      pps,
+      idrCont,
+      p(3),
+    ]);
+    assert.deepEqual(
+      aus.map((a) => a.nals.map(nalType)),
+      [[NAL.SPS, NAL.PPS, NAL.IDR, NAL.IDR], [1, 1], [NAL.SPS, NAL.PPS, NAL.IDR, NAL.IDR], [1]],
+    );
+    assert.deepEqual(
+      aus.map((a) => a.keyframe),
+      [true, false, true, false],
+    );
+  });
+
+  it('an SEI between two slices of one picture stays with it; parameter sets before a new picture open its AU', () => {
+    const aus = assemble([idr(0), sei, sliceCont(0), sps, pps, idr(1), p(2)]);
+    assert.deepEqual(
+      aus.map((a) => a.nals.map(nalType)),
+      [[NAL.IDR, NAL.SEI, 1], [NAL.SPS, NAL.PPS, NAL.IDR], [1]],
+    );
+  });
 });
 
 const au = (nals: Buffer[]): AccessUnit => ({

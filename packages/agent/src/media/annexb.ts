@@ -109,35 +109,59 @@ export interface AccessUnit {
 }
 
 /**
- * Groups NAL units into access units. An AU is emitted when the first NAL of the next AU arrives
- * (AUD/SPS/PPS/SEI, or a slice with first_mb_in_slice == 0, after a slice), or on `flush()`.
+ * Groups NAL units into access units. An AU ends when an AUD (or NAL types 14–18) arrives after a
+ * slice, or when a slice with first_mb_in_slice == 0 (a new picture) arrives; or on `flush()`.
+ *
+ * SPS, PPS and SEI after a slice are held until the next slice shows whether a new picture starts:
+ * if it does, they open the new AU; if it continues the current picture (first_mb_in_slice > 0),
+ * repeated SPS/PPS are dropped and SEI stays with the picture. ffmpeg's `dump_extra` inserts the
+ * parameter sets before every keyframe *packet*, and a camera that sends one packet per slice gets
+ * them between the slices of one IDR picture; cutting the AU there split the IDR in two and left
+ * the browser without a decodable keyframe until the camera's next one (seen as a 10 s first frame
+ * with a 10 s GOP).
  */
 export class AccessUnitAssembler {
   private nals: Buffer[] = [];
   private hasVcl = false;
   private start = 0;
+  /** SPS/PPS/SEI seen after a slice, waiting for the next slice to place them. */
+  private held: Buffer[] = [];
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
   push(nal: Buffer): AccessUnit | undefined {
     const t = nalType(nal);
-    let boundary = false;
-    if (this.hasVcl) {
-      if (t === NAL.AUD || t === NAL.SPS || t === NAL.PPS || t === NAL.SEI || (t >= 14 && t <= 18))
-        boundary = true;
-      // first_mb_in_slice is ue(v); it is 0 exactly when the first bit after the NAL header is 1.
-      else if (isVcl(t) && ((nal[1] ?? 0) & 0x80) !== 0) boundary = true;
+    if (t === NAL.END_SEQ || t === NAL.END_STREAM || t === NAL.FILLER) return undefined;
+    if (!this.hasVcl) {
+      if (this.nals.length === 0) this.start = this.now();
+      this.nals.push(nal);
+      if (isVcl(t)) this.hasVcl = true;
+      return undefined;
+    }
+    if (t === NAL.SPS || t === NAL.PPS || t === NAL.SEI) {
+      if (this.held.length < 64) this.held.push(nal);
+      return undefined;
     }
     let done: AccessUnit | undefined;
-    if (boundary) done = this.take();
-    if (this.nals.length === 0) this.start = this.now();
-    if (t === NAL.END_SEQ || t === NAL.END_STREAM || t === NAL.FILLER) return done;
-    this.nals.push(nal);
-    if (isVcl(t)) this.hasVcl = true;
+    // first_mb_in_slice is ue(v); it is 0 exactly when the first bit after the NAL header is 1.
+    const newPicture = t === NAL.AUD || (t >= 14 && t <= 18) || (isVcl(t) && ((nal[1] ?? 0) & 0x80) !== 0);
+    if (newPicture) {
+      done = this.take();
+      this.start = this.now();
+      this.nals = [...this.held, nal];
+      this.hasVcl = isVcl(t);
+    } else {
+      // Another slice of the same picture (or a NAL type that never starts one): keep SEI, drop
+      // repeated parameter sets.
+      for (const h of this.held) if (nalType(h) === NAL.SEI) this.nals.push(h);
+      this.nals.push(nal);
+    }
+    this.held = [];
     return done;
   }
 
   flush(): AccessUnit | undefined {
+    this.held = [];
     if (this.hasVcl) return this.take();
     this.nals = [];
     return undefined;

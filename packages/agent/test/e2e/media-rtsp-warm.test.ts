@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { type RtspServerHandle, rtspServerAvailable, startRtspServer } from '@hearth/testkit';
-import { MediaHub, parseCamerasYaml, type ViewerSession } from '../../src/media/index.js';
+import { MediaHub, NAL, nalType, parseCamerasYaml, type ViewerSession } from '../../src/media/index.js';
 import {
   type BrowserHandle,
   CHROMIUM,
@@ -108,5 +108,43 @@ describe('warm RTSP camera → Chromium: the first view starts from the cached k
     for (const l of logged) {
       for (const s of [PASS, encodeURIComponent(PASS), USER]) assert.ok(!l.includes(s), l);
     }
+  });
+});
+
+describe('a camera that sends SPS/PPS before every keyframe, two slices a picture', { skip }, () => {
+  let server: RtspServerHandle;
+  let hub: MediaHub;
+  after(async () => {
+    await hub?.close();
+    await server?.close();
+  });
+
+  it('its cached GOP starts with the whole IDR picture (both slices), not its second half', async () => {
+    server = await startRtspServer({
+      gopSeconds: 2,
+      fps: 15,
+      size: '320x240',
+      slices: 2,
+      parameterSetsEveryKeyframe: true,
+    });
+    hub = new MediaHub(parseCamerasYaml(`cameras:\n  cam: ${server.url}\n`));
+    const src = hub.source('cam');
+    await src.waitForKeyframe(30_000);
+    // Wait for a second keyframe: the cache then holds a GOP that started mid-stream.
+    const k0 = src.stats().keyframesIn;
+    for (let i = 0; i < 100 && src.stats().keyframesIn <= k0; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    const units = src.snapshot().units;
+    const first = units[0];
+    assert.ok(first?.keyframe, 'the cache starts at a keyframe');
+    const vcl = first.nals.filter((n) => nalType(n) === NAL.IDR);
+    assert.equal(
+      vcl.length,
+      2,
+      `both IDR slices in one access unit (got ${first.nals.map(nalType).join(',')})`,
+    );
+    // first_mb_in_slice == 0 (the top of the picture) exactly when the bit after the header is 1.
+    assert.ok(((vcl[0]?.[1] ?? 0) & 0x80) !== 0, 'the access unit starts at the top of the picture');
+    assert.equal(units.filter((u) => u.keyframe).length, 1, 'one keyframe per GOP, not two halves');
   });
 });

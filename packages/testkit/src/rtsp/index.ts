@@ -28,6 +28,13 @@ export interface RtspServerOptions {
   readonly auth?: { readonly user: string; readonly password: string };
   /** One encoder shared by every client (cheaper with several clients). Default false. */
   readonly shared?: boolean;
+  /**
+   * Send SPS/PPS in band before every keyframe (rtph264pay config-interval=-1), as many cameras do,
+   * instead of once a second. Default false.
+   */
+  readonly parameterSetsEveryKeyframe?: boolean;
+  /** Slices per picture (x264 `slices`), as multi-slice cameras send. Default: x264's choice. */
+  readonly slices?: number;
   /** How long to wait for the ready line. Default 10 000 ms. */
   readonly readyTimeoutMs?: number;
 }
@@ -82,6 +89,8 @@ export async function startRtspServer(o: RtspServerOptions = {}): Promise<RtspSe
     '--bitrate',
     String(o.bitrateKbps ?? 2000),
     ...(o.shared ? ['--shared'] : []),
+    ...(o.parameterSetsEveryKeyframe ? ['--sps-every-keyframe'] : []),
+    ...(o.slices ? ['--slices', String(Math.max(1, Math.min(16, Math.round(o.slices))))] : []),
   ];
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.HEARTH_RTSP_USER;

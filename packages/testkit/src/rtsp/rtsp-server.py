@@ -30,6 +30,10 @@ def main() -> int:
     ap.add_argument("--bitrate", type=int, default=2000, help="kbit/s")
     ap.add_argument("--pattern", default="smpte")
     ap.add_argument("--shared", action="store_true", help="one encoder for all clients")
+    ap.add_argument("--slices", type=int, default=0, help="slices per picture (0: x264's choice)")
+    ap.add_argument(
+        "--sps-every-keyframe", action="store_true", help="SPS/PPS in band before every keyframe"
+    )
     a = ap.parse_args()
     w, h = (int(x) for x in a.size.split("x"))
     if not a.path.startswith("/") or any(c in a.path for c in " !\"'"):
@@ -47,8 +51,9 @@ def main() -> int:
         f"! video/x-raw,width={w},height={h},framerate={a.fps}/1,format=I420 "
         f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_int} bitrate={a.bitrate} "
         f"bframes=0 byte-stream=true "
+        f"{f'option-string=slices={a.slices} ' if a.slices > 0 else ''}"
         f"! video/x-h264,profile=constrained-baseline "
-        f"! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        f"! rtph264pay name=pay0 pt=96 config-interval={-1 if a.sps_every_keyframe else 1} )"
     )
     factory.set_launch(launch)
     factory.set_shared(a.shared)
