@@ -35,69 +35,25 @@ import {
 } from '../../src/media/sdp-h264.js';
 import { SendQueue } from '../../src/media/send-queue.js';
 import type {
+  CandidateType,
   MediaPeer,
+  PeerConnectionState,
+  PeerEvents,
   PeerFactory,
   ViewerPeerOptions as ProductPeerOptions,
+  ViewerPeerStats as ProductPeerStats,
 } from '../../src/media/webrtc.js';
 
-export interface IceServerConfig {
-  readonly urls: string | readonly string[];
-  readonly username?: string;
-  readonly credential?: string;
-}
-
-export interface ViewerPeerOptions extends Omit<ProductPeerOptions, 'bindAddress'> {
-  readonly bindAddress?: string;
-  readonly iceServers?: readonly IceServerConfig[];
+/** The product peer's options, plus werift's own way to offer loopback candidates. */
+export interface ViewerPeerOptions extends ProductPeerOptions {
   /** Default `['127.0.0.1']` so loopback works (werift skips loopback otherwise). */
   readonly iceAdditionalHostAddresses?: readonly string[];
-  readonly iceTransportPolicy?: 'all' | 'relay';
-  readonly icePortRange?: readonly [number, number];
-  /** profile-level-id of the stream (from its SPS). Default 42e01f. */
-  readonly profileLevelId?: string;
-  /** Wait for ICE gathering to complete before returning the answer (non-trickle). Default true. */
-  readonly waitForGathering?: boolean;
-  /** Cap on that wait. Default 3000 ms. */
-  readonly gatherTimeoutMs?: number;
-  /** RTP payload budget. Default 1200. */
-  readonly maxPayload?: number;
-  /** Pace of the GOP replay, bits per second. Default 40 Mbit/s. */
-  readonly replayBitrate?: number;
-  /**
-   * Start from the camera's cached GOP (default true). False waits for the camera's next keyframe,
-   * as a plain relay would; only for A/B benchmarks.
-   */
-  readonly replayCache?: boolean;
-  /** Max bytes queued for this viewer before it is resynchronised at the next keyframe. Default 8 MiB. */
-  readonly maxQueueBytes?: number;
-  readonly logger?: MediaLogger;
-  /** Label for logs (camera name, session id). */
-  readonly label?: string;
 }
 
-export type CandidateType = 'host' | 'srflx' | 'prflx' | 'relay';
-export type PeerConnectionState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
-
-export interface ViewerPeerStats {
-  readonly state: PeerConnectionState;
-  readonly framesSent: number;
-  readonly keyframesSent: number;
+/** The product peer's stats, plus werift's per-packet counters. */
+export interface ViewerPeerStats extends ProductPeerStats {
   readonly packetsSent: number;
-  readonly bytesSent: number;
-  readonly framesDropped: number;
   readonly pliReceived: number;
-  readonly replayedFrames: number;
-  readonly dtlsFailed: boolean;
-  /** ms from construction to DTLS connected, and to the first frame handed to the sender. */
-  readonly connectedAfterMs: number | undefined;
-  readonly firstFrameAfterMs: number | undefined;
-}
-
-interface PeerEvents {
-  state: [PeerConnectionState];
-  icecandidate: [{ candidate: string; sdpMid?: string; sdpMLineIndex?: number } | undefined];
-  closed: [];
-  firstframe: [{ afterMs: number; replayed: number }];
 }
 
 const H264_FEEDBACK = [
