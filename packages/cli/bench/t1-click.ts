@@ -5,7 +5,7 @@
  * (GStreamer's RTSP server, testkit fixture), pairing by the printed code.
  *
  *   ip netns exec <loopback-only ns> node --conditions=source --import tsx packages/cli/bench/t1-click.ts \
- *        [--views 20] [--gops 10,4] [--idle 8] [--cases warm,cold,on-demand]
+ *        [--views 20] [--gops 10,4] [--idle 8] [--cases warm,cold,on-demand] [--verbose]
  *
  * Cases, each timed from the click:
  * - warm: the on-demand camera viewed again 1 s after a previous view ended (within its 5 s stop
@@ -38,6 +38,7 @@ const { values } = parseArgs({
     gops: { type: 'string', default: '10,4' },
     idle: { type: 'string', default: '8' },
     cases: { type: 'string', default: 'warm,cold,on-demand' },
+    verbose: { type: 'boolean', default: false },
   },
 });
 const views = Math.max(1, Number(values.views));
@@ -141,6 +142,7 @@ try {
   const ctx: BrowserContext = await chromium.newContext();
   await ctx.addInitScript(HOOK);
   const page = await ctx.newPage();
+  if (values.verbose) page.on('console', (m) => console.log(`  page| ${m.text()}`));
   await openApp(page, url);
   await submitCode(page, code);
   await page.waitForSelector(`a.cam[data-camera="gop${gops[0]}"]`, { timeout: 60_000 });
@@ -161,8 +163,10 @@ try {
         } else {
           await sleep(idleMs);
         }
+        const mark = agent.output().length;
         try {
           const ms = await clickAndWait(page, cam);
+          if (values.verbose) console.log(agent.output().slice(mark).replace(/^/gm, '  agent| '));
           const key = `GOP ${g} s, ${c}`;
           results.set(key, [...(results.get(key) ?? []), ms]);
           console.log(`view ${i + 1}/${views} ${key}: ${ms.toFixed(0)} ms`);
