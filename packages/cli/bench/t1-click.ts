@@ -69,6 +69,39 @@ new MutationObserver(() => document.querySelectorAll('video').forEach(watchVideo
   .observe(document, { childList: true, subtree: true });
 `;
 
+// With --verbose: the phases of each view, relative to the click, printed to the page console.
+const PHASES = `
+(() => {
+  const t = () => (window.__t1 && window.__t1.click ? Math.round(performance.now() - window.__t1.click) : -1);
+  const log = (what) => console.log('t1 +' + t() + ' ms ' + what);
+  const P = RTCPeerConnection.prototype;
+  for (const m of ['createOffer', 'setLocalDescription', 'setRemoteDescription', 'addIceCandidate']) {
+    const orig = P[m];
+    P[m] = function (...a) { log(m + (m === 'addIceCandidate' && a[0] && a[0].candidate ? ' ' + a[0].candidate.split(' ').slice(4, 8).join(' ') : '')); return orig.apply(this, a); };
+  }
+  const Orig = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (...a) {
+    const pc = new Orig(...a);
+    log('new RTCPeerConnection');
+    pc.addEventListener('icecandidate', (e) => log('local candidate ' + (e.candidate ? e.candidate.candidate.split(' ').slice(4, 8).join(' ') : 'end')));
+    pc.addEventListener('iceconnectionstatechange', () => log('ice ' + pc.iceConnectionState));
+    pc.addEventListener('connectionstatechange', () => log('pc ' + pc.connectionState));
+    pc.addEventListener('track', () => log('track'));
+    const poll = setInterval(async () => {
+      if (pc.connectionState === 'closed') return clearInterval(poll);
+      const r = await pc.getStats().catch(() => null);
+      if (!r) return;
+      for (const s of r.values()) {
+        if (s.type === 'inbound-rtp' && s.kind === 'video' && !window.__t1.first)
+          log('rtp recv ' + s.packetsReceived + ' lost ' + s.packetsLost + ' nack ' + s.nackCount + ' pli ' + s.pliCount + ' fir ' + s.firCount + ' decoded ' + s.framesDecoded + ' key ' + s.keyFramesDecoded + ' dropped ' + s.framesDropped + ' bytes ' + s.bytesReceived);
+      }
+    }, 250);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = P;
+})();
+`;
+
 const procs: Proc[] = [];
 const rtsp: RtspServerHandle[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'hearth-t1-'));
@@ -142,6 +175,7 @@ try {
   const ctx: BrowserContext = await chromium.newContext();
   await ctx.addInitScript(HOOK);
   const page = await ctx.newPage();
+  if (values.verbose) await ctx.addInitScript(PHASES);
   if (values.verbose) page.on('console', (m) => console.log(`  page| ${m.text()}`));
   await openApp(page, url);
   await submitCode(page, code);

@@ -82,6 +82,12 @@ export interface ViewerPeerStats {
   /** ms from construction to DTLS connected, and to the first frame handed to the sender. */
   readonly connectedAfterMs: number | undefined;
   readonly firstFrameAfterMs: number | undefined;
+  /**
+   * Access units the queue handed over while the track was not open (lost: never on the wire).
+   * The queue opens only once the track is, so this stays 0; a first unit lost here is the
+   * replayed keyframe, and the viewer then waits for the camera's next one.
+   */
+  readonly unitsLostNotOpen: number;
 }
 
 interface PeerEvents {
@@ -187,6 +193,8 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
   private iceConnected = false;
   private dtlsFailed = false;
   private connected = false;
+  private trackOpen = false;
+  private unitsLostNotOpen = 0;
   private readonly sendQueue: SendQueue;
   private isClosed = false;
   private readonly ssrc = randomInt(1, 0x7fffffff);
@@ -279,6 +287,12 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
     packetizer.addToChain(new ndc.RtcpSrReporter(cfg));
     packetizer.addToChain(new ndc.RtcpNackResponder());
     track.setMediaHandler(packetizer);
+    // libdatachannel reports the connection `connected` (DTLS done) before it opens the tracks
+    // (SRTP), and the two callbacks reach JS in that order: start sending on the track's own open.
+    track.onOpen(() => {
+      this.trackOpen = true;
+      this.openQueueWhenReady();
+    });
     this.track = track;
     this.rtpConfig = cfg;
   }
@@ -293,7 +307,7 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
     if (s === 'connected' && !this.connected) {
       this.connected = true;
       this.connectedAt = performance.now();
-      this.sendQueue.opened();
+      this.openQueueWhenReady();
     }
     if (s === 'failed' && this.iceConnected && !this.connected && !this.dtlsFailed) {
       this.dtlsFailed = true;
@@ -373,6 +387,7 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
       dtlsFailed: this.dtlsFailed,
       connectedAfterMs: this.connectedAt === undefined ? undefined : this.connectedAt - this.t0,
       firstFrameAfterMs: this.firstFrameAt === undefined ? undefined : this.firstFrameAt - this.t0,
+      unitsLostNotOpen: this.unitsLostNotOpen,
     };
   }
 
@@ -395,6 +410,14 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
     this.emit('closed');
   }
 
+  /** Starts the queue (cached GOP first) once DTLS is done and the track is open, not before. */
+  private openQueueWhenReady(): void {
+    if (this.connected && (this.trackOpen || this.track?.isOpen()) && !this.isClosed) {
+      this.trackOpen = true;
+      this.sendQueue.opened();
+    }
+  }
+
   private waitGathering(timeoutMs: number): Promise<void> {
     if (this.pc.gatheringState() === 'complete') return Promise.resolve();
     return new Promise((resolve) => {
@@ -412,7 +435,11 @@ export class ViewerPeer extends EventEmitter<PeerEvents> implements MediaPeer {
   private sendAccessUnit(au: AccessUnit): void {
     const track = this.track;
     const cfg = this.rtpConfig;
-    if (!track || !cfg || !track.isOpen()) return;
+    if (!track || !cfg) return;
+    if (!track.isOpen()) {
+      this.unitsLostNotOpen++;
+      return;
+    }
     let ts = (this.tsBase + Math.round(performance.now() * 90)) >>> 0;
     if (this.lastTs >= 0 && (ts - this.lastTs) >>> 0 > 0x7fffffff) ts = (this.lastTs + 1) >>> 0;
     if (ts === this.lastTs) ts = (ts + 1) >>> 0;

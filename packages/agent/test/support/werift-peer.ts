@@ -262,6 +262,7 @@ export class WeriftPeer extends EventEmitter<PeerEvents> {
       dtlsFailed: false,
       connectedAfterMs: this.connectedAt === undefined ? undefined : this.connectedAt - this.t0,
       firstFrameAfterMs: this.firstFrameAt === undefined ? undefined : this.firstFrameAt - this.t0,
+      unitsLostNotOpen: 0,
     };
   }
 
