@@ -1,5 +1,5 @@
-// startAgent end to end over a real WebSocket (a tiny rendezvous in this process), with the real
-// RendezvousClient on both sides, the protocol's ViewerPairing and signed offers, and a fake media
+// startAgent end to end over a real WebSocket to the real rendezvous hub (`@hearth/server/testing`,
+// in this process), with the real RendezvousClient on both sides, the protocol's ViewerPairing and signed offers, and a fake media
 // backend (real ffmpeg/werift: test/e2e).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -23,10 +23,10 @@ import {
   verifyAnswer,
   WebCryptoSigner,
 } from '@hearth/protocol';
+import { startTestHub, type TestHub } from '@hearth/server/testing';
 import { RendezvousClient } from '../src/device/rendezvous-client.js';
 import type { MediaBackend } from '../src/device/sessions.js';
 import { type Agent, type AgentEvent, MediaError, type PairingInfo, startAgent } from '../src/index.js';
-import { type MiniRendezvous, startMiniRendezvous } from './mini-rendezvous.js';
 
 const ITER = 2;
 const FP = `${'AB:'.repeat(31)}AB`;
@@ -149,7 +149,7 @@ async function pairViewer(v: TestViewer, info: PairingInfo, method: 'code' | 'qr
 }
 
 describe('startAgent', () => {
-  let srv: MiniRendezvous;
+  let srv: TestHub;
   let dataDir: string;
   let agent: Agent;
   const fm = fakeMedia();
@@ -171,10 +171,17 @@ describe('startAgent', () => {
     });
 
   before(async () => {
-    srv = await startMiniRendezvous();
+    srv = await startTestHub({ serveViewer: false });
     srv.ice = [{ urls: ['stun:127.0.0.1:3478'] }];
     dataDir = join(mkdtempSync(join(tmpdir(), 'hearth-agent-')), 'data');
-    srv.refuseTags = 1; // the first lookup tag is "taken": the agent must draw a new code
+    // The first lookup tag is "taken" (the hub answers E_TAG_TAKEN): the agent must draw a new code.
+    let refuse = 1;
+    srv.intercept = (f, from) => {
+      if (f.t !== 'pair/register' || f.tag === null || refuse === 0 || !from.id) return true;
+      refuse--;
+      srv.inject(from.id, { t: 'error', code: 'E_TAG_TAKEN', msg: 'another device holds this lookup tag' });
+      return false;
+    };
     agent = await start();
   });
 
@@ -378,11 +385,11 @@ describe('startAgent', () => {
   it('reconnects after the server drops it and registers the lookup tag again', async () => {
     await agent.openPairing();
     await until('tag', () => srv.tags.size === 1);
-    const authsBefore = srv.frames.filter((f) => f.t === 'auth').length;
+    const authsBefore = srv.frames.filter((f) => f.frame.t === 'auth').length;
     srv.dropAll();
     await until('tags cleared', () => srv.tags.size === 0);
     await until('reconnected', () => srv.online().includes(agent.deviceId) && srv.tags.size === 1, 10_000);
-    assert.ok(srv.frames.filter((f) => f.t === 'auth').length > authsBefore);
+    assert.ok(srv.frames.filter((f) => f.frame.t === 'auth').length > authsBefore);
     assert.equal(srv.tags.get(parseManualCode(agent.pairing()!.manualCode).tag), agent.deviceId);
   });
 
@@ -406,7 +413,7 @@ describe('startAgent', () => {
 
 describe('RendezvousClient', () => {
   it('drops a connection on which the server went silent and reconnects (jittered backoff)', async () => {
-    const srv = await startMiniRendezvous();
+    const srv = await startTestHub({ serveViewer: false });
     const signer = await WebCryptoSigner.generate();
     const client = new RendezvousClient({
       url: `${srv.url.replace(/^http/, 'ws')}/ws`,

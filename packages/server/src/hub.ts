@@ -83,6 +83,38 @@ export interface HubOptions {
   log: Logger;
   /** ICE servers (with fresh credentials) for an authenticated ID. */
   iceFor: (id: string) => IceServer[];
+  /** Test-only hooks (`@hearth/server/testing`); production passes none. */
+  test?: HubTestHooks;
+}
+
+/** What a test may see and do inside a running hub (handed to {@link HubTestHooks.attach}). */
+export interface HubTestAccess {
+  /** IDs connected and authenticated. */
+  online(): string[];
+  /** Registered lookup tags → device ID (a copy). */
+  tags(): Map<string, string>;
+  /** Send a server frame to a connected ID, as the hub would; false when it is not connected. */
+  inject(id: string, f: ServerFrame): boolean;
+  /** Cut every connection without a close handshake (the clients see a dead network and reconnect). */
+  dropAll(): void;
+}
+
+/**
+ * Test-only hooks, in the spirit of tailscale's derpserver `fortest.go`: a test runs the real hub
+ * and observes or steers it through these, instead of a fake server. Inert when absent.
+ */
+export interface HubTestHooks {
+  /** Called once, at construction. */
+  attach?(access: HubTestAccess): void;
+  /**
+   * Sees every decoded client frame (after the rate and size limits) before the hub acts on it;
+   * returning false swallows it: the hub neither acts nor answers.
+   */
+  frame?(f: ClientFrame, from: { id?: string; role?: 'device' | 'viewer' }): boolean;
+  /** A connection authenticated as `id`. */
+  admitted?(id: string, role: 'device' | 'viewer'): void;
+  /** ICE servers to hand out instead of `iceFor` (undefined: use iceFor). */
+  ice?(id: string): IceServer[] | undefined;
 }
 
 export class Hub {
@@ -94,7 +126,21 @@ export class Hub {
   private readonly replay = new MemoryReplayCache(100_000, 3 * 60_000);
   private closing = false;
 
-  constructor(private readonly o: HubOptions) {}
+  constructor(private readonly o: HubOptions) {
+    o.test?.attach?.({
+      online: () => [...this.byId.keys()],
+      tags: () => new Map(this.tags),
+      inject: (id, f) => {
+        const c = this.byId.get(id);
+        if (c?.state !== 'ready') return false;
+        this.sendFrame(c, f);
+        return true;
+      },
+      dropAll: () => {
+        for (const c of this.all) c.ws.terminate();
+      },
+    });
+  }
 
   /** Open connections (authenticated or not). */
   get connections(): number {
@@ -262,6 +308,7 @@ export class Hub {
       const known = code === 'E_TOO_LARGE' || code === 'E_DECODE' ? code : 'E_SCHEMA';
       return this.bad(conn, known, e instanceof HearthError ? e.message : undefined);
     }
+    if (this.o.test?.frame && !this.o.test.frame(f, { id: conn.id, role: conn.role })) return;
     if (conn.state !== 'ready') {
       if (conn.state === 'hello' && f.t === 'auth') {
         conn.state = 'authenticating';
@@ -354,11 +401,12 @@ export class Hub {
     }
     let ice: IceServer[] = [];
     try {
-      ice = this.o.iceFor(id);
+      ice = this.o.test?.ice?.(id) ?? this.o.iceFor(id);
     } catch (e) {
       this.o.log.error({ err: (e as Error).message }, 'cannot issue ICE credentials');
     }
     this.sendFrame(conn, { t: 'ready', id, ice, ...(impostors ? { impostors } : {}) });
+    this.o.test?.admitted?.(id, role);
     this.o.log.info({ id: shortId(id), role, ...(impostors ? { impostors } : {}) }, 'authenticated');
     if (role === 'device') this.presence(id, true);
   }

@@ -17,7 +17,7 @@ import { APP_HEADERS, APP_ROUTES, CONTENT_TYPES, SHELL_FILES, webRoot } from '@h
 import { type Logger, pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { isWildcardHost, resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
-import { Hub } from './hub.js';
+import { Hub, type HubTestHooks } from './hub.js';
 import { certFingerprint, ensureDataDir, loadSelfSigned, loadServerKey, loadTurnSecret } from './identity.js';
 import { Store } from './store.js';
 
@@ -54,7 +54,11 @@ const hostForUrl = (h: string) => (h.includes(':') ? `[${h}]` : h);
 /** Start the server. `cfg` is resolved (defaults filled, validated) again, so a partial config works. */
 export async function startServer(
   cfg: (Partial<ServerConfig> & { dataDir: string }) | ServerConfigInput,
-  opts: { log?: Logger } = {},
+  opts: {
+    log?: Logger;
+    /** Test-only hooks into the hub (`@hearth/server/testing`: startTestHub). */
+    hubTestHooks?: HubTestHooks;
+  } = {},
 ): Promise<HearthServer> {
   const c = resolveServerConfig(cfg);
   const log = (opts.log ?? pino({ level: 'silent' })).child({ mod: 'server' });
@@ -151,7 +155,14 @@ export async function startServer(
       return out.slice(0, 8);
     };
 
-    const hub = new Hub({ serverKey, limits: c.limits, store, log, iceFor });
+    const hub = new Hub({
+      serverKey,
+      limits: c.limits,
+      store,
+      log,
+      iceFor,
+      ...(opts.hubTestHooks ? { test: opts.hubTestHooks } : {}),
+    });
     const root = c.webRoot ?? fileURLToPath(webRoot);
     const files = viewerFiles();
 

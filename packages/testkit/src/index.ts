@@ -16,3 +16,4 @@ export {
   rtspServerAvailable,
   startRtspServer,
 } from './rtsp/index.js';
+export * from './viewer-driver.js';

@@ -43,7 +43,6 @@ export const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.map': 'application/json',
 };
 
-export * from './core/backoff.js';
 export * from './core/links.js';
 export * from './core/messages.js';
 export * from './core/stats.js';

@@ -1,15 +1,16 @@
 /**
- * The agent's connection to the rendezvous server: authenticates with the device key, reconnects
- * with jittered exponential backoff, and hands routed messages to the device logic.
+ * The agent's connection to the rendezvous server: the protocol's {@link RendezvousCore} (handshake,
+ * heartbeat, the one retry schedule) over a `ws` WebSocket, with certificate pinning, re-emitted as
+ * Node events for the device logic.
  */
 import { EventEmitter } from 'node:events';
 import type { TLSSocket } from 'node:tls';
 import {
   type ClientFrame,
-  createAuth,
-  decodeServerFrame,
+  type CryptoEnv,
   type IceServer,
-  type ServerFrame,
+  RendezvousCore,
+  type RendezvousSocketFactory,
   type Signer,
   systemEnv,
 } from '@hearth/protocol';
@@ -25,18 +26,63 @@ export interface RendezvousClientOptions {
   pinnedCertSha256?: string;
   /** Accept any certificate (tests against a self-signed server without pinning). */
   insecure?: boolean;
-  /** First retry delay (ms); doubles up to maxBackoffMs, with full jitter. */
+  /** Retry schedule (protocol's backoffDelay): first ceiling, doubling up to maxBackoffMs, jittered. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /**
-   * Ping interval (ms, default 25 000). A connection that has sent nothing for 2.5 intervals is
-   * considered dead (a silent half-open TCP connection) and is dropped and re-established.
+   * Ping interval (ms, default 25 000). A connection on which the server has sent nothing for two
+   * intervals is considered dead (a silent half-open TCP connection) and is dropped and re-established.
    */
   heartbeatMs?: number;
   /** Drop a connection that is not authenticated (`ready`) within this long (ms). Default 20 000. */
   readyTimeoutMs?: number;
+  /** Signs the auth proof and jitters retries. Default systemEnv (the auth proof needs the real clock). */
+  env?: CryptoEnv;
   /** Called for logging; never receives message payloads. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
+}
+
+/** A `ws` WebSocket for the core: size limits, handshake timeout, optional certificate pinning. */
+export function wsSocketFactory(
+  o: Pick<RendezvousClientOptions, 'url' | 'pinnedCertSha256' | 'insecure' | 'log'>,
+): RendezvousSocketFactory {
+  return (events) => {
+    const ws = new WebSocket(o.url, {
+      maxPayload: 256 * 1024,
+      handshakeTimeout: 10_000,
+      rejectUnauthorized: !(o.insecure || o.pinnedCertSha256),
+    });
+    if (o.pinnedCertSha256) {
+      const want = o.pinnedCertSha256.replace(/:/g, '').toLowerCase();
+      ws.on('upgrade', (res) => {
+        const sock = res.socket as TLSSocket;
+        const got = (sock.getPeerCertificate?.().fingerprint256 ?? '').replace(/:/g, '').toLowerCase();
+        if (got !== want) {
+          o.log?.('error', 'server certificate does not match the pinned fingerprint: possible attack');
+          ws.terminate();
+        }
+      });
+    }
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) events.binary();
+      else events.text(data.toString());
+    });
+    ws.on('close', (code, reason) => events.closed(code, reason.toString()));
+    // Always listened to (an unhandled 'error' would throw); 'close' follows and drives the retry.
+    ws.on('error', (e) => o.log?.('warn', 'server connection error', { error: (e as Error).message }));
+    return {
+      send(text) {
+        if (ws.readyState !== WebSocket.OPEN) return false;
+        ws.send(text);
+        return true;
+      },
+      close(code) {
+        // The core gives up on this socket: no close handshake to wait for (it may be half-open).
+        if (code === 1000 && ws.readyState === WebSocket.OPEN) ws.close(1000, 'bye');
+        else ws.terminate();
+      },
+    };
+  };
 }
 
 /**
@@ -44,32 +90,51 @@ export interface RendezvousClientOptions {
  * `pair/found`, `error-frame`, `disconnected` (code, reason).
  */
 export class RendezvousClient extends EventEmitter {
-  private ws: WebSocket | undefined;
-  private attempt = 0;
-  private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private lastSeen = 0;
-  /** ICE servers from the last `ready`. */
-  ice: IceServer[] = [];
-  /** True while authenticated. */
-  connected = false;
+  readonly core: RendezvousCore;
 
-  constructor(private readonly o: RendezvousClientOptions) {
+  constructor(o: RendezvousClientOptions) {
     super();
+    this.core = new RendezvousCore({
+      socket: wsSocketFactory(o),
+      signer: o.signer,
+      role: o.role,
+      env: o.env ?? systemEnv,
+      retry: {
+        ...(o.minBackoffMs !== undefined ? { baseMs: o.minBackoffMs } : {}),
+        ...(o.maxBackoffMs !== undefined ? { maxMs: o.maxBackoffMs } : {}),
+      },
+      ...(o.heartbeatMs !== undefined ? { pingMs: o.heartbeatMs } : {}),
+      handshakeMs: o.readyTimeoutMs ?? 20_000,
+      ...(o.log ? { log: o.log } : {}),
+    });
+    const c = this.core;
+    c.on('ready', (f) => this.emit('ready', f));
+    c.on('recv', (f) => this.emit('recv', f.from, f.m));
+    c.on('alert', (f) => this.emit('alert', f));
+    c.on('presence', (f) => this.emit('presence', f));
+    c.on('pair/found', (f) => this.emit('pair/found', f));
+    c.on('error', (f) => this.emit('error-frame', f));
+    c.on('disconnected', (d) => this.emit('disconnected', d.code, d.reason));
+  }
+
+  /** ICE servers from the last `ready`. */
+  get ice(): IceServer[] {
+    return this.core.ice;
+  }
+
+  /** True while authenticated. */
+  get connected(): boolean {
+    return this.core.ready;
   }
 
   /** Connect (and keep reconnecting until {@link close}). */
   start(): void {
-    this.stopped = false;
-    this.connect();
+    this.core.start();
   }
 
   /** Send a frame; returns false when not connected. */
   send(frame: ClientFrame): boolean {
-    if (!this.ws || !this.connected || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(frame));
-    return true;
+    return this.core.send(frame);
   }
 
   /** Route a message to a peer by its ID. */
@@ -79,126 +144,6 @@ export class RendezvousClient extends EventEmitter {
 
   /** Stop for good. */
   close(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    clearInterval(this.heartbeat);
-    this.ws?.close(1000, 'bye');
-    this.ws = undefined;
-    this.connected = false;
-  }
-
-  private log(level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>): void {
-    this.o.log?.(level, msg, extra);
-  }
-
-  private connect(): void {
-    if (this.stopped) return;
-    const ws = new WebSocket(this.o.url, {
-      maxPayload: 256 * 1024,
-      handshakeTimeout: 10_000,
-      rejectUnauthorized: !(this.o.insecure || this.o.pinnedCertSha256),
-    });
-    this.ws = ws;
-    const readyTimer = setTimeout(() => {
-      if (this.ws === ws && !this.connected) {
-        this.log('warn', 'the server did not complete authentication: reconnecting');
-        ws.terminate();
-      }
-    }, this.o.readyTimeoutMs ?? 20_000);
-    readyTimer.unref?.();
-    ws.once('close', () => clearTimeout(readyTimer));
-    if (this.o.pinnedCertSha256) {
-      const want = this.o.pinnedCertSha256.replace(/:/g, '').toLowerCase();
-      ws.on('upgrade', (res) => {
-        const sock = res.socket as TLSSocket;
-        const got = (sock.getPeerCertificate?.().fingerprint256 ?? '').replace(/:/g, '').toLowerCase();
-        if (got !== want) {
-          this.log('error', 'server certificate does not match the pinned fingerprint: possible attack');
-          ws.terminate();
-        }
-      });
-    }
-    ws.on('message', (data, isBinary) => {
-      this.lastSeen = Date.now();
-      if (isBinary) return;
-      let f: ServerFrame;
-      try {
-        f = decodeServerFrame(data.toString());
-      } catch (e) {
-        this.log('warn', 'bad frame from server', { code: (e as { code?: string }).code });
-        return;
-      }
-      void this.onFrame(ws, f);
-    });
-    ws.on('close', (code, reason) => {
-      const was = this.connected;
-      this.connected = false;
-      clearInterval(this.heartbeat);
-      if (this.ws === ws) this.ws = undefined;
-      this.emit('disconnected', code, reason.toString());
-      if (was) this.log('warn', 'disconnected from server', { code });
-      this.schedule();
-    });
-    ws.on('error', (e) => {
-      this.log('warn', 'server connection error', { error: (e as Error).message });
-    });
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    const min = this.o.minBackoffMs ?? 500;
-    const max = this.o.maxBackoffMs ?? 30_000;
-    const cap = Math.min(max, min * 2 ** Math.min(this.attempt, 16));
-    const delay = min / 2 + Math.random() * cap; // jitter spreads a reconnect storm
-    this.attempt++;
-    this.timer = setTimeout(() => this.connect(), delay);
-  }
-
-  private startHeartbeat(ws: WebSocket): void {
-    clearInterval(this.heartbeat);
-    const every = this.o.heartbeatMs ?? 25_000;
-    this.heartbeat = setInterval(() => {
-      if (Date.now() - this.lastSeen > every * 2.5) {
-        this.log('warn', 'no word from the server: reconnecting');
-        ws.terminate();
-        return;
-      }
-      this.send({ t: 'ping' });
-    }, every);
-    this.heartbeat.unref?.();
-  }
-
-  private async onFrame(ws: WebSocket, f: ServerFrame): Promise<void> {
-    switch (f.t) {
-      case 'hello': {
-        const env = await createAuth(this.o.signer, this.o.role, f, systemEnv);
-        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ t: 'auth', env }));
-        return;
-      }
-      case 'ready':
-        this.connected = true;
-        this.attempt = 0;
-        this.ice = f.ice;
-        this.startHeartbeat(ws);
-        this.emit('ready', f);
-        return;
-      case 'recv':
-        this.emit('recv', f.from, f.m);
-        return;
-      case 'alert':
-        this.emit('alert', f);
-        return;
-      case 'presence':
-        this.emit('presence', f);
-        return;
-      case 'pair/found':
-        this.emit('pair/found', f);
-        return;
-      case 'error':
-        this.emit('error-frame', f);
-        return;
-      case 'pong':
-        return;
-    }
+    this.core.stop();
   }
 }

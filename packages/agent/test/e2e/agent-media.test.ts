@@ -1,5 +1,5 @@
 // The whole agent on loopback with real media: startAgent + createMediaBackend (ffmpeg testsrc +
-// werift) behind a tiny in-process rendezvous; the "browser" is a werift peer in this process that
+// werift) behind the real rendezvous hub (in process, @hearth/server/testing); the "browser" is a werift peer in this process that
 // pairs with the protocol's ViewerPairing, signs its offer and verifies the device-signed answer.
 // Only 127.0.0.1 candidates are used. Every ffmpeg is killed by PID at the end.
 import assert from 'node:assert/strict';
@@ -20,6 +20,7 @@ import {
   WebCryptoSigner,
 } from '@hearth/protocol';
 import { issueTurnCredentials, RelayServer } from '@hearth/relay';
+import { startTestHub, type TestHub } from '@hearth/server/testing';
 import { RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
 import { RendezvousClient } from '../../src/device/rendezvous-client.js';
 import {
@@ -30,7 +31,6 @@ import {
   parseCamerasYaml,
   startAgent,
 } from '../../src/index.js';
-import { type MiniRendezvous, startMiniRendezvous } from '../mini-rendezvous.js';
 import { childPidsNamed } from './harness.js';
 
 type Msg = { t: string; [k: string]: unknown };
@@ -83,7 +83,7 @@ async function weriftViewer() {
 }
 
 describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => {
-  let srv: MiniRendezvous;
+  let srv: TestHub;
   let dir: string;
   let media: MediaBackendHandle;
   let agent: Agent;
@@ -128,7 +128,7 @@ describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => 
   };
 
   before(async () => {
-    srv = await startMiniRendezvous();
+    srv = await startTestHub({ serveViewer: false });
     // The built-in relay as the TURN server the rendezvous hands out (REST credentials), on loopback.
     const { udpPort } = await relay.start({
       realm: 'hearth.test',

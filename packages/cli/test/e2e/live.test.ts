@@ -39,6 +39,7 @@ import {
   seedDevice,
   submitCode,
   until,
+  waitForState,
   watch,
 } from './stack.js';
 
@@ -186,10 +187,7 @@ describe('live view end to end', { skip: avail.ok ? false : avail.reason, timeou
     await openApp(pageB, serverUrl);
     const n = events.length;
     await watch(pageB, dev!.deviceId, 'demo');
-    const h = await until('refusal', async () => {
-      const x = await hook(pageB);
-      return x.state.startsWith('access refused') ? x : undefined;
-    });
+    const h = await waitForState(pageB, /^access refused/);
     assert.equal(h.frames, 0);
     assert.ok(events.slice(n).some((e) => e.kind === 'session-refused' && e.attack === false));
     await ctxB.close();
@@ -212,10 +210,7 @@ describe('live view end to end', { skip: avail.ok ? false : avail.reason, timeou
     assert.equal(dev!.role, 'member');
     assert.doesNotMatch(pageC.url(), /s=/, 'the setup secret is gone from the address bar');
     await watch(pageC, agent.deviceId, 'demo');
-    const h = await until('refusal', async () => {
-      const x = await hook(pageC);
-      return x.state.startsWith('access refused') ? x : undefined;
-    });
+    const h = await waitForState(pageC, /^access refused/);
     assert.equal(h.frames, 0);
     await ctxC.close();
   });
@@ -229,10 +224,7 @@ describe('live view end to end', { skip: avail.ok ? false : avail.reason, timeou
           proxy.tampered[mode === 'resign-answer' ? 'answer-resigned' : 'answer-fingerprint'] ?? 0;
         await openApp(pageA, proxy.url);
         await watch(pageA, agent.deviceId, 'demo');
-        const h = await until('possible attack', async () => {
-          const x = await hook(pageA);
-          return x.state.startsWith('possible attack') ? x : undefined;
-        });
+        const h = await waitForState(pageA, /^possible attack/);
         assert.ok(
           (proxy.tampered[mode === 'resign-answer' ? 'answer-resigned' : 'answer-fingerprint'] ?? 0) > before,
         );

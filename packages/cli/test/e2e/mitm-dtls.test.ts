@@ -35,6 +35,7 @@ import {
   type Proc,
   submitCode,
   until,
+  waitForState,
   watch,
 } from './stack.js';
 
@@ -167,14 +168,7 @@ describe('attack 3: candidate injection + replayed viewer certificate (MITM on D
     const n = d.events.length;
     const mitm = await underAttack(d);
     try {
-      const h = await until(
-        'the viewer to show possible attack',
-        async () => {
-          const x = await hook(page);
-          return x.state.startsWith('possible attack') ? x : undefined;
-        },
-        60_000,
-      ).catch((e: Error) => {
+      const h = await waitForState(page, /^possible attack/, { timeoutMs: 60_000 }).catch((e: Error) => {
         throw new Error(`${e.message}\nattacker: ${JSON.stringify(mitm.report)}`);
       });
       const r = mitm.report;

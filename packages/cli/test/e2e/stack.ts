@@ -9,7 +9,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type ChromiumHandle, launchChromium } from '@hearth/testkit';
-import type { Page } from 'playwright-core';
 
 export { descendantsNamed as descendants } from '@hearth/testkit';
 
@@ -115,107 +114,17 @@ export function launchLoopbackChromium(): Promise<ChromiumHandle> {
 }
 
 // ---------------------------------------------------------------- the viewer, as a person uses it
-
-interface Hook {
-  state: string;
-  framesDecoded(): number;
-  lastError?: { code: string; message: string; attack?: boolean };
-  pairedDevices(): { deviceId: string; deviceKey: string; role: string }[];
-  viewerKey: string;
-  rendezvous: string;
-}
-type W = Window & { __hearth?: Hook };
-
-export async function openApp(page: Page, url: string): Promise<void> {
-  await page.goto(url);
-  await page.waitForSelector('html[data-ready="true"]', { timeout: 20_000 });
-}
-
-/** Type a manual code into the pairing form and submit it; returns the pairing status text when it settles. */
-export async function submitCode(page: Page, code: string): Promise<void> {
-  if (!(await page.isVisible('#pair-form'))) {
-    await page.evaluate(() => {
-      location.hash = '#/pair';
-    });
-    await page.waitForSelector('#pair-form');
-  }
-  await page.fill('#pair-code', code);
-  await page.click('#pair-submit');
-}
-
-export async function pairStatus(page: Page): Promise<string> {
-  return (await page.textContent('#pair-status').catch(() => '')) ?? '';
-}
-
-export async function hook(
-  page: Page,
-): Promise<{ state: string; frames: number; error?: Hook['lastError']; rendezvous: string }> {
-  return page.evaluate(() => {
-    const h = (window as W).__hearth;
-    return {
-      state: h?.state ?? 'none',
-      frames: h?.framesDecoded() ?? 0,
-      ...(h?.lastError ? { error: h.lastError } : {}),
-      rendezvous: h?.rendezvous ?? 'none',
-    };
-  });
-}
-
-export async function pairedDevices(
-  page: Page,
-): Promise<{ deviceId: string; deviceKey: string; role: string }[]> {
-  return page.evaluate(() => (window as W).__hearth?.pairedDevices() ?? []);
-}
-
-export function liveHash(deviceId: string, camera: string): string {
-  return `#/live/${encodeURIComponent(deviceId)}/${encodeURIComponent(camera)}`;
-}
-
-/** Open the live view of a camera and wait until the status line leaves "connecting". */
-export async function watch(page: Page, deviceId: string, camera: string): Promise<void> {
-  await page.evaluate(
-    (h) => {
-      location.hash = h;
-    },
-    liveHash(deviceId, camera),
-  );
-  await page.waitForSelector('#status');
-}
-
-/** Wait until the live view has decoded frames and keeps decoding more; returns [first, later] counts. */
-export async function framesFlow(page: Page, timeoutMs = 30_000): Promise<[number, number]> {
-  const first = await until(
-    'decoded frames',
-    async () => {
-      const h = await hook(page);
-      if (h.state === 'attack' || h.state === 'refused')
-        throw new Error(`live view ended in ${h.state}: ${JSON.stringify(h.error)}`);
-      return h.frames > 0 ? h.frames : 0;
-    },
-    timeoutMs,
-  );
-  await new Promise((r) => setTimeout(r, 1500));
-  const later = (await hook(page)).frames;
-  return [first, later];
-}
-
-/** Pin a device in this origin's IndexedDB as pairing would have, without pairing (to test refusal). */
-export async function seedDevice(
-  page: Page,
-  rec: { deviceId: string; deviceKey: string; server: string },
-): Promise<void> {
-  await page.evaluate(async (r) => {
-    const db = await new Promise<IDBDatabase>((res, rej) => {
-      const q = indexedDB.open('hearth');
-      q.onsuccess = () => res(q.result);
-      q.onerror = () => rej(q.error);
-    });
-    await new Promise<void>((res, rej) => {
-      const t = db.transaction('devices', 'readwrite');
-      t.objectStore('devices').put({ ...r, role: 'owner', label: 'Not mine', pairedAt: Date.now() });
-      t.oncomplete = () => res();
-      t.onerror = () => rej(t.error);
-    });
-    db.close();
-  }, rec);
-}
+// The one viewer driver, shared by every end-to-end suite (packages/testkit/src/viewer-driver.ts).
+export {
+  framesFlow,
+  type HookSnapshot,
+  hook,
+  liveHash,
+  openApp,
+  pairedDevices,
+  pairStatus,
+  seedDevice,
+  submitCode,
+  waitForState,
+  watch,
+} from '@hearth/testkit';

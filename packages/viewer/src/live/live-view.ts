@@ -24,6 +24,7 @@
  * silent retry loop that hands the attacker a new session each time.
  */
 import {
+  backoffDelay,
   type CryptoEnv,
   createOffer,
   decodeEnvelope,
@@ -37,7 +38,6 @@ import {
   verifyAnswer,
   x25519Generate,
 } from '@hearth/protocol';
-import { backoffDelay } from '../core/backoff.js';
 import type { DeviceMessage } from '../core/messages.js';
 import { classifyPath, framesDecoded, remoteCertificateFingerprint } from '../core/stats.js';
 import {

@@ -1,6 +1,7 @@
 /**
  * The viewer in a real Chromium (Debian's, driven by playwright-core), served from dist/ with the
- * production CSP by a 127.0.0.1 harness that also plays the rendezvous and a fake device.
+ * production CSP by the real Hearth server on 127.0.0.1 (its real hub), with a device the test
+ * scripts: a real rendezvous client authenticated by its own device key.
  *
  * 1. Smoke: the page renders the pairing form, generates a non-extractable Ed25519 key, stores it
  *    in IndexedDB, keeps it across reloads, authenticates with it, registers the service worker,
@@ -27,7 +28,13 @@ import {
   verifyOffer,
   WebCryptoSigner,
 } from '@hearth/protocol';
-import { type ChromiumHandle, chromiumAvailable, launchChromium } from '@hearth/testkit';
+import {
+  type ChromiumHandle,
+  chromiumAvailable,
+  launchChromium,
+  seedDevice,
+  waitForState,
+} from '@hearth/testkit';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { HearthHook } from '../../src/ui/app.js';
 import { type Harness, startHarness } from './harness.js';
@@ -145,7 +152,7 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
     assert.equal(k2.created, k1.created);
     assert.equal(k2.hookKey, k1.hookKey);
 
-    // The rendezvous (harness) authenticated the browser with exactly that key.
+    // The real hub authenticated the browser with exactly that key.
     await page.waitForFunction(() => window.__hearth?.rendezvous === 'ready');
     assert.ok(harness.authenticated.includes(k1.hookKey!));
     assert.equal(await page.evaluate(() => window.__hearth?.state), 'idle');
@@ -249,7 +256,7 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
 
       // Trickled candidates wait until the device page has a peer connection for the offer.
       let answered: Promise<void> = Promise.resolve();
-      harness.device(deviceId, async (m, reply, from) => {
+      await harness.device(deviceKey.signer, async (m, reply, from) => {
         if (m.t === 'cameras')
           return reply({
             t: 'cameras',
@@ -306,28 +313,13 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
       }
 
       // Pin the device as pairing would have (IndexedDB record), then reload.
-      const record = {
+      await seedDevice(page, {
         deviceId,
         deviceKey: encodeId('deviceKey', deviceKey.signer.publicKey),
         role: 'owner',
         server: harness.url,
         label: 'Living room',
-        pairedAt: Date.now(),
-      };
-      await page.evaluate(async (rec) => {
-        const db = await new Promise<IDBDatabase>((res, rej) => {
-          const r = indexedDB.open('hearth');
-          r.onsuccess = () => res(r.result);
-          r.onerror = () => rej(r.error);
-        });
-        await new Promise<void>((res, rej) => {
-          const t = db.transaction('devices', 'readwrite');
-          t.objectStore('devices').put(rec);
-          t.oncomplete = () => res();
-          t.onerror = () => rej(t.error);
-        });
-        db.close();
-      }, record);
+      });
       await page.goto(`${harness.url}/`);
       await ready(page);
     });
@@ -347,15 +339,7 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
     it('connects, verifies the signed answer, and decodes frames: connected (direct)', async () => {
       await page.click('a.cam[data-camera="front"]');
       await page.waitForSelector('#status');
-      await page
-        .waitForSelector('#status[data-state="connected (direct)"]', { timeout: 20_000 })
-        .catch(async (e) => {
-          const why = await page.evaluate(() => ({
-            state: window.__hearth?.state,
-            err: window.__hearth?.lastError,
-          }));
-          throw new Error(`${(e as Error).message}\nviewer: ${JSON.stringify(why)}`);
-        });
+      await waitForState(page, 'connected (direct)', { stopOn: ['possible attack'] });
       await page.waitForFunction(() => (window.__hearth?.framesDecoded() ?? 0) > 10, undefined, {
         timeout: 15_000,
       });
@@ -401,31 +385,15 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
 
     it('device offline is shown, and the view resumes when it is back', async () => {
       await page.click('#retry');
-      await page
-        .waitForSelector('#status[data-state="connected (direct)"]', { timeout: 20_000 })
-        .catch(async (e) => {
-          const why = await page.evaluate(() => ({
-            state: window.__hearth?.state,
-            err: window.__hearth?.lastError,
-          }));
-          throw new Error(`retry: ${(e as Error).message}\nviewer: ${JSON.stringify(why)}`);
-        });
+      await waitForState(page, 'connected (direct)', { stopOn: ['possible attack'] });
       await page.goto(`${harness.url}/#/`);
       await ready(page);
-      harness.setOnline(deviceId, false);
+      await harness.setOnline(deviceId, false);
       await page.waitForSelector(`li.device[data-presence="offline"]`);
       await page.click('a.cam[data-camera="front"]');
       await page.waitForSelector('#status[data-state="device offline"]');
-      harness.setOnline(deviceId, true);
-      await page
-        .waitForSelector('#status[data-state="connected (direct)"]', { timeout: 20_000 })
-        .catch(async (e) => {
-          const why = await page.evaluate(() => ({
-            state: window.__hearth?.state,
-            err: window.__hearth?.lastError,
-          }));
-          throw new Error(`${(e as Error).message}\nviewer: ${JSON.stringify(why)}`);
-        });
+      await harness.setOnline(deviceId, true);
+      await waitForState(page, 'connected (direct)', { stopOn: ['possible attack'] });
     });
 
     it('loads with no CSP violation or page error', () => {

@@ -1,0 +1,372 @@
+/**
+ * The rendezvous client core, shared by the agent (Node) and the viewer (browser). It does no I/O of
+ * its own: it is handed a socket factory (each platform wires its WebSocket in a few lines), a
+ * CryptoEnv (for the auth envelope and the retry jitter) and one retry schedule ({@link backoffDelay}).
+ *
+ * It runs the connection state machine:
+ *
+ * ```
+ *   down ──start/retry──▶ connecting ──hello──▶ authenticating ──ready──▶ ready
+ *     ▲                       │                       │                     │
+ *     └──── close, handshake timeout, silent server, stop ◀─────────────────┘
+ * ```
+ *
+ * - `hello` is answered with {@link createAuth} (proof of key possession bound to this server and
+ *   this connection), once per connection; a second `hello` is ignored.
+ * - Hello + auth must finish within `handshakeMs`, or the attempt is abandoned.
+ * - Once ready it pings every `pingMs`; a server that has sent nothing for `deadAfterPings` ping
+ *   intervals is a dead (half-open) connection: it is dropped and re-established.
+ * - Every frame from the server is decoded with {@link decodeServerFrame}; a frame that does not
+ *   decode, or a binary frame, is dropped and counted (`badFrames`). Before `ready`, only `hello`
+ *   and `error` frames are acted on.
+ * - After a connection ends (for any reason but {@link RendezvousCore.stop}) it reconnects after
+ *   `backoffDelay(attempt, retry)`, jittered from the CryptoEnv; a `ready` resets the attempt count.
+ *
+ * The server is trusted for delivery only: `recv.m` is handed to the caller as it came, and the
+ * caller authenticates it end to end.
+ */
+import type { CryptoEnv } from './crypto/env.js';
+import type { Signer } from './crypto/primitives.js';
+import {
+  type ClientFrame,
+  createAuth,
+  decodeServerFrame,
+  type IceServer,
+  type ServerFrame,
+} from './rendezvous.js';
+import { backoffDelay, envUnit, type RetrySchedule } from './retry.js';
+
+/** What the core needs from one WebSocket connection. */
+export interface RendezvousSocket {
+  /** Send one text frame; false when the socket is not open. */
+  send(text: string): boolean;
+  /** Close (or, for a dead connection, cut) the socket. The core never hears from it again. */
+  close(code: number, reason: string): void;
+}
+
+/** What a socket reports to the core. Calls after the core closed the socket are ignored. */
+export interface RendezvousSocketEvents {
+  /** A text frame arrived. */
+  text(data: string): void;
+  /** A binary frame arrived (never valid on the rendezvous). */
+  binary(): void;
+  /** The socket closed (or failed to open). */
+  closed(code: number, reason: string): void;
+}
+
+/** Opens a new socket to the rendezvous and reports its events to `events`. */
+export type RendezvousSocketFactory = (events: RendezvousSocketEvents) => RendezvousSocket;
+
+/** Connection states. */
+export type RendezvousStatus = 'connecting' | 'authenticating' | 'ready' | 'down';
+
+type Frame<T extends ServerFrame['t']> = Extract<ServerFrame, { t: T }>;
+
+/** Events of {@link RendezvousCore} and their payloads. */
+export interface RendezvousCoreEvents {
+  /** Authenticated: our ID and the ICE servers to use. */
+  ready: Frame<'ready'>;
+  /** A message routed to us (`from` is set by the server from the sender's authenticated connection). */
+  recv: Frame<'recv'>;
+  presence: Frame<'presence'>;
+  'pair/found': Frame<'pair/found'>;
+  alert: Frame<'alert'>;
+  /** Server error frame (e.g. a `send` that could not be delivered, with its `ref`). */
+  error: Frame<'error'>;
+  /** Connection state changes. */
+  status: RendezvousStatus;
+  /** A connection ended: the socket's close code, or ours when the core gave up on it. */
+  disconnected: { code: number; reason: string; wasReady: boolean };
+}
+
+/** Log sink; never receives message payloads or key material. */
+export type RendezvousLog = (
+  level: 'info' | 'warn' | 'error',
+  msg: string,
+  extra?: Record<string, unknown>,
+) => void;
+
+/** Timers (injectable so that tests drive time by hand). */
+export interface RendezvousTimers {
+  /** Run `fn` after `ms`. `background` timers must not keep a process alive on their own. */
+  set(fn: () => void, ms: number, background: boolean): unknown;
+  clear(handle: unknown): void;
+}
+
+/** Close codes the core uses when it gives up on a connection itself (4000–4099: client-side). */
+export const CLIENT_CLOSE = {
+  /** stop(): the caller is done. */
+  BYE: 1000,
+  /** Hello + auth did not complete within handshakeMs. */
+  HANDSHAKE_TIMEOUT: 4000,
+  /** The server sent nothing for deadAfterPings ping intervals. */
+  SILENT: 4004,
+} as const;
+
+/** Options of {@link RendezvousCore}. */
+export interface RendezvousCoreOptions {
+  /** Opens the socket (the platform's WebSocket, or a scripted fake in tests). */
+  socket: RendezvousSocketFactory;
+  signer: Signer;
+  role: 'device' | 'viewer';
+  /** Signs the auth envelope (its clock stamps it) and jitters the retry delays. */
+  env: CryptoEnv;
+  /** Reconnect schedule. Default {@link DEFAULT_RETRY} (500 ms doubling to 30 s). */
+  retry?: RetrySchedule;
+  /** Ping interval once ready (ms). Default 25 000. */
+  pingMs?: number;
+  /** Ping intervals without a word from the server before the connection counts as dead. Default 2. */
+  deadAfterPings?: number;
+  /** How long connect + hello + auth may take before the attempt is abandoned (ms). Default 15 000. */
+  handshakeMs?: number;
+  timers?: RendezvousTimers;
+  log?: RendezvousLog;
+}
+
+const defaultTimers: RendezvousTimers = {
+  set(fn, ms, background) {
+    const h = setTimeout(fn, ms);
+    // Node: a heartbeat or handshake timer alone must not keep the process alive (browsers: a number).
+    if (background) (h as { unref?: () => void }).unref?.();
+    return h;
+  },
+  clear: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+type Listener<K extends keyof RendezvousCoreEvents> = (e: RendezvousCoreEvents[K]) => void;
+
+interface Live {
+  sock: RendezvousSocket | undefined;
+  /** Ping ticks since the server last sent anything. */
+  silentTicks: number;
+}
+
+/** One rendezvous connection, kept up until {@link stop}. */
+export class RendezvousCore {
+  private live: Live | undefined;
+  private attempt = 0;
+  private stopped = true;
+  private retryTimer: unknown;
+  private pingTimer: unknown;
+  private handshakeTimer: unknown;
+  private readonly listeners = new Map<keyof RendezvousCoreEvents, Set<(e: never) => void>>();
+  private readonly timers: RendezvousTimers;
+  /** ICE servers from the last `ready` (TURN credentials are short-lived: re-read per session). */
+  ice: IceServer[] = [];
+  /** Our ID as the server knows it (`hdid_…` or `huk_…`), from the last `ready`. */
+  id: string | undefined;
+  status: RendezvousStatus = 'down';
+  /** Frames from the server that failed validation (dropped). */
+  badFrames = 0;
+  /** Connections opened so far (for tests and diagnostics). */
+  connects = 0;
+
+  constructor(private readonly o: RendezvousCoreOptions) {
+    this.timers = o.timers ?? defaultTimers;
+  }
+
+  /** Subscribe; returns the unsubscribe function. */
+  on<K extends keyof RendezvousCoreEvents>(event: K, f: Listener<K>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(event, set);
+    }
+    set.add(f as (e: never) => void);
+    const live = set;
+    return () => live.delete(f as (e: never) => void);
+  }
+
+  private emit<K extends keyof RendezvousCoreEvents>(event: K, e: RendezvousCoreEvents[K]): void {
+    for (const f of [...(this.listeners.get(event) ?? [])]) {
+      try {
+        (f as Listener<K>)(e);
+      } catch (err) {
+        this.log('error', 'a rendezvous listener failed', { event, err: (err as Error)?.message });
+      }
+    }
+  }
+
+  private log(level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>): void {
+    try {
+      this.o.log?.(level, msg, extra);
+    } catch {
+      // A broken log sink must not break the connection.
+    }
+  }
+
+  /** True while authenticated. */
+  get ready(): boolean {
+    return this.status === 'ready';
+  }
+
+  /** Connect, and keep reconnecting until {@link stop}. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect();
+  }
+
+  /** Reconnect now if down and waiting to retry (e.g. the browser came back online). */
+  nudge(): void {
+    if (this.stopped || this.status !== 'down') return;
+    this.timers.clear(this.retryTimer);
+    this.connect();
+  }
+
+  /** Stop for good: close the connection, cancel every timer. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.timers.clear(this.retryTimer);
+    this.end(CLIENT_CLOSE.BYE, 'bye', true);
+  }
+
+  /** Send a frame; false when not authenticated (nothing is queued). */
+  send(frame: ClientFrame): boolean {
+    const sock = this.live?.sock;
+    if (this.status !== 'ready' || !sock) return false;
+    return sock.send(JSON.stringify(frame));
+  }
+
+  private setStatus(s: RendezvousStatus): void {
+    if (this.status === s) return;
+    this.status = s;
+    this.emit('status', s);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.end(CLIENT_CLOSE.BYE, 'reconnecting', true);
+    this.setStatus('connecting');
+    const live: Live = { sock: undefined, silentTicks: 0 };
+    this.live = live;
+    this.connects++;
+    this.handshakeTimer = this.timers.set(
+      () => {
+        if (this.live !== live || this.status === 'ready') return;
+        this.log('warn', 'the server did not complete authentication in time: reconnecting');
+        this.end(CLIENT_CLOSE.HANDSHAKE_TIMEOUT, 'handshake timeout');
+      },
+      this.o.handshakeMs ?? 15_000,
+      true,
+    );
+    const events: RendezvousSocketEvents = {
+      text: (data) => {
+        if (this.live !== live) return;
+        live.silentTicks = 0;
+        let f: ServerFrame;
+        try {
+          f = decodeServerFrame(data);
+        } catch (e) {
+          this.badFrames++;
+          this.log('warn', 'bad frame from the server', { code: (e as { code?: string }).code });
+          return;
+        }
+        void this.onFrame(live, f);
+      },
+      binary: () => {
+        if (this.live !== live) return;
+        live.silentTicks = 0;
+        this.badFrames++;
+      },
+      closed: (code, reason) => {
+        if (this.live !== live) return;
+        this.live = undefined; // the socket is gone: nothing to close
+        this.end(code, reason);
+      },
+    };
+    try {
+      live.sock = this.o.socket(events);
+    } catch (e) {
+      this.log('warn', 'cannot open a connection to the server', { err: (e as Error)?.message });
+      if (this.live === live) this.end(CLIENT_CLOSE.BYE, 'cannot connect');
+    }
+  }
+
+  private async onFrame(live: Live, f: ServerFrame): Promise<void> {
+    switch (f.t) {
+      case 'hello': {
+        if (this.status !== 'connecting') return;
+        this.setStatus('authenticating');
+        let env: unknown;
+        try {
+          env = await createAuth(this.o.signer, this.o.role, f, this.o.env);
+        } catch (e) {
+          this.log('error', 'cannot sign the auth proof', { err: (e as Error)?.message });
+          if (this.live === live) this.end(CLIENT_CLOSE.HANDSHAKE_TIMEOUT, 'cannot authenticate');
+          return;
+        }
+        if (this.live === live) live.sock?.send(JSON.stringify({ t: 'auth', env } satisfies ClientFrame));
+        return;
+      }
+      case 'ready':
+        if (this.status !== 'authenticating') return;
+        this.timers.clear(this.handshakeTimer);
+        this.attempt = 0;
+        this.ice = f.ice;
+        this.id = f.id;
+        this.setStatus('ready');
+        this.schedulePing(live);
+        this.emit('ready', f);
+        return;
+      case 'pong':
+        return;
+      default:
+        if (this.status !== 'ready' && f.t !== 'error') return;
+        this.emit(f.t, f as never);
+    }
+  }
+
+  private schedulePing(live: Live): void {
+    const every = this.o.pingMs ?? 25_000;
+    const deadAfter = Math.max(1, this.o.deadAfterPings ?? 2);
+    this.pingTimer = this.timers.set(
+      () => {
+        if (this.live !== live || this.status !== 'ready') return;
+        if (live.silentTicks >= deadAfter) {
+          this.log('warn', 'no word from the server: reconnecting');
+          this.end(CLIENT_CLOSE.SILENT, 'server silent');
+          return;
+        }
+        live.silentTicks++;
+        this.send({ t: 'ping' });
+        this.schedulePing(live);
+      },
+      every,
+      true,
+    );
+  }
+
+  /**
+   * End the current connection (if any): close its socket unless it is already gone, report it,
+   * and schedule the next attempt unless stopped or `quiet` (a new attempt follows at once).
+   */
+  private end(code: number, reason: string, quiet = false): void {
+    this.timers.clear(this.handshakeTimer);
+    this.timers.clear(this.pingTimer);
+    const live = this.live;
+    this.live = undefined;
+    const wasReady = this.status === 'ready';
+    const hadSocket = live !== undefined || this.status !== 'down';
+    if (live?.sock) {
+      try {
+        live.sock.close(code, reason);
+      } catch {
+        // already closing
+      }
+    }
+    if (hadSocket) {
+      if (wasReady) this.log('warn', 'disconnected from the server', { code });
+      this.setStatus('down');
+      this.emit('disconnected', { code, reason, wasReady });
+    }
+    if (!quiet && !this.stopped) this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    this.timers.clear(this.retryTimer);
+    const delay = backoffDelay(this.attempt++, { ...this.o.retry, random: () => envUnit(this.o.env) });
+    this.retryTimer = this.timers.set(() => this.connect(), delay, false);
+  }
+}
