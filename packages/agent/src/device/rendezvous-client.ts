@@ -3,9 +3,15 @@
  * with jittered exponential backoff, and hands routed messages to the device logic.
  */
 import { EventEmitter } from 'node:events';
-import type { TLSSocket } from 'node:tls';
+import {
+  CertificatePinError,
+  normalizeFingerprint,
+  type OpenWebSocketOptions,
+  openWebSocket,
+} from '@hearth/node';
 import {
   type ClientFrame,
+  ConfigError,
   createAuth,
   decodeServerFrame,
   type IceServer,
@@ -55,8 +61,22 @@ export class RendezvousClient extends EventEmitter {
   /** True while authenticated. */
   connected = false;
 
+  private readonly wsOptions: OpenWebSocketOptions;
+
   constructor(private readonly o: RendezvousClientOptions) {
     super();
+    this.wsOptions = {
+      maxPayload: 256 * 1024,
+      handshakeTimeout: 10_000,
+      ...(o.pinnedCertSha256 ? { pinnedCertSha256: o.pinnedCertSha256 } : {}),
+      ...(o.insecure ? { insecure: true } : {}),
+    };
+    // A malformed pin, or a pin on ws://, is a configuration error now, not a failure per retry.
+    if (o.pinnedCertSha256) {
+      normalizeFingerprint(o.pinnedCertSha256);
+      if (!o.url.startsWith('wss:'))
+        throw new ConfigError('E_CONFIG', `a pinned certificate needs an https:// server URL, got ${o.url}`);
+    }
   }
 
   /** Connect (and keep reconnecting until {@link close}). */
@@ -93,11 +113,8 @@ export class RendezvousClient extends EventEmitter {
 
   private connect(): void {
     if (this.stopped) return;
-    const ws = new WebSocket(this.o.url, {
-      maxPayload: 256 * 1024,
-      handshakeTimeout: 10_000,
-      rejectUnauthorized: !(this.o.insecure || this.o.pinnedCertSha256),
-    });
+    // @hearth/node's client: a pin is checked on the TLS socket, before any frame is read.
+    const ws = openWebSocket(this.o.url, this.wsOptions);
     this.ws = ws;
     const readyTimer = setTimeout(() => {
       if (this.ws === ws && !this.connected) {
@@ -107,17 +124,6 @@ export class RendezvousClient extends EventEmitter {
     }, this.o.readyTimeoutMs ?? 20_000);
     readyTimer.unref?.();
     ws.once('close', () => clearTimeout(readyTimer));
-    if (this.o.pinnedCertSha256) {
-      const want = this.o.pinnedCertSha256.replace(/:/g, '').toLowerCase();
-      ws.on('upgrade', (res) => {
-        const sock = res.socket as TLSSocket;
-        const got = (sock.getPeerCertificate?.().fingerprint256 ?? '').replace(/:/g, '').toLowerCase();
-        if (got !== want) {
-          this.log('error', 'server certificate does not match the pinned fingerprint: possible attack');
-          ws.terminate();
-        }
-      });
-    }
     ws.on('message', (data, isBinary) => {
       this.lastSeen = Date.now();
       if (isBinary) return;
@@ -140,7 +146,9 @@ export class RendezvousClient extends EventEmitter {
       this.schedule();
     });
     ws.on('error', (e) => {
-      this.log('warn', 'server connection error', { error: (e as Error).message });
+      if (e instanceof CertificatePinError)
+        this.log('error', 'server certificate does not match the pinned fingerprint: possible attack');
+      else this.log('warn', 'server connection error', { error: (e as Error).message });
     });
   }
 
