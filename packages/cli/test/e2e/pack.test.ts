@@ -191,6 +191,18 @@ describe('the packed packages install and run outside the workspace', { timeout:
     assert.ok(!existsSync(join(app, 'node_modules/tsx')), 'no tsx: the CLI must run from its dist/');
   });
 
+  it('each @hearth package is installed once, from its tarball (none fetched from the registry)', () => {
+    const lock = JSON.parse(readFileSync(join(app, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { resolved?: string }>;
+    };
+    const hearth = Object.entries(lock.packages).filter(([path]) => path.includes('node_modules/@hearth/'));
+    assert.deepEqual(
+      hearth.map(([path]) => path).sort(),
+      [...tarballs.keys()].map((n) => `node_modules/${n}`).sort(),
+    );
+    for (const [path, entry] of hearth) assert.match(entry.resolved ?? '', /^file:.*\.tgz$/, path);
+  });
+
   const bin = () => join(app, 'node_modules/.bin/hearth');
 
   it('hearth --help', async () => {
