@@ -37,7 +37,9 @@ export interface PrivateFileIo {
 /** The real file system. */
 export const nodeFileIo: PrivateFileIo = {
   mkdirp(dir) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // A new directory's own entry must be durable too: fsync the parent of the first one made.
+    const first = fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (first) nodeFileIo.fsyncDir(dirname(first));
   },
   openNew(path) {
     const fd = fs.openSync(path, 'wx', 0o600);
