@@ -97,7 +97,10 @@ function e2eNamespace() {
 // (Never call node --test with no files: it would go looking for tests itself, and find this script.)
 let ok = unit.length ? suite(unit, 'unit tests', []) : true;
 const inLab = e2e.filter((f) => f.startsWith('packages/testkit/'));
-const inNs = e2e.filter((f) => !f.startsWith('packages/testkit/'));
+// The packaging test installs the packed tarballs with npm: it needs the registry, so it runs in
+// the root namespace too (it serves on 127.0.0.1 only).
+const needsRegistry = e2e.filter((f) => f.endsWith('/pack.test.ts'));
+const inNs = e2e.filter((f) => !f.startsWith('packages/testkit/') && !needsRegistry.includes(f));
 if (inNs.length) {
   const ns = e2eNamespace();
   try {
@@ -107,6 +110,7 @@ if (inNs.length) {
   }
 }
 if (inLab.length) ok = suite(inLab, 'NAT lab tests', ['--test-concurrency=1']) && ok;
+if (needsRegistry.length) ok = suite(needsRegistry, 'packaging test', ['--test-concurrency=1']) && ok;
 rmSync(tapDir, { recursive: true, force: true });
 // One closing line over both runs, in the plain form CI reads.
 console.log(`\ntests: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);

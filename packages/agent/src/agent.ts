@@ -8,6 +8,8 @@
  *                                 └── cameras ──────────▶ MediaBackend (ffmpeg + libdatachannel)
  * ```
  */
+
+import { type Logger, silentLogger } from '@hearth/node';
 import {
   Acl,
   type AttemptPolicy,
@@ -36,12 +38,8 @@ export type AgentEvent =
   | { kind: 'acl-updated'; ver: number; dropped: number; closed: number }
   | { kind: 'member-paired-needs-grant'; viewer: string };
 
-/** Minimal structured logger (pino-compatible). */
-export interface Logger {
-  info(o: object, msg?: string): void;
-  warn(o: object, msg?: string): void;
-  error(o: object, msg?: string): void;
-}
+/** The structured logger (pino-compatible), shared with the server through @hearth/node. */
+export type { Logger } from '@hearth/node';
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
@@ -90,14 +88,16 @@ export interface Agent {
   close(): Promise<void>;
 }
 
-const quiet: Logger = { info() {}, warn() {}, error() {} };
-
 /** Start an agent: identity, ACL, pairing window (while unpaired), connection to the rendezvous. */
 export async function startAgent(o: AgentOptions): Promise<Agent> {
-  const log = o.log ?? quiet;
+  const log = o.log ?? silentLogger;
   const env = o.env ?? systemEnv;
   const id = await loadOrCreateIdentity(o.dataDir);
   if (id.created) log.info({ device: id.deviceId }, 'created a new device identity');
+  if (id.migratedFrom)
+    log.info({ from: id.migratedFrom }, 'rewrote device.key in the current key file format');
+  if (id.migrationError)
+    log.warn({ err: id.migrationError }, 'device.key is in an older format and could not be rewritten');
   let acl = await loadAcl(o.dataDir, env.now());
   const wsUrl = `${o.serverUrl.replace(/^http/, 'ws').replace(/\/$/, '')}/ws`;
   const client = new RendezvousClient({

@@ -2,6 +2,8 @@
  * The rendezvous hub: authenticates WebSocket connections by key, routes `send` frames by
  * cryptographic ID, tracks presence and manual-code lookup tags. Never parses, stores or logs `m`.
  */
+
+import type { Logger } from '@hearth/node';
 import {
   type ClientFrame,
   claimedDeviceId,
@@ -16,7 +18,6 @@ import {
   VerificationError,
   verifyAuth,
 } from '@hearth/protocol';
-import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { ServerConfig } from './config.js';
 import type { Store } from './store.js';
@@ -168,7 +169,7 @@ export class Hub {
       bad: 0,
       watching: new Set(),
     };
-    ws.on('error', (e) => this.o.log.debug({ addr, err: e.message }, 'websocket error'));
+    ws.on('error', (e) => this.o.log.debug?.({ addr, err: e.message }, 'websocket error'));
     ws.on('close', () => this.onClose(conn));
     this.all.add(conn);
     const n = (this.perAddr.get(addr) ?? 0) + 1;

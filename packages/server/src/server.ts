@@ -63,7 +63,10 @@ export async function startServer(
   const c = resolveServerConfig(cfg);
   const log = (opts.log ?? pino({ level: 'silent' })).child({ mod: 'server' });
   ensureDataDir(c.dataDir);
-  const { id: serverKey } = await loadServerKey(c.dataDir);
+  const { id: serverKey, migratedFrom, migrationError } = await loadServerKey(c.dataDir);
+  if (migratedFrom) log.info({ from: migratedFrom }, 'rewrote server.key in the current key file format');
+  if (migrationError)
+    log.warn({ err: migrationError }, 'server.key is in an older format and could not be rewritten');
   const store = new Store(c.dataDir);
 
   let relay: RelayServer | undefined;

@@ -1,4 +1,5 @@
 /** Typed errors of the media side. `code` is stable (tests and callers match on it); messages never hold secrets. */
+import { type Logger, silentLogger } from '@hearth/node';
 export type MediaErrorCode =
   | 'config-too-large'
   | 'config-yaml'
@@ -58,16 +59,6 @@ export function mediaWireCode(code: MediaErrorCode): string | undefined {
   }
 }
 
-/** Minimal structured logger (pino-compatible subset). */
-export interface MediaLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug?(obj: object, msg?: string): void;
-}
-
-export const silentLogger: MediaLogger = {
-  info() {},
-  warn() {},
-  error() {},
-};
+/** The structured logger of @hearth/node (pino-compatible subset), under the media layer's name. */
+export type MediaLogger = Logger;
+export { silentLogger };
