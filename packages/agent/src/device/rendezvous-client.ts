@@ -4,11 +4,7 @@
  * Node events for the device logic.
  */
 import { EventEmitter } from 'node:events';
-import {
-  CertificatePinError,
-  normalizeFingerprint,
-  openWebSocket,
-} from '@hearth/node';
+import { CertificatePinError, normalizeFingerprint, openWebSocket } from '@hearth/node';
 import {
   type ClientFrame,
   ConfigError,
