@@ -72,8 +72,8 @@ function suite(list, label, extra, netns) {
   return ok;
 }
 // End-to-end suites that do WebRTC run inside a network namespace of their own with only `lo`, so no
-// ICE candidate can point off the machine. The NAT lab suites (packages/testkit) build their own
-// namespaces from the root one and run outside it.
+// ICE candidate can point off the machine. The NAT lab suites (packages/testkit, and the scenarios in
+// packages/e2e/test/e2e/natlab) build their own namespaces from the root one and run outside it.
 function e2eNamespace() {
   if (process.env.HEARTH_NO_NETNS === '1' || process.getuid?.() !== 0) return undefined;
   const name = `hearth-e2e-${process.pid}`;
@@ -96,8 +96,9 @@ function e2eNamespace() {
 }
 // (Never call node --test with no files: it would go looking for tests itself, and find this script.)
 let ok = unit.length ? suite(unit, 'unit tests', []) : true;
-const inLab = e2e.filter((f) => f.startsWith('packages/testkit/'));
-const inNs = e2e.filter((f) => !f.startsWith('packages/testkit/'));
+const isLab = (f) => f.startsWith('packages/testkit/') || f.startsWith('packages/e2e/test/e2e/natlab/');
+const inLab = e2e.filter(isLab);
+const inNs = e2e.filter((f) => !isLab(f));
 if (inNs.length) {
   const ns = e2eNamespace();
   try {

@@ -21,10 +21,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  type ChromiumHandle,
+  type LabProcess,
+  launchChromium,
+  NatLab,
+  SERVER_IP,
+  TOPOLOGIES,
+  TOPOLOGY_NAMES,
+  type TopologyName,
+  type TopologySpec,
+} from '@hearth/testkit';
 import type { Page } from 'playwright-core';
-import { type ChromiumHandle, launchChromium } from '../browser.js';
-import { type LabProcess, NatLab } from './lab.js';
-import { SERVER_IP, TOPOLOGIES, TOPOLOGY_NAMES, type TopologyName, type TopologySpec } from './topologies.js';
 
 const here = fileURLToPath(import.meta.url);
 /** The repository root (the hearth bin resolves workspace packages from here). */
