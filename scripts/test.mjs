@@ -37,7 +37,7 @@ function findTests(dir, out = []) {
 
 let files = explicit.length ? explicit : findTests(join(root, 'packages')).sort();
 if (only) files = files.filter((f) => f.includes(only));
-if (process.env.HEARTH_SKIP_E2E === '1') files = files.filter((f) => !f.includes('/e2e/'));
+if (process.env.HEARTH_SKIP_E2E === '1') files = files.filter((f) => !f.includes('/test/e2e/'));
 
 if (!run('npx', ['tsc', '-b'], 'typecheck (tsc -b)')) process.exit(1);
 // The server serves the viewer from its dist/: build it from the current sources first.
@@ -48,8 +48,8 @@ if (files.length === 0) {
   process.exit(1);
 }
 // Unit suites run concurrently; e2e suites (real processes, namespaces, browsers) one at a time.
-const unit = files.filter((f) => !f.includes('/e2e/'));
-const e2e = files.filter((f) => f.includes('/e2e/'));
+const unit = files.filter((f) => !f.includes('/test/e2e/'));
+const e2e = files.filter((f) => f.includes('/test/e2e/'));
 const tapDir = mkdtempSync(join(tmpdir(), 'hearth-test-'));
 const totals = { pass: 0, fail: 0, skipped: 0 };
 function suite(list, label, extra, netns) {
