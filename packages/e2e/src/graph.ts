@@ -180,6 +180,7 @@ export function scanImports(fileName: string, text: string): RawImport[] {
   const sf = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true, kind);
   const out: RawImport[] = [];
   const consts = new Map<string, ts.Expression>();
+  const requireFns = new Set<string>();
   const lineOf = (n: ts.Node) => sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1;
   const collectConsts = (n: ts.Node): void => {
     if (
@@ -187,8 +188,18 @@ export function scanImports(fileName: string, text: string): RawImport[] {
       (n.flags & ts.NodeFlags.Const) !== 0 &&
       n.declarations.length > 0
     ) {
-      for (const d of n.declarations)
-        if (ts.isIdentifier(d.name) && d.initializer) consts.set(d.name.text, d.initializer);
+      for (const d of n.declarations) {
+        if (!ts.isIdentifier(d.name) || !d.initializer) continue;
+        consts.set(d.name.text, d.initializer);
+        const i = d.initializer;
+        if (
+          ts.isCallExpression(i) &&
+          ts.isIdentifier(i.expression) &&
+          i.expression.text === 'createRequire'
+        ) {
+          requireFns.add(d.name.text);
+        }
+      }
     }
     ts.forEachChild(n, collectConsts);
   };

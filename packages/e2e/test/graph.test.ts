@@ -51,6 +51,7 @@ describe('scanImports', () => {
       "const h = import.meta.resolve('@x/h');",
       "await import(new URL('./i.js', import.meta.url).href);",
       "const j = fileURLToPath(new URL('../j.js', import.meta.url)); await import(j);",
+      "const req = createRequire(import.meta.url); req('@x/k'); req.resolve('@x/l');",
     ].join('\n');
     const specs = scanImports('t.ts', src).map((i) => (i.hidden ? `hidden:${i.spec}` : i.spec));
     assert.deepEqual(specs, [

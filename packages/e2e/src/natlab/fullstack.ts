@@ -37,8 +37,16 @@ import type { Page } from 'playwright-core';
 const here = fileURLToPath(import.meta.url);
 /** The repository root (the hearth bin resolves workspace packages from here). */
 export const REPO_ROOT = resolve(dirname(here), '..', '..', '..', '..');
-/** The real `hearth` command. */
-export const HEARTH_BIN = join(REPO_ROOT, 'packages', 'cli', 'bin', 'hearth.js');
+/**
+ * The real `hearth` command, found through the @hearth/cli package (a declared dependency, so the
+ * graph check sees this edge): its bin/ sits next to the src/ or dist/ its entry resolves to.
+ */
+export const HEARTH_BIN = join(
+  dirname(fileURLToPath(import.meta.resolve('@hearth/cli'))),
+  '..',
+  'bin',
+  'hearth.js',
+);
 export const FULLSTACK_PORT = 8443;
 
 export type AppPath = 'direct' | 'relayed';
