@@ -51,7 +51,7 @@ if (files.length === 0) {
 const unit = files.filter((f) => !f.includes('/test/e2e/'));
 const e2e = files.filter((f) => f.includes('/test/e2e/'));
 const tapDir = mkdtempSync(join(tmpdir(), 'hearth-test-'));
-const totals = { pass: 0, fail: 0, skipped: 0 };
+const totals = { pass: 0, fail: 0, skipped: 0, todo: 0 };
 function suite(list, label, extra, netns) {
   const tap = join(tapDir, `${label.replace(/\W+/g, '-')}.tap`);
   // (No --test-force-exit: it also cuts the reporters' closing summary that CI reads.)
@@ -64,7 +64,7 @@ function suite(list, label, extra, netns) {
   const ok = run(cmd[0], cmd[1], `${label} (${list.length} files)`);
   if (existsSync(tap)) {
     const text = readFileSync(tap, 'utf8');
-    for (const k of ['pass', 'fail', 'skipped']) {
+    for (const k of ['pass', 'fail', 'skipped', 'todo']) {
       const m = text.match(new RegExp(`^# ${k} (\\d+)$`, 'm'));
       if (m) totals[k] += Number(m[1]);
     }
@@ -110,5 +110,8 @@ if (inNs.length) {
 if (inLab.length) ok = suite(inLab, 'NAT lab tests', ['--test-concurrency=1']) && ok;
 rmSync(tapDir, { recursive: true, force: true });
 // One closing line over both runs, in the plain form CI reads.
-console.log(`\ntests: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);
+// (todo: a scenario for something not built yet, e.g. the breach-replay suite's F3 and F9.)
+console.log(
+  `\ntests: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped, ${totals.todo} todo`,
+);
 process.exit(ok && totals.fail === 0 ? 0 : 1);
