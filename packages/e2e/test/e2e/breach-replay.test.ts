@@ -295,6 +295,39 @@ describe('breach replay: F1–F10 against the real server, agent and protocol', 
     );
     assert.equal(right, 'E_LOCKED');
 
+    // Broken defence: the same agent code with the attempt limit lifted (no budget, no backoff)
+    // evaluates every guess: the budget is what stops the brute force.
+    const weakDir = join(dir, 'weak-agent');
+    const weakMedia = createMediaBackend({ cameras: parseCamerasYaml('cameras:\n  demo: testsrc\n') });
+    const weak = await startAgent({
+      dataDir: weakDir,
+      serverUrl: server.url,
+      media: weakMedia,
+      pairingPolicies: {
+        code: { maxAttempts: 1_000_000, freeAttempts: 1_000_000, baseDelayMs: 0, maxDelayMs: 0 },
+      },
+    });
+    const weakSeen: string[] = [];
+    try {
+      await until('weak agent window', () => weak.pairing());
+      const wc = parseManualCode(weak.pairing()!.manualCode);
+      for (let i = 0; i < guesses; i++) {
+        const secret = new Uint8Array(wc.secret);
+        secret[0] = (secret[0] as number) ^ (i + 1);
+        weakSeen.push(
+          await pair(attacker, { method: 'code', tag: wc.tag, secret }).then(
+            () => 'PAIRED',
+            (e: { code?: string }) => String(e.code),
+          ),
+        );
+      }
+    } finally {
+      await weak.close();
+      await weakMedia.close();
+    }
+    const weakBad = weakSeen.filter((c) => c === 'E_BAD_CONFIRMATION').length;
+    assert.equal(weakBad, guesses, `weakened agent: ${weakSeen.join(' ')}`);
+
     // Control: the owner pairs by QR (its own budget) with the real secret.
     owner = await viewer();
     const q = parseQrPayload(agent.pairing()!.qrUrl, { allowInsecure: true });
@@ -309,7 +342,7 @@ describe('breach replay: F1–F10 against the real server, agent and protocol', 
       attack: `${guesses} guesses of the 40-bit manual secret with the tag known, waiting out each backoff; then the right secret`,
       defence:
         'attempt budget (5) with backoff and lock per window; PAKE (no offline guessing); QR has its own budget',
-      result: `${bad} guesses evaluated, then ${[...new Set(seen.filter((c) => c !== 'E_BAD_CONFIRMATION'))].join(', ')}; right secret: ${right}; control: owner paired by QR`,
+      result: `${bad} guesses evaluated, then ${[...new Set(seen.filter((c) => c !== 'E_BAD_CONFIRMATION'))].join(', ')}; right secret: ${right}; control: owner paired by QR; broken defence (limit lifted): ${weakBad}/${guesses} guesses evaluated, no lock`,
     });
   });
 

@@ -91,11 +91,17 @@ export async function pair(
 ): Promise<{ role: string; deviceKey: Uint8Array }> {
   let deviceId: string;
   if (how.method === 'code') {
-    v.wire.push(`send:${JSON.stringify({ t: 'pair/lookup', tag: how.tag })}`);
-    v.client.send({ t: 'pair/lookup', tag: how.tag });
-    const f = await until('pair/found', () => v.found.find((x) => x.tag === how.tag));
-    assert.ok(f.d, 'the tag is registered');
-    deviceId = f.d;
+    // Look the tag up (again, if the device has not registered it yet: a window just opened).
+    let d: string | null = null;
+    for (let i = 0; i < 40 && !d; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      for (let j = v.found.length - 1; j >= 0; j--) if (v.found[j]?.tag === how.tag) v.found.splice(j, 1);
+      v.wire.push(`send:${JSON.stringify({ t: 'pair/lookup', tag: how.tag })}`);
+      v.client.send({ t: 'pair/lookup', tag: how.tag });
+      d = (await until('pair/found', () => v.found.find((x) => x.tag === how.tag))).d;
+    }
+    assert.ok(d, 'the tag is registered');
+    deviceId = d;
   } else {
     deviceId = how.deviceId;
   }
