@@ -7,8 +7,9 @@
 import { fileURLToPath } from 'node:url';
 import type { IceServer, Signer } from '@hearth/protocol';
 import { startTestHub, type TestHub, type TestHubFrame, type TestPeer } from '@hearth/server/testing';
+import { webRoot } from '@hearth/viewer';
 
-export const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
+export const DIST = fileURLToPath(webRoot);
 
 /** A scripted device: receives what a viewer sends it, answers through `reply`. */
 export type FakeDevice = (
