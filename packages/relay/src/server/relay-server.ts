@@ -207,7 +207,9 @@ export class RelayServer {
       if (!this.closed) this.perform(out);
       return;
     }
-    const bound = this.closed ? undefined : this.core.relayBound(bind, sock.address().port, next !== undefined);
+    const bound = this.closed
+      ? undefined
+      : this.core.relayBound(bind, sock.address().port, next !== undefined);
     if (bound === undefined) {
       sock.close();
       next?.close();

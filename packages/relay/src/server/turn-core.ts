@@ -490,13 +490,12 @@ export class TurnCore {
     return Math.min(Math.max(asked, o.defaultLifetime), o.maxLifetime) * 1000;
   }
 
-  private onAllocate(req: StunMessage, link: ClientLink, out: RelayAction[]): void {
+  private onAllocate(req: StunMessage, link: ClientLink, out: RelayAction[]) {
     const existing = this.findAllocation(link);
     const tid = hex(req.transactionId);
     if (existing && existing.allocateTid === tid) {
       // Retransmission: resend the cached answer (or nothing while the relay socket is still binding).
-      if (existing.allocateResponse)
-        out.push({ type: 'send-client', link, data: existing.allocateResponse });
+      if (existing.allocateResponse) out.push({ type: 'send-client', link, data: existing.allocateResponse });
       return;
     }
     const auth = this.authenticate(req, link, out);
@@ -620,7 +619,7 @@ export class TurnCore {
 
   // ---------------------------------------------------------------- Refresh (RFC 8656 §8)
 
-  private onRefresh(req: StunMessage, link: ClientLink, out: RelayAction[]): void {
+  private onRefresh(req: StunMessage, link: ClientLink, out: RelayAction[]) {
     const own = this.ownAllocation(req, link, out);
     if (!own) return;
     const { alloc, auth } = own;
@@ -661,7 +660,7 @@ export class TurnCore {
     return p;
   }
 
-  private onCreatePermission(req: StunMessage, link: ClientLink, out: RelayAction[]): void {
+  private onCreatePermission(req: StunMessage, link: ClientLink, out: RelayAction[]) {
     const own = this.ownAllocation(req, link, out);
     if (!own) return;
     const { alloc, auth } = own;
@@ -681,7 +680,7 @@ export class TurnCore {
     this.respond(out, req, link, [], auth.key);
   }
 
-  private onChannelBind(req: StunMessage, link: ClientLink, out: RelayAction[]): void {
+  private onChannelBind(req: StunMessage, link: ClientLink, out: RelayAction[]) {
     const own = this.ownAllocation(req, link, out);
     if (!own) return;
     const { alloc, auth } = own;
