@@ -48,7 +48,10 @@ function fakeRandom(n: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (seq * 31 + i * 7) & 0xff);
 }
 
-function makeCore(extra: Partial<RelayServerOptions> = {}) {
+function makeCore(
+  extra: Partial<RelayServerOptions> = {},
+  isPeerAllowed: (address: string) => boolean = (address) => !address.startsWith('10.'),
+) {
   const clock = new FakeClock(1_800_000_000_000);
   const metrics = createMetrics();
   const opts = resolveOptions({
@@ -65,8 +68,8 @@ function makeCore(extra: Partial<RelayServerOptions> = {}) {
       crypto: nobleStunCrypto,
       randomBytes: fakeRandom,
       verifyRest: verifyTurnCredentials,
-      // A stand-in guard: 10/8 is internal.
-      isPeerAllowed: (address) => !address.startsWith('10.'),
+      // A stand-in guard (default: 10/8 is internal).
+      isPeerAllowed,
     },
     metrics,
   );
@@ -316,6 +319,16 @@ describe('TurnCore (pure handlers, no sockets)', () => {
     assert.equal(bind.allocation.permissions.has(DENIED_PEER.address), false);
     // No XOR-PEER-ADDRESS: 400.
     assert.equal(reply(c.request(StunMethod.CreatePermission, [])).code, 400);
+  });
+
+  it('control: with a guard that allows everything, the same internal peer gets a permission', () => {
+    // Shows the 403 above comes from the injected guard: break it and the attack goes through.
+    const { core, clock } = makeCore({}, () => true);
+    const c = new Client(core, clock);
+    const { bind } = c.allocate();
+    const tid = fakeRandom(12);
+    assert.equal(reply(c.request(StunMethod.CreatePermission, [peerAttr(DENIED_PEER, tid)], tid)).code, 0);
+    assert.equal(bind.allocation.permissions.has(DENIED_PEER.address), true);
   });
 
   it('ChannelBind: binds a channel (with its permission); one channel per peer and peer per channel', () => {
