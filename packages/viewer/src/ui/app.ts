@@ -261,7 +261,7 @@ export class App {
       h(
         'p',
         { id: 'pair-help', class: 'help' },
-        'The 12-character code printed next to the QR code on the device or in its console.',
+        'The 13-character code printed next to the QR code on the device or in its console.',
       ),
       h(
         'label',
