@@ -120,7 +120,7 @@ describe('loadServerConfig', () => {
   it('startServer refuses plain HTTP on a non-loopback address', async () => {
     await assert.rejects(
       () => startServer({ dataDir: tmp.dir, host: '0.0.0.0', port: 0, tls: { mode: 'off' } }),
-      /E_CONFIG.*loopback/,
+      { code: 'E_CONFIG', message: /loopback/ },
     );
   });
 });
@@ -129,10 +129,10 @@ describe('startServer errors', () => {
   it('a port already in use is a clear E_CONFIG, and the first server keeps serving', async () => {
     const a = await startServer({ dataDir: join(tmp.dir, 'a'), port: 0, relay: false });
     try {
-      await assert.rejects(
-        () => startServer({ dataDir: join(tmp.dir, 'b'), port: a.port, relay: false }),
-        /E_CONFIG: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/,
-      );
+      await assert.rejects(() => startServer({ dataDir: join(tmp.dir, 'b'), port: a.port, relay: false }), {
+        code: 'E_CONFIG',
+        message: /^cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/,
+      });
       const r = await fetch(`${a.url}/healthz`);
       assert.equal(r.status, 200);
       await r.arrayBuffer();

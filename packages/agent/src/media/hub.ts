@@ -116,7 +116,7 @@ export class MediaHub {
         cameraMode: c.mode ?? 'warm',
         logger: this.log,
       });
-      src.on('error', (e) => this.log.warn({ camera: c.name, code: e.code }, e.message));
+      src.on('error', (e) => this.log.warn({ camera: c.name, code: e.code, reason: e.reason }, e.message));
       src.on('restarted', () => {
         for (const s of this.sessions.values()) if (s.camera === c.name) s.peer.resync();
       });

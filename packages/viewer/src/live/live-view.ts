@@ -35,6 +35,7 @@ import {
   type Signer,
   sameFingerprint,
   verifyAnswer,
+  viewerAction,
   x25519Generate,
 } from '@hearth/protocol';
 import { backoffDelay } from '../core/backoff.js';
@@ -240,8 +241,8 @@ export class LiveView {
       case 'session/closed': {
         const a = this.cur;
         if (!a || m.sid !== a.sid) return;
-        if (m.code === 'E_DTLS_FAILED')
-          // The device saw a peer complete ICE in this session's name without the signed key.
+        if (viewerAction(m.code) === 'attack')
+          // E_DTLS_FAILED: the device saw a peer complete ICE in this session's name without the signed key.
           return this.attack(m.code, 'the device saw a media peer that could not prove the signed DTLS key');
         this.fail({ code: m.code, message: 'the device closed the session', attack: false });
         this.endAttempt(false);
