@@ -62,179 +62,133 @@ export type ViewerAction =
 export interface ErrorInfo {
   readonly class: ErrorClass;
   readonly action: ViewerAction;
-  /** Who raises or sends it: `protocol` (the core), `agent`, `server`, `relay`, `viewer`, `cli`. */
-  readonly by: string;
   /** One line: what it means. The default message of a {@link HearthError} with this code. */
   readonly meaning: string;
 }
 
-const e = (c: ErrorClass, action: ViewerAction, by: string, meaning: string): ErrorInfo => ({
-  class: c,
-  action,
-  by,
-  meaning,
-});
+/** The entries of one class: code → [action, meaning]. */
+function ofClass<K extends string>(
+  c: ErrorClass,
+  entries: { readonly [C in K]: readonly [ViewerAction, string] },
+): { readonly [C in K]: ErrorInfo } {
+  const out = {} as { [C in K]: ErrorInfo };
+  for (const k of Object.keys(entries) as K[]) {
+    const [action, meaning] = entries[k];
+    out[k] = { class: c, action, meaning };
+  }
+  return out;
+}
 
-/** The registry. Codes are stable: never rename or remove one, only add. */
+/**
+ * The registry. Codes are stable: never rename or remove one, only add. (Who raises each code is
+ * in docs/protocol.md, "Errors".)
+ */
 export const ERRORS = {
-  // ---- protocol: the peer sent bad data.
-  E_TOO_LARGE: e('protocol', 'fatal', 'protocol', 'input exceeds the size limit for this message type'),
-  E_DECODE: e(
-    'protocol',
-    'fatal',
-    'protocol',
-    'input is not valid for its encoding (JSON, base64url, base32, SDP, point)',
-  ),
-  E_SCHEMA: e('protocol', 'fatal', 'protocol', 'input does not match the message schema'),
-  E_BAD_ID: e(
-    'protocol',
-    'fatal',
-    'protocol',
-    'identifier or key text is malformed, has the wrong prefix or a bad checksum',
-  ),
-  E_BAD_STATE: e(
-    'protocol',
-    'fatal',
-    'protocol',
-    'message is not valid in the current state of the state machine',
-  ),
-  E_UNSUPPORTED: e('protocol', 'fatal', 'protocol', 'version or algorithm not supported'),
-  E_NO_H264: e(
-    'protocol',
-    'camera-unavailable',
-    'agent',
-    'the offer has no H.264 with packetization-mode=1 (the browser cannot play this camera)',
-  ),
-  E_BAD_SDP: e(
-    'protocol',
-    'camera-unavailable',
-    'agent',
-    'the media layer cannot use the offer SDP or an ICE candidate',
-  ),
-  E_BAD_FRAMES: e('protocol', 'fatal', 'server', 'too many malformed or out-of-place rendezvous frames'),
-  E_NOT_FOUND: e(
-    'protocol',
-    'fatal',
-    'server, viewer',
-    'nothing is found under this name (an HTTP path; a manual code no device is waiting with)',
-  ),
-  E_BAD_METHOD: e('protocol', 'fatal', 'server', 'HTTP method not allowed here'),
-  E_STUN_DECODE: e('protocol', 'fatal', 'relay', 'bytes are not a valid STUN message or attribute value'),
-  E_STUN_FINGERPRINT: e('protocol', 'fatal', 'relay', 'STUN FINGERPRINT present but wrong'),
-  E_STUN_TOO_LARGE: e('protocol', 'fatal', 'relay', "STUN message above the decoder's size limit"),
-  E_CHANNEL_DECODE: e('protocol', 'fatal', 'relay', 'invalid TURN ChannelData frame'),
-  // ---- verification: possible attack.
-  E_BAD_SIGNATURE: e(
-    'verification',
-    'attack',
-    'protocol',
-    'signature does not verify under the expected key',
-  ),
-  E_WRONG_SIGNER: e(
-    'verification',
-    'attack',
-    'protocol',
-    'message is signed by a key other than the one expected',
-  ),
-  E_STALE: e('verification', 'attack', 'protocol', 'timestamp outside the accepted window'),
-  E_REPLAY: e('verification', 'attack', 'protocol', 'nonce already seen'),
-  E_FINGERPRINT_MISMATCH: e(
-    'verification',
-    'attack',
-    'viewer',
-    'DTLS fingerprint differs from the signed one',
-  ),
-  E_BAD_CONFIRMATION: e(
-    'verification',
-    'retry',
-    'protocol',
-    'PAKE key confirmation failed (wrong setup secret or tampered message); the device counts the attempt',
-  ),
-  E_BAD_BINDING: e(
-    'verification',
-    'attack',
-    'protocol',
-    'message is not bound to the expected device, session or transcript',
-  ),
-  E_DECRYPT: e('verification', 'attack', 'protocol', 'authenticated decryption failed'),
-  E_DTLS_FAILED: e(
-    'verification',
-    'attack',
-    'agent',
-    'the media peer completed ICE but not the DTLS handshake: it could not prove the key of the signed fingerprint',
-  ),
-  E_AUTH: e('verification', 'fatal', 'server', 'the rendezvous authentication proof did not verify'),
-  E_IMPOSTOR: e(
-    'verification',
-    'attack',
-    'server',
-    "someone failed to prove this device's key while claiming its ID",
-  ),
-  // ---- access: authentic but not allowed.
-  E_NO_GRANT: e('access', 'access', 'protocol', 'no grant for this key'),
-  E_GRANT_EXPIRED: e('access', 'access', 'protocol', 'grant expired'),
-  E_GRANT_NOT_YET_VALID: e('access', 'access', 'protocol', 'grant not yet valid'),
-  E_GRANT_REVOKED: e('access', 'access', 'protocol', 'grant revoked'),
-  E_SCOPE: e('access', 'access', 'protocol', 'grant does not cover this action'),
-  E_STALE_ACL: e('access', 'fatal', 'protocol', 'ACL version is not newer than the current one'),
-  E_PAIRING_CLOSED: e('access', 'access', 'protocol', 'the pairing window is closed'),
-  E_NO_CAMERA: e('access', 'access', 'agent', 'the device has no camera of this name'),
-  E_TAG_TAKEN: e('access', 'retry', 'server', 'another device holds this lookup tag'),
-  E_REPLACED: e('access', 'fatal', 'server', 'another connection authenticated with the same ID'),
-  // ---- limit: a budget is spent.
-  E_RATE_LIMITED: e('limit', 'retry', 'protocol', 'too many attempts or messages; retry later'),
-  E_LOCKED: e('limit', 'fatal', 'protocol', 'too many failed attempts; locked until re-opened on the device'),
-  E_REPLAY_CACHE_FULL: e('limit', 'retry', 'protocol', 'replay cache full'),
-  E_CONGESTED: e('limit', 'retry', 'server', 'the target is not reading its messages'),
-  E_SERVER_FULL: e('limit', 'retry', 'server', 'the server-wide connection limit is reached'),
-  E_TOO_MANY_CONNECTIONS: e('limit', 'retry', 'server', 'too many connections from this address'),
-  // ---- timeout.
-  E_TIMEOUT: e('timeout', 'retry', 'protocol', 'operation timed out'),
-  // ---- unavailable: a peer or resource is not there now.
-  E_OFFLINE: e('unavailable', 'offline', 'server', 'the target is not connected'),
-  E_NO_SERVER: e('unavailable', 'retry', 'viewer', 'the rendezvous server cannot be reached'),
-  E_SHUTDOWN: e('unavailable', 'retry', 'agent', 'the device or the server is shutting down'),
-  E_CAMERA_OFFLINE: e(
-    'unavailable',
-    'camera-offline',
-    'agent',
-    "the camera's source does not deliver (unreachable, ffmpeg exits, probe fails, no keyframe)",
-  ),
-  E_ICE_FAILED: e('unavailable', 'retry', 'viewer', 'no network path to the device (ICE failed)'),
-  E_DISCONNECTED: e('unavailable', 'retry', 'viewer', 'the media connection was lost'),
-  E_CANCELLED: e('unavailable', 'fatal', 'viewer', 'the user cancelled'),
-  // ---- config: the operator's configuration or installation is wrong.
-  E_CONFIG: e('config', 'fatal', 'protocol', 'invalid configuration'),
-  E_CAMERA_UNAVAILABLE: e(
-    'config',
-    'camera-unavailable',
-    'agent',
-    "the device cannot run the camera's pipeline (ffmpeg cannot be started)",
-  ),
-  E_FFMPEG: e('config', 'fatal', 'cli', 'ffmpeg is missing or lacks what a camera needs'),
-  E_USAGE: e('config', 'fatal', 'cli', 'bad command-line arguments'),
-  E_CREDENTIALS: e(
-    'config',
-    'fatal',
-    'relay',
-    'TURN REST credentials are malformed or the secret is unusable',
-  ),
-  // ---- internal: our own bug.
-  E_INTERNAL: e('internal', 'fatal', 'protocol', 'internal error'),
-  E_STUN_ENCODE: e(
-    'internal',
-    'fatal',
-    'relay',
-    'the STUN encoder was asked for something it cannot represent',
-  ),
-  E_WEBRTC: e('internal', 'retry', 'viewer', "the browser's WebRTC stack failed"),
-  E_MEDIA: e(
-    'internal',
-    'camera-unavailable',
-    'agent',
-    'the media layer failed with an error it did not classify (a bug there: every known cause has its own code)',
-  ),
-} as const satisfies Record<string, ErrorInfo>;
+  ...ofClass('protocol', {
+    // the peer sent bad data
+    E_TOO_LARGE: ['fatal', 'input exceeds the size limit for this message type'],
+    E_DECODE: ['fatal', 'input is not valid for its encoding (JSON, base64url, base32, SDP, point)'],
+    E_SCHEMA: ['fatal', 'input does not match the message schema'],
+    E_BAD_ID: ['fatal', 'identifier or key text is malformed, has the wrong prefix or a bad checksum'],
+    E_BAD_STATE: ['fatal', 'message is not valid in the current state of the state machine'],
+    E_UNSUPPORTED: ['fatal', 'version or algorithm not supported'],
+    E_NO_H264: [
+      'camera-unavailable',
+      'the offer has no H.264 with packetization-mode=1 (the browser cannot play this camera)',
+    ],
+    E_BAD_SDP: ['camera-unavailable', 'the media layer cannot use the offer SDP or an ICE candidate'],
+    E_BAD_FRAMES: ['fatal', 'too many malformed or out-of-place rendezvous frames'],
+    E_NOT_FOUND: [
+      'fatal',
+      'nothing is found under this name (an HTTP path; a manual code no device is waiting with)',
+    ],
+    E_BAD_METHOD: ['fatal', 'HTTP method not allowed here'],
+    E_STUN_DECODE: ['fatal', 'bytes are not a valid STUN message or attribute value'],
+    E_STUN_FINGERPRINT: ['fatal', 'STUN FINGERPRINT present but wrong'],
+    E_STUN_TOO_LARGE: ['fatal', "STUN message above the decoder's size limit"],
+    E_CHANNEL_DECODE: ['fatal', 'invalid TURN ChannelData frame'],
+  }),
+  ...ofClass('verification', {
+    // possible attack
+    E_BAD_SIGNATURE: ['attack', 'signature does not verify under the expected key'],
+    E_WRONG_SIGNER: ['attack', 'message is signed by a key other than the one expected'],
+    E_STALE: ['attack', 'timestamp outside the accepted window'],
+    E_REPLAY: ['attack', 'nonce already seen'],
+    E_FINGERPRINT_MISMATCH: ['attack', 'DTLS fingerprint differs from the signed one'],
+    E_BAD_CONFIRMATION: [
+      'retry',
+      'PAKE key confirmation failed (wrong setup secret or tampered message); the device counts the attempt',
+    ],
+    E_BAD_BINDING: ['attack', 'message is not bound to the expected device, session or transcript'],
+    E_DECRYPT: ['attack', 'authenticated decryption failed'],
+    E_DTLS_FAILED: [
+      'attack',
+      'the media peer completed ICE but not the DTLS handshake: it could not prove the key of the signed fingerprint',
+    ],
+    E_AUTH: ['fatal', 'the rendezvous authentication proof did not verify'],
+    E_IMPOSTOR: ['attack', "someone failed to prove this device's key while claiming its ID"],
+  }),
+  ...ofClass('access', {
+    // authentic but not allowed
+    E_NO_GRANT: ['access', 'no grant for this key'],
+    E_GRANT_EXPIRED: ['access', 'grant expired'],
+    E_GRANT_NOT_YET_VALID: ['access', 'grant not yet valid'],
+    E_GRANT_REVOKED: ['access', 'grant revoked'],
+    E_SCOPE: ['access', 'grant does not cover this action'],
+    E_STALE_ACL: ['fatal', 'ACL version is not newer than the current one'],
+    E_PAIRING_CLOSED: ['access', 'the pairing window is closed'],
+    E_NO_CAMERA: ['access', 'the device has no camera of this name'],
+    E_TAG_TAKEN: ['retry', 'another device holds this lookup tag'],
+    E_REPLACED: ['fatal', 'another connection authenticated with the same ID'],
+  }),
+  ...ofClass('limit', {
+    // a budget is spent
+    E_RATE_LIMITED: ['retry', 'too many attempts or messages; retry later'],
+    E_LOCKED: ['fatal', 'too many failed attempts; locked until re-opened on the device'],
+    E_REPLAY_CACHE_FULL: ['retry', 'replay cache full'],
+    E_CONGESTED: ['retry', 'the target is not reading its messages'],
+    E_SERVER_FULL: ['retry', 'the server-wide connection limit is reached'],
+    E_TOO_MANY_CONNECTIONS: ['retry', 'too many connections from this address'],
+  }),
+  ...ofClass('timeout', {
+    // something took too long
+    E_TIMEOUT: ['retry', 'operation timed out'],
+  }),
+  ...ofClass('unavailable', {
+    // a peer or resource is not there now
+    E_OFFLINE: ['offline', 'the target is not connected'],
+    E_NO_SERVER: ['retry', 'the rendezvous server cannot be reached'],
+    E_SHUTDOWN: ['retry', 'the device or the server is shutting down'],
+    E_CAMERA_OFFLINE: [
+      'camera-offline',
+      "the camera's source does not deliver (unreachable, ffmpeg exits, probe fails, no keyframe)",
+    ],
+    E_ICE_FAILED: ['retry', 'no network path to the device (ICE failed)'],
+    E_DISCONNECTED: ['retry', 'the media connection was lost'],
+    E_CANCELLED: ['fatal', 'the user cancelled'],
+  }),
+  ...ofClass('config', {
+    // the operator's configuration or installation is wrong
+    E_CONFIG: ['fatal', 'invalid configuration'],
+    E_CAMERA_UNAVAILABLE: [
+      'camera-unavailable',
+      "the device cannot run the camera's pipeline (ffmpeg cannot be started)",
+    ],
+    E_FFMPEG: ['fatal', 'ffmpeg is missing or lacks what a camera needs'],
+    E_USAGE: ['fatal', 'bad command-line arguments'],
+    E_CREDENTIALS: ['fatal', 'TURN REST credentials are malformed or the secret is unusable'],
+  }),
+  ...ofClass('internal', {
+    // our own bug
+    E_INTERNAL: ['fatal', 'internal error'],
+    E_STUN_ENCODE: ['fatal', 'the STUN encoder was asked for something it cannot represent'],
+    E_WEBRTC: ['retry', "the browser's WebRTC stack failed"],
+    E_MEDIA: [
+      'camera-unavailable',
+      'the media layer failed with an error it did not classify (a bug there: every known cause has its own code)',
+    ],
+  }),
+};
 
 /** A stable error code. */
 export type ErrorCode = keyof typeof ERRORS;
@@ -243,7 +197,7 @@ export type ErrorCode = keyof typeof ERRORS;
 export const ALL_ERROR_CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
 
 /** Code → meaning (the default message of each code). */
-export const ERROR_CODES: { readonly [C in ErrorCode]: string } = Object.fromEntries(
+export const ERROR_CODES: { readonly [C in ErrorCode]: string } = /* @__PURE__ */ Object.fromEntries(
   ALL_ERROR_CODES.map((c) => [c, ERRORS[c].meaning]),
 ) as { readonly [C in ErrorCode]: string };
 
