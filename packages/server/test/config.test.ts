@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadServerConfig, startServer } from '../src/index.js';
+import { ALL_ERROR_CODES, ERRORS } from '@hearth/protocol';
+import { httpStatus, loadServerConfig, startServer } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 const tmp = tempDir();
@@ -138,6 +139,24 @@ describe('startServer errors', () => {
       await r.arrayBuffer();
     } finally {
       await a.close();
+    }
+  });
+});
+
+describe('httpStatus: the one place where error codes become HTTP statuses', () => {
+  it('specific codes, then by class; every registered code has a 4xx or 5xx status', () => {
+    assert.equal(httpStatus('E_NOT_FOUND'), 404);
+    assert.equal(httpStatus('E_BAD_METHOD'), 405);
+    assert.equal(httpStatus('E_TOO_LARGE'), 413);
+    assert.equal(httpStatus('E_DECODE'), 400);
+    assert.equal(httpStatus('E_NO_GRANT'), 403);
+    assert.equal(httpStatus('E_RATE_LIMITED'), 429);
+    assert.equal(httpStatus('E_CONFIG'), 503);
+    assert.equal(httpStatus('E_INTERNAL'), 500);
+    for (const code of ALL_ERROR_CODES) {
+      const s = httpStatus(code);
+      assert.ok(s >= 400 && s < 600, `${code}: ${s}`);
+      if (ERRORS[code].class === 'internal') assert.equal(s, 500, code);
     }
   });
 });

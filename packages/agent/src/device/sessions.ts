@@ -114,7 +114,7 @@ export class SessionManager {
   /** Handle a `session/offer` message from `from` (the server-authenticated sender). */
   async onOffer(from: string, m: { env?: unknown; [k: string]: unknown }): Promise<void> {
     let sid = '';
-    const refuse = (code: string, attack: boolean) => {
+    const refuse = (code: ErrorCode, attack: boolean) => {
       this.pending.delete(`${from}/${sid}`);
       this.cancelled.delete(`${from}/${sid}`);
       this.o.send(from, { t: 'session/refused', sid, code });
