@@ -243,7 +243,12 @@ export class LiveView {
         if (!a || m.sid !== a.sid) return;
         if (viewerAction(m.code) === 'attack')
           // E_DTLS_FAILED: the device saw a peer complete ICE in this session's name without the signed key.
-          return this.attack(m.code, 'the device saw a media peer that could not prove the signed DTLS key');
+          return this.attack(
+            m.code,
+            m.code === 'E_DTLS_FAILED'
+              ? 'the device saw a media peer that could not prove the signed DTLS key'
+              : 'the device closed the session after a failed security check',
+          );
         this.fail({ code: m.code, message: 'the device closed the session', attack: false });
         this.endAttempt(false);
         this.dispatch({ type: 'closed', code: m.code });
