@@ -132,24 +132,30 @@ describe('error registry', () => {
 
 // ------------------------------------------------------------------ docs/protocol.md
 
-/** The rows of the registry table in the "## Errors" section: code → [class, action]. */
-function documentedCodes(md: string): Map<string, { cls: string; action: string }> {
+interface DocRow {
+  cls: string;
+  action: string;
+  meaning?: string;
+}
+
+/** The rows of the registry table in the "## Errors" section: code → class, action, meaning. */
+function documentedCodes(md: string): Map<string, DocRow> {
   const start = md.indexOf('\n## Errors\n');
   assert.ok(start >= 0, 'docs/protocol.md has an "## Errors" section');
   const end = md.indexOf('\n## ', start + 1);
   const section = md.slice(start, end < 0 ? undefined : end);
-  const out = new Map<string, { cls: string; action: string }>();
+  const out = new Map<string, DocRow>();
   for (const line of section.split('\n')) {
-    const m = /^\| `(E_[A-Z0-9_]+)` +\| ([a-z]+) +\| `([a-z-]+)` +\|/.exec(line);
+    const m = /^\| `(E_[A-Z0-9_]+)` +\| ([a-z]+) +\| `([a-z-]+)` +\|(?: [^|]*\| (.*?) +\|$)?/.exec(line);
     if (!m) continue;
     assert.ok(!out.has(m[1]!), `${m[1]} documented twice`);
-    out.set(m[1]!, { cls: m[2]!, action: m[3]! });
+    out.set(m[1]!, { cls: m[2]!, action: m[3]!, ...(m[4] !== undefined ? { meaning: m[4] } : {}) });
   }
   return out;
 }
 
 /** Registry codes missing from / wrong in / extra to the documented table. */
-function compareWithDocs(docs: Map<string, { cls: string; action: string }>): string[] {
+function compareWithDocs(docs: Map<string, DocRow>): string[] {
   const problems: string[] = [];
   for (const code of ALL_ERROR_CODES) {
     const d = docs.get(code);
@@ -158,6 +164,7 @@ function compareWithDocs(docs: Map<string, { cls: string; action: string }>): st
       problems.push(
         `${code}: documented as ${d.cls}/${d.action}, registry says ${ERRORS[code].class}/${ERRORS[code].action}`,
       );
+    else if (d.meaning !== ERRORS[code].meaning) problems.push(`${code}: documented meaning differs`);
   }
   for (const code of docs.keys())
     if (!isErrorCode(code)) problems.push(`${code}: documented, not in the registry`);
@@ -167,7 +174,7 @@ function compareWithDocs(docs: Map<string, { cls: string; action: string }>): st
 describe('error registry ⇄ docs/protocol.md', () => {
   const md = readFileSync(join(root, 'docs/protocol.md'), 'utf8');
 
-  it('every registry code is documented with its class and action, and nothing else is', () => {
+  it('every registry code is documented with its class, action and meaning, and nothing else is', () => {
     assert.deepEqual(compareWithDocs(documentedCodes(md)), []);
   });
 
@@ -175,10 +182,12 @@ describe('error registry ⇄ docs/protocol.md', () => {
     const docs = documentedCodes(md);
     const broken = new Map(docs);
     broken.delete('E_NO_GRANT');
-    broken.set('E_CAMERA_OFFLINE', { cls: 'unavailable', action: 'retry' });
+    broken.set('E_CAMERA_OFFLINE', { ...docs.get('E_CAMERA_OFFLINE')!, action: 'retry' });
+    broken.set('E_GRANT_REVOKED', { ...docs.get('E_GRANT_REVOKED')!, meaning: 'grant gone' });
     broken.set('E_NOT_CONNECTED', { cls: 'unavailable', action: 'offline' });
     assert.deepEqual(compareWithDocs(broken), [
       'E_NO_GRANT: not documented',
+      'E_GRANT_REVOKED: documented meaning differs',
       'E_CAMERA_OFFLINE: documented as unavailable/retry, registry says unavailable/camera-offline',
       'E_NOT_CONNECTED: documented, not in the registry',
     ]);
