@@ -294,7 +294,7 @@ describe('startAgent', () => {
     assert.equal(agent.sessions.size, 0);
   });
 
-  it('a camera that cannot start is refused with E_MEDIA, or E_CAMERA_UNAVAILABLE when ffmpeg cannot run; a stranger is refused by the ACL', async () => {
+  it('a camera that cannot start is refused with its specific code (E_CAMERA_UNAVAILABLE when ffmpeg cannot run), or E_MEDIA for an unclassified failure; a stranger is refused by the ACL', async () => {
     const o = await createOffer(
       owner.signer,
       { deviceId: agent.deviceId, camera: 'porch', sdp: sdp('offer') },

@@ -7,6 +7,7 @@
  * any other. On-demand cameras start on their first viewer and stop `stopDelayMs` after the last.
  */
 import { randomUUID } from 'node:crypto';
+import type { ErrorCode } from '@hearth/protocol';
 import { CameraSource, type CameraSourceOptions, type CameraSourceStats } from './camera-source.js';
 import type { CameraConfig } from './cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
@@ -51,7 +52,7 @@ export interface CreateSessionOptions {
 }
 
 /** Why a session closed, as the viewer is told (`session/closed {code}`); undefined: nothing to tell. */
-export type SessionCloseCode = string | undefined;
+export type SessionCloseCode = ErrorCode | undefined;
 
 /**
  * One viewer's session, the single owner of its peer, its camera subscription and its close code.
@@ -66,13 +67,13 @@ export interface ViewerSession {
   /** Resolves once the session is closed, with its close code (the first one given wins). */
   readonly closed: Promise<SessionCloseCode>;
   /** Close with the code the viewer should be told (none: closed at its request, or quietly). */
-  close(code?: string): Promise<void>;
+  close(code?: ErrorCode): Promise<void>;
   /** A trickled remote candidate, checked for shape (bad ones are ignored). */
   addIceCandidate(c: unknown): Promise<void>;
 }
 
 /** Close code of a session whose peer completed ICE but failed DTLS (a possible attack). */
-export const DTLS_FAILED = 'E_DTLS_FAILED';
+export const DTLS_FAILED = 'E_DTLS_FAILED' satisfies ErrorCode;
 
 function candidateInit(
   c: unknown,
@@ -116,7 +117,7 @@ export class MediaHub {
         cameraMode: c.mode ?? 'warm',
         logger: this.log,
       });
-      src.on('error', (e) => this.log.warn({ camera: c.name, code: e.code }, e.message));
+      src.on('error', (e) => this.log.warn({ camera: c.name, code: e.code, reason: e.reason }, e.message));
       src.on('restarted', () => {
         for (const s of this.sessions.values()) if (s.camera === c.name) s.peer.resync();
       });
@@ -209,7 +210,7 @@ export class MediaHub {
       camera,
       peer: p,
       closed,
-      close: async (code?: string) => {
+      close: async (code?: ErrorCode) => {
         if (!closing) {
           closing = true;
           closeCode = code;

@@ -36,6 +36,7 @@ import {
   type Signer,
   sameFingerprint,
   verifyAnswer,
+  viewerAction,
   x25519Generate,
 } from '@hearth/protocol';
 import type { DeviceMessage } from '../core/messages.js';
@@ -240,9 +241,14 @@ export class LiveView {
       case 'session/closed': {
         const a = this.cur;
         if (!a || m.sid !== a.sid) return;
-        if (m.code === 'E_DTLS_FAILED')
-          // The device saw a peer complete ICE in this session's name without the signed key.
-          return this.attack(m.code, 'the device saw a media peer that could not prove the signed DTLS key');
+        if (viewerAction(m.code) === 'attack')
+          // E_DTLS_FAILED: the device saw a peer complete ICE in this session's name without the signed key.
+          return this.attack(
+            m.code,
+            m.code === 'E_DTLS_FAILED'
+              ? 'the device saw a media peer that could not prove the signed DTLS key'
+              : 'the device closed the session after a failed security check',
+          );
         this.fail({ code: m.code, message: 'the device closed the session', attack: false });
         this.endAttempt(false);
         this.dispatch({ type: 'closed', code: m.code });
