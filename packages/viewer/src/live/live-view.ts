@@ -26,6 +26,7 @@
 import {
   type CryptoEnv,
   createOffer,
+  type DeviceMessage,
   decodeEnvelope,
   type Envelope,
   type Fingerprint,
@@ -38,7 +39,6 @@ import {
   x25519Generate,
 } from '@hearth/protocol';
 import { backoffDelay } from '../core/backoff.js';
-import type { DeviceMessage } from '../core/messages.js';
 import { classifyPath, framesDecoded, remoteCertificateFingerprint } from '../core/stats.js';
 import {
   IDLE,
@@ -208,6 +208,15 @@ export class LiveView {
       this.endAttempt(false);
     }
     if (online && before === 'device offline') this.scheduleRetry(0);
+  }
+
+  /**
+   * A check of the sealed channel to our device failed (an accept not signed by the pinned key, a
+   * message that does not open): the signaling path is tampering. Shown as a possible attack.
+   */
+  onChannelAttack(code: string, message: string): void {
+    if (this.stopped) return;
+    this.attack(code, message);
   }
 
   /** A session message from the device (already schema-checked; `from` is checked by the caller). */
