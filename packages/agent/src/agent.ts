@@ -39,6 +39,8 @@ export type AgentEvent =
   | SessionEvent
   | PairingEvent
   | { kind: 'impostor-alert'; count: number }
+  /** A sealed-channel check failed (a forged or tampered frame, a replay): possible attack. */
+  | { kind: 'channel-attack'; viewer: string; code: string }
   | { kind: 'acl-created'; owner: string }
   | { kind: 'acl-updated'; ver: number; dropped: number; closed: number }
   | { kind: 'member-paired-needs-grant'; viewer: string };
@@ -233,7 +235,8 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       emit({ kind: 'impostor-alert', count: f.impostors });
     }
     pairing.reregister();
-    channels.clear(); // a new connection makes new channels: viewers re-handshake on chan/reset
+    // The channels outlive the WebSocket (same process, same keys); a restart loses them, and
+    // viewers then re-handshake on chan/reset.
   });
   client.on('alert', (f: { code: string; count: number }) => {
     log.warn({ code: f.code, count: f.count }, 'alert from the server: possible attack');
@@ -259,11 +262,13 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     const r = await channels.receive(from, raw);
     if (r.kind === 'pair') return pairing.onMessage(from, r.m);
     if (r.kind === 'rejected') {
-      if (r.attack)
+      if (r.attack) {
         log.warn(
           { viewer: shortId(from), code: r.error.code },
           'a channel message failed verification: possible attack',
         );
+        emit({ kind: 'channel-attack', viewer: from, code: r.error.code });
+      }
       return;
     }
     if (r.kind !== 'message') return;

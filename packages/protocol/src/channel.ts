@@ -520,7 +520,8 @@ export class ViewerChannels {
         });
         if (this.slots.get(from) !== slot || slot.channel) return { kind: 'handled' };
         if (!done.ok) {
-          // A failed accept is dropped; the real one (if any) may still come. The caller shows it.
+          // The caller shows it; the next send starts a new handshake (queued messages are dropped).
+          this.slots.delete(from);
           return { kind: 'rejected', error: done.error, attack: isAttack(done.error) };
         }
         const ch = done.value;

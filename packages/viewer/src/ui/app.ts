@@ -143,21 +143,18 @@ export class App {
     this.rv.on('status', (s) => {
       this.netDot.className = `net net-${s === 'ready' ? 'up' : 'down'}`;
       this.netDot.title = `server: ${s === 'ready' ? 'connected' : s}`;
-      if (s === 'down') {
-        this.channels.reset(); // a new connection makes new channels
-        this.live?.view.onSignalingDown();
-      }
+      // The channels outlive the WebSocket: replies in flight across a reconnect still open.
+      if (s === 'down') this.live?.view.onSignalingDown();
     });
     this.rv.on('ready', () => {
       this.rv.watch(this.devices.map((d) => d.deviceId));
-      this.channels.reset();
       for (const d of this.devices) this.channels.send(d.deviceId, camerasRequest());
       this.live?.view.onSignalingReady();
     });
     this.rv.on('presence', (f) => {
       const was = this.presence.get(f.d);
       this.presence.set(f.d, f.online);
-      if (was !== f.online) this.channels.reset(f.d); // the device restarted or reconnected
+      if (was === true && !f.online) this.channels.reset(f.d); // it may come back restarted, keyless
       if (this.live?.deviceId === f.d) this.live.view.onPresence(f.online);
       if (f.online && was !== true && this.isPaired(f.d)) this.channels.send(f.d, camerasRequest());
       if (this.route.kind === 'home') this.render();
