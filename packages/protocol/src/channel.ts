@@ -201,9 +201,14 @@ export class SealedChannel {
     return p;
   }
 
-  /** Seal `m` (a device⇄viewer message) into a `chan/msg` frame. Raises ProtocolError E_TOO_LARGE. */
+  /** Seal `m` (a device⇄viewer message) into a `chan/msg` frame. Rejects (never throws) with ProtocolError E_TOO_LARGE or E_SCHEMA. */
   seal(m: unknown): Promise<ChannelMsgFrame> {
-    const pt = canonicalBytes(m);
+    let pt: Uint8Array;
+    try {
+      pt = canonicalBytes(m);
+    } catch {
+      return Promise.reject(new ProtocolError('E_SCHEMA', 'message outside canonical JSON'));
+    }
     if (pt.length > MAX_MESSAGE_BYTES)
       return Promise.reject(new ProtocolError('E_TOO_LARGE', `message larger than ${MAX_MESSAGE_BYTES}`));
     const n = ++this.sendN;
