@@ -11,10 +11,12 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  DeviceChannels,
   decodeClientFrame,
   encodeId,
   type IceServer,
   newChallenge,
+  type Signer,
   systemEnv,
   verifyAuth,
   WebCryptoSigner,
@@ -37,7 +39,12 @@ export type FakeDevice = (
 export interface Harness {
   url: string;
   /** Register a fake device by ID (and whether the server reports it online). */
-  device(id: string, handler: FakeDevice, online?: boolean): void;
+  /**
+   * Register a fake device by ID (and whether the server reports it online). With `signer` (its
+   * device key) it speaks through the sealed channel as a real agent does (protocol
+   * DeviceChannels): the handler sees and replies plaintext messages; pairing passes in clear.
+   */
+  device(id: string, handler: FakeDevice, online?: boolean, signer?: Signer): void;
   setOnline(id: string, online: boolean): void;
   /** Lookup tags the server knows (manual code → device ID). */
   tags: Map<string, string>;
@@ -51,7 +58,7 @@ export interface Harness {
 export async function startHarness(): Promise<Harness> {
   const serverSigner = await WebCryptoSigner.generate(true);
   const srv = encodeId('serverKey', serverSigner.publicKey);
-  const devices = new Map<string, { handler: FakeDevice; online: boolean }>();
+  const devices = new Map<string, { handler: FakeDevice; online: boolean; channels?: DeviceChannels }>();
   const viewers = new Map<string, WebSocket>();
   const watchers = new Map<string, Set<string>>();
   const tags = new Map<string, string>();
@@ -147,7 +154,14 @@ export async function startHarness(): Promise<Harness> {
           }
           const reply = (m: unknown) =>
             ws.readyState === ws.OPEN && ws.send(JSON.stringify({ t: 'recv', from: f.to, m }));
-          await dev.handler(f.m as { t: string }, reply, from);
+          if (!dev.channels) {
+            await dev.handler(f.m as { t: string }, reply, from);
+            return;
+          }
+          const r = await dev.channels.receive(from, f.m);
+          if (r.kind === 'pair') await dev.handler(r.m, reply, from);
+          else if (r.kind === 'message')
+            await dev.handler(r.m, (m) => dev.channels?.send(from, m as never, r.channel), from);
           return;
         }
         default:
@@ -163,8 +177,21 @@ export async function startHarness(): Promise<Harness> {
   const port = (http.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
-    device(id, handler, online = true) {
-      devices.set(id, { handler, online });
+    device(id, handler, online = true, signer) {
+      const channels = signer
+        ? new DeviceChannels({
+            signer,
+            deviceId: id,
+            env: systemEnv,
+            route: (to, m) => {
+              const ws = viewers.get(to);
+              if (ws?.readyState !== ws?.OPEN || !ws) return false;
+              ws.send(JSON.stringify({ t: 'recv', from: id, m }));
+              return true;
+            },
+          })
+        : undefined;
+      devices.set(id, { handler, online, ...(channels ? { channels } : {}) });
     },
     setOnline(id, online) {
       const d = devices.get(id);

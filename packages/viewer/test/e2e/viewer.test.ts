@@ -249,37 +249,42 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
 
       // Trickled candidates wait until the device page has a peer connection for the offer.
       let answered: Promise<void> = Promise.resolve();
-      harness.device(deviceId, async (m, reply, from) => {
-        if (m.t === 'cameras')
-          return reply({
-            t: 'cameras',
-            list: [
-              { name: 'front', online: true },
-              { name: 'garden', online: false },
-            ],
-            role: 'owner',
+      harness.device(
+        deviceId,
+        async (m, reply, from) => {
+          if (m.t === 'cameras')
+            return reply({
+              t: 'cameras',
+              list: [
+                { name: 'front', online: true },
+                { name: 'garden', online: false },
+              ],
+              role: 'owner',
+            });
+          if (m.t === 'session/ice') {
+            const c = m.c as RTCIceCandidateInit | null;
+            await answered;
+            if (c?.candidate?.includes(' 127.0.0.1 '))
+              await devicePage.evaluate(
+                (cc) => (window as unknown as { addIce(c: unknown): Promise<void> }).addIce(cc),
+                c,
+              );
+            return;
+          }
+          if (m.t !== 'session/offer') return;
+          let done = () => {};
+          answered = new Promise<void>((r) => {
+            done = r;
           });
-        if (m.t === 'session/ice') {
-          const c = m.c as RTCIceCandidateInit | null;
-          await answered;
-          if (c?.candidate?.includes(' 127.0.0.1 '))
-            await devicePage.evaluate(
-              (cc) => (window as unknown as { addIce(c: unknown): Promise<void> }).addIce(cc),
-              c,
-            );
-          return;
-        }
-        if (m.t !== 'session/offer') return;
-        let done = () => {};
-        answered = new Promise<void>((r) => {
-          done = r;
-        });
-        try {
-          await answerOffer(m, reply, from);
-        } finally {
-          done();
-        }
-      });
+          try {
+            await answerOffer(m, reply, from);
+          } finally {
+            done();
+          }
+        },
+        true,
+        deviceKey.signer,
+      ); // the real agent speaks only through the sealed channel
       async function answerOffer(
         m: { t: string; [k: string]: unknown },
         reply: (m: unknown) => void,
