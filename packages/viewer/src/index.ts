@@ -47,6 +47,5 @@ export const CONTENT_TYPES: Readonly<Record<string, string>> = {
 };
 
 export * from './core/links.js';
-export * from './core/messages.js';
 export * from './core/stats.js';
 export * from './core/view-state.js';

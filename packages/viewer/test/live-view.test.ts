@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import type { DeviceMessage } from '@hearth/protocol';
 import {
   createAnswer,
   createStillSealer,
@@ -15,7 +16,6 @@ import {
   verifyOffer,
   WebCryptoSigner,
 } from '@hearth/protocol';
-import type { DeviceMessage } from '../src/core/messages.js';
 import { LiveView, type PeerConnectionLike } from '../src/live/live-view.js';
 
 const fp = (b: number) =>

@@ -27,6 +27,7 @@ import {
   backoffDelay,
   type CryptoEnv,
   createOffer,
+  type DeviceMessage,
   decodeEnvelope,
   type Envelope,
   type Fingerprint,
@@ -39,7 +40,6 @@ import {
   viewerAction,
   x25519Generate,
 } from '@hearth/protocol';
-import type { DeviceMessage } from '../core/messages.js';
 import { classifyPath, framesDecoded, remoteCertificateFingerprint } from '../core/stats.js';
 import {
   IDLE,
@@ -209,6 +209,15 @@ export class LiveView {
       this.endAttempt(false);
     }
     if (online && before === 'device offline') this.scheduleRetry(0);
+  }
+
+  /**
+   * A check of the sealed channel to our device failed (an accept not signed by the pinned key, a
+   * message that does not open): the signaling path is tampering. Shown as a possible attack.
+   */
+  onChannelAttack(code: string, message: string): void {
+    if (this.stopped) return;
+    this.attack(code, message);
   }
 
   /** A session message from the device (already schema-checked; `from` is checked by the caller). */

@@ -286,7 +286,7 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
         } finally {
           done();
         }
-      });
+      }); // it speaks only through the sealed channel, as the real agent does
       async function answerOffer(
         m: { t: string; [k: string]: unknown },
         reply: (m: unknown) => void,
