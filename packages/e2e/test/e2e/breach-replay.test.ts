@@ -166,8 +166,11 @@ describe('breach replay: F1–F10 against the real server, agent and protocol', 
   const peers: { close(): Promise<void> }[] = [];
   const t0 = Date.now();
 
+  // Every viewer knows the device's public key (no secret: the server and every paired viewer
+  // have it), so a stranger gets a sealed channel too, and with it the device's sealed refusals.
   const viewer = async () => {
     const v = await connectViewer(wsUrl);
+    if (pinned) v.pin(agent.deviceId, pinned);
     viewers.push(v);
     return v;
   };
@@ -469,7 +472,8 @@ describe('breach replay: F1–F10 against the real server, agent and protocol', 
     const randomIds: string[] = [];
     for (let i = 0; i < 32; i++)
       randomIds.push(deviceIdFromKey((await WebCryptoSigner.generate()).publicKey));
-    for (const r of randomIds) scanner.send(r, { t: 'cameras' });
+    // (nothing is there to answer, so a handshake is moot: the request goes in clear)
+    for (const r of randomIds) scanner.sendClear(r, { t: 'cameras' });
     // Control: the real ID is routed (to a device that refuses a stranger: it exists).
     scanner.send(id, { t: 'cameras' });
     const answered = await scanner.next((m, from) => from === id && m.t === 'cameras/refused');
@@ -694,13 +698,60 @@ describe('breach replay: F1–F10 against the real server, agent and protocol', 
     });
   });
 
-  it('F8 (continued) device→viewer control messages (the camera list) are authenticated end to end', {
-    todo: "not yet built: `cameras`, `session/refused`, `acl` are neither signed nor sealed, so the server can hand A's camera names to B (issue 7, item 2: the sealed channel)",
-  }, () => {
+  it('F8 (continued) device→viewer control messages (the camera list) are sealed end to end', async () => {
+    // A4 again, now against the control messages: the server routes household B's requests for
+    // B's own device to A's device, and hands B the device's replies to A's owner, relabelled as
+    // coming from B's device. Before the sealed channel, B read A's camera names (and the server
+    // could forge any list).
+    const b = await connectViewer(wsUrl);
+    viewers.push(b);
+    const bDevice = await WebCryptoSigner.generate();
+    const bDeviceId = deviceIdFromKey(bDevice.publicKey);
+    b.pin(bDeviceId, bDevice.publicKey); // what B pinned when it paired with its own device
+    b.rewriteTo = (to) => (to === bDeviceId ? agent.deviceId : to);
+    // (1) B's request, misrouted to A's device: its hello names B's device, so A's device refuses it.
+    b.send(bDeviceId, { t: 'cameras' });
+    // (2) The owner lists A's cameras; the server copies every reply frame to B as if from B's device.
+    const mark = owner.wire.length;
+    owner.send(agent.deviceId, { t: 'cameras' });
+    const list = await owner.next((m) => m.t === 'cameras', 20_000);
+    const copied = owner.wire
+      .slice(mark)
+      .filter((w) => w.startsWith('recv:'))
+      .map((w) => (JSON.parse(w.slice(5)) as { m: { t?: string } }).m)
+      .filter((m) => typeof m?.t === 'string' && m.t.startsWith('chan/'));
+    // Also the device's handshake answer to the owner (from the owner's first contact).
+    const accept = owner.wire
+      .filter((w) => w.startsWith('recv:'))
+      .map((w) => (JSON.parse(w.slice(5)) as { m: { t?: string } }).m)
+      .find((m) => m?.t === 'chan/accept');
+    await new Promise((r) => setTimeout(r, 500)); // A's device has answered (1) by now, if at all
+    for (const m of [accept, ...copied]) if (m) await b.deliver(bDeviceId, m);
+    const bLists = b.inbox.filter((x) => x.m.t === 'cameras');
+    const bSawNames = b.wire.some((w) => w.includes('"demo"'));
+    const attacks = b.rejected.filter((r) => r.attack);
+    // Control: the very frames the server copied carry A's list, and its owner opens it.
+    assert.equal(list.t, 'cameras');
+    assert.ok(
+      copied.some((m) => m.t === 'chan/msg'),
+      'the server had sealed replies to copy',
+    );
+    assert.ok(
+      !owner.wire.slice(mark).some((w) => w.includes('"demo"')),
+      "the camera name is not on the owner's wire",
+    );
+    assert.deepEqual(bLists, [], 'B read no camera list');
+    assert.equal(bSawNames, false, "A's camera name never reached B in clear");
+    assert.ok(
+      attacks.length > 0,
+      "B saw the relabelled accept as a possible attack (not B's device's signature)",
+    );
     const r = rows.get('F8');
     if (r)
-      rows.set('F8', { ...r, result: `${r.result}; A's camera list at B: NOT YET AUTHENTICATED (todo)` });
-    assert.fail('not yet built');
+      rows.set('F8', {
+        ...r,
+        result: `${r.result}; A's sealed camera list copied to B: ${bLists.length} lists opened, ${attacks.length} possible attack (${attacks.map((x) => x.code).join(', ')}); control: A's owner opens it`,
+      });
   });
 
   it('F3 Meari photos at public cloud-storage addresses: clips and snapshots at rest', {

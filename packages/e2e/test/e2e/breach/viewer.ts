@@ -2,6 +2,8 @@
 // role (the same client the agent tests use), the protocol's ViewerPairing, and a werift peer for
 // real WebRTC offers (libdatachannel on the agent must be able to answer them). Every frame the
 // viewer sends or receives is kept in `wire`: it is what the rendezvous server sees of this viewer.
+// Like the real app, it speaks to a device through the sealed channel (protocol ViewerChannels),
+// to the device key pinned at pairing (or pinned by the test, as an attacker who knows it would).
 import assert from 'node:assert/strict';
 import { RendezvousClient } from '@hearth/agent';
 import {
@@ -10,6 +12,7 @@ import {
   type PairingMessage,
   type PairingMethod,
   systemEnv,
+  ViewerChannels,
   ViewerPairing,
   WebCryptoSigner,
 } from '@hearth/protocol';
@@ -35,7 +38,18 @@ export interface TestViewer {
   readonly found: { tag: string; d: string | null }[];
   /** JSON text of every frame this viewer sent (`send:`) or received (`recv:`) through the server. */
   readonly wire: string[];
+  /** Messages the channel refused (tampered, replayed, unsealed...), with whether it is an attack. */
+  readonly rejected: { from: string; code: string; attack: boolean }[];
+  /** Pin a device key (pairing does it; a test may, as an attacker who knows the key). */
+  pin(deviceId: string, key: Uint8Array): void;
+  /** Sends `m`: `pair/*` in clear, everything else sealed on the device's channel. */
   send(to: string, m: Msg): void;
+  /** Sends `m` in clear, outside the channel (what the agent must ignore). */
+  sendClear(to: string, m: Msg): void;
+  /** A hostile server's routing: where a frame addressed to `to` really goes (default: `to`). */
+  rewriteTo: ((to: string) => string) | undefined;
+  /** A hostile server's delivery: `m` handed to this viewer as if it came from `from`. */
+  deliver(from: string, m: unknown): Promise<void>;
   next(pred: (m: Msg, from: string) => boolean, ms?: number): Promise<Msg>;
   close(): void;
 }
@@ -46,27 +60,46 @@ export async function connectViewer(wsUrl: string, signer?: WebCryptoSigner): Pr
   const wire: string[] = [];
   const inbox: { from: string; m: Msg }[] = [];
   const found: { tag: string; d: string | null }[] = [];
-  client.on('recv', (from: string, m: Msg) => {
+  const rejected: { from: string; code: string; attack: boolean }[] = [];
+  const pins = new Map<string, Uint8Array>();
+  const route = (to: string, m: unknown): boolean => {
+    wire.push(`send:${JSON.stringify({ to, m })}`);
+    return client.sendTo(self.rewriteTo?.(to) ?? to, m);
+  };
+  const channels = new ViewerChannels({ signer: s, env: systemEnv, pinned: (d) => pins.get(d), route });
+  const receive = async (from: string, m: unknown): Promise<void> => {
     wire.push(`recv:${JSON.stringify({ from, m })}`);
-    inbox.push({ from, m });
-  });
+    const r = await channels.receive(from, m);
+    if (r.kind === 'pair' || r.kind === 'message') inbox.push({ from, m: r.m as Msg });
+    else if (r.kind === 'rejected') rejected.push({ from, code: r.error.code, attack: r.attack });
+  };
+  client.on('recv', (from: string, m: Msg) => void receive(from, m));
   client.on('pair/found', (f: { tag: string; d: string | null }) => {
     wire.push(`recv:${JSON.stringify(f)}`);
     found.push(f);
   });
   client.start();
   await until('viewer connected', () => client.connected);
-  return {
+  const self: TestViewer = {
     signer: s,
     id: encodeId('userKey', s.publicKey),
     client,
     inbox,
     found,
     wire,
-    send(to, m) {
-      wire.push(`send:${JSON.stringify({ to, m })}`);
-      client.sendTo(to, m);
+    rejected,
+    pin(deviceId, key) {
+      pins.set(deviceId, key);
     },
+    send(to, m) {
+      if (!m.t.startsWith('pair/') && !pins.has(to)) throw new Error(`no key pinned for ${to}`);
+      channels.send(to, m);
+    },
+    sendClear(to, m) {
+      route(to, m);
+    },
+    rewriteTo: undefined,
+    deliver: (from, m) => receive(from, m),
     async next(pred, ms = 10_000) {
       const hit = await until(
         'a message',
@@ -80,6 +113,7 @@ export async function connectViewer(wsUrl: string, signer?: WebCryptoSigner): Pr
     },
     close: () => client.close(),
   };
+  return self;
 }
 
 /** Pairs like the browser: by QR (device ID + 128-bit secret) or by manual code (tag lookup first). */
@@ -123,7 +157,10 @@ export async function pair(
       30_000,
     )) as unknown as PairingMessage;
     step = await vp.receive(reply); // throws the device's pair/error as a typed error
-    if (step.result) return step.result;
+    if (step.result) {
+      v.pin(deviceId, step.result.deviceKey);
+      return step.result;
+    }
   }
 }
 
