@@ -34,6 +34,7 @@ import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('../../../../', import.meta.url));
 /** Workspaces that are never published (test code only). */
+// Test code (also `private`, so npm refuses to publish it).
 const TEST_ONLY = new Set(['@hearth/testkit', '@hearth/e2e']);
 
 interface Workspace {
