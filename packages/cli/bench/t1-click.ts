@@ -2,7 +2,9 @@
  * T1 from the click: time from the user's click on a camera tile in the real viewer app to the first
  * decoded frame (`requestVideoFrameCallback` on the live <video>), in Debian's Chromium. Everything is
  * real: `hearth server` (viewer app, rendezvous, relay), `hearth agent` bridging a real RTSP camera
- * (GStreamer's RTSP server, testkit fixture), pairing by the printed code.
+ * (GStreamer's RTSP server, testkit fixture), pairing by the printed code. The app is driven through
+ * the one viewer driver (@hearth/testkit's viewer-driver.ts: openApp, pairByCode, goHome, and
+ * clickCamera, which times the click to the first presented frame in the page).
  *
  *   ip netns exec <loopback-only ns> node --conditions=source --import tsx packages/cli/bench/t1-click.ts \
  *        [--views 20] [--gops 10,4] [--idle 8] [--cases warm,cold,on-demand] [--verbose]
@@ -21,16 +23,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type RtspServerHandle, startRtspServer } from '@hearth/testkit';
-import type { BrowserContext, Page } from 'playwright-core';
 import {
-  freePort,
-  hearth,
-  launchLoopbackChromium,
+  CLICK_TIMER_GLOBAL,
+  clickCamera,
+  goHome,
   openApp,
-  type Proc,
-  submitCode,
-} from '../test/e2e/stack.js';
+  pairByCode,
+  type RtspServerHandle,
+  startRtspServer,
+} from '@hearth/testkit';
+import type { BrowserContext, Page } from 'playwright-core';
+import { freePort, hearth, launchLoopbackChromium, type Proc } from '../test/e2e/stack.js';
 
 const { values } = parseArgs({
   options: {
@@ -47,32 +50,12 @@ const idleMs = Number(values.idle) * 1000;
 const cases = String(values.cases).split(',');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Records the click on a camera tile and the first presented frame of any <video> after it.
-const HOOK = `
-window.__t1 = { click: 0, first: 0 };
-const watchVideo = (v) => {
-  if (!v || v.__t1) return;
-  v.__t1 = true;
-  const cb = (now) => {
-    if (window.__t1.click && !window.__t1.first && now >= window.__t1.click) window.__t1.first = now;
-    v.requestVideoFrameCallback(cb);
-  };
-  v.requestVideoFrameCallback(cb);
-};
-document.addEventListener('click', (e) => {
-  if (e.target instanceof Element && e.target.closest('a.cam')) {
-    window.__t1 = { click: performance.now(), first: 0 };
-    document.querySelectorAll('video').forEach(watchVideo);
-  }
-}, true);
-new MutationObserver(() => document.querySelectorAll('video').forEach(watchVideo))
-  .observe(document, { childList: true, subtree: true });
-`;
-
-// With --verbose: the phases of each view, relative to the click, printed to the page console.
+// With --verbose: the phases of each view, relative to the click (the driver's click timer),
+// printed to the page console.
 const PHASES = `
 (() => {
-  const t = () => (window.__t1 && window.__t1.click ? Math.round(performance.now() - window.__t1.click) : -1);
+  const T = () => window.${CLICK_TIMER_GLOBAL};
+  const t = () => (T() && T().click ? Math.round(performance.now() - T().click) : -1);
   const log = (what) => console.log('t1 +' + t() + ' ms ' + what);
   const P = RTCPeerConnection.prototype;
   for (const m of ['createOffer', 'setLocalDescription', 'setRemoteDescription', 'addIceCandidate']) {
@@ -92,7 +75,7 @@ const PHASES = `
       const r = await pc.getStats().catch(() => null);
       if (!r) return;
       for (const s of r.values()) {
-        if (s.type === 'inbound-rtp' && s.kind === 'video' && !window.__t1.first)
+        if (s.type === 'inbound-rtp' && s.kind === 'video' && !(T() && T().first))
           log('rtp recv ' + s.packetsReceived + ' lost ' + s.packetsLost + ' nack ' + s.nackCount + ' pli ' + s.pliCount + ' fir ' + s.firCount + ' decoded ' + s.framesDecoded + ' key ' + s.keyFramesDecoded + ' dropped ' + s.framesDropped + ' bytes ' + s.bytesReceived);
       }
     }, 250);
@@ -114,28 +97,10 @@ async function cleanup(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
-async function home(page: Page, url: string): Promise<void> {
-  await page.evaluate(() => {
-    location.hash = '#/';
-  });
-  await page.waitForSelector('a.cam', { timeout: 20_000 });
-  void url;
-}
-
 async function clickAndWait(page: Page, camera: string, timeoutMs = 30_000): Promise<number> {
-  await page.evaluate(() => {
-    (window as unknown as { __t1: { click: number; first: number } }).__t1 = { click: 0, first: 0 };
-  });
-  await page.click(`a.cam[data-camera="${camera}"]`);
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const t = await page.evaluate(
-      () => (window as unknown as { __t1: { click: number; first: number } }).__t1,
-    );
-    if (t.first > 0) return t.first - t.click;
-    if (Date.now() > end) throw new Error(`no frame within ${timeoutMs} ms`);
-    await sleep(20);
-  }
+  const ms = await clickCamera(page, camera, { timeoutMs });
+  if (ms === null) throw new Error(`no frame within ${timeoutMs} ms`);
+  return ms;
 }
 
 function summary(xs: number[]): { n: number; p50: number; p95: number; min: number; max: number } {
@@ -173,13 +138,11 @@ try {
     (await agent.waitFor(/type the code:\s+([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5})/, 60_000))[1] ?? '';
   chromium = await launchLoopbackChromium();
   const ctx: BrowserContext = await chromium.newContext();
-  await ctx.addInitScript(HOOK);
   const page = await ctx.newPage();
   if (values.verbose) await ctx.addInitScript(PHASES);
   if (values.verbose) page.on('console', (m) => console.log(`  page| ${m.text()}`));
   await openApp(page, url);
-  await submitCode(page, code);
-  await page.waitForSelector(`a.cam[data-camera="gop${gops[0]}"]`, { timeout: 60_000 });
+  await pairByCode(page, code, { camera: `gop${gops[0]}`, timeoutMs: 60_000 });
   await sleep(3000); // warm cameras have their first keyframe cached
   const results = new Map<string, number[]>();
   let failures = 0;
@@ -188,11 +151,11 @@ try {
       const order = i % 2 === 0 ? cases : [...cases].reverse();
       for (const c of order) {
         const cam = c === 'cold' ? `gop${g}` : `gop${g}_od`;
-        await home(page, url);
+        await goHome(page);
         if (c === 'warm') {
           // Make it warm: a view that ends a second before the measured one.
           await clickAndWait(page, cam).catch(() => undefined);
-          await home(page, url);
+          await goHome(page);
           await sleep(1000);
         } else {
           await sleep(idleMs);

@@ -50,9 +50,10 @@ export async function until<T>(
   }
 }
 
-export async function openApp(page: Page, url: string): Promise<void> {
-  await page.goto(url);
-  await page.waitForSelector('html[data-ready="true"]', { timeout: 20_000 });
+/** Open the app at `url` and wait until it has started (default: 20 s for that, and for the load). */
+export async function openApp(page: Page, url: string, o: { timeoutMs?: number } = {}): Promise<void> {
+  await page.goto(url, o.timeoutMs !== undefined ? { timeout: o.timeoutMs } : {});
+  await page.waitForSelector('html[data-ready="true"]', { timeout: o.timeoutMs ?? 20_000 });
 }
 
 /** Type a manual code into the pairing form and submit it; returns the pairing status text when it settles. */
@@ -65,6 +66,97 @@ export async function submitCode(page: Page, code: string): Promise<void> {
   }
   await page.fill('#pair-code', code);
   await page.click('#pair-submit');
+}
+
+/** The home screen's link to a camera's live view (`a.cam`; any camera when none is named). */
+export function cameraSelector(camera?: string): string {
+  return camera === undefined ? 'a.cam' : `a.cam[data-camera=${JSON.stringify(camera)}]`;
+}
+
+/**
+ * Pair by typing the manual code, as a person does, and wait until the home screen lists the
+ * device's cameras (`camera` if named, else any). Time it from the call to measure pairing.
+ */
+export async function pairByCode(
+  page: Page,
+  code: string,
+  o: { camera?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  await submitCode(page, code);
+  try {
+    await page.waitForSelector(cameraSelector(o.camera), { timeout: o.timeoutMs ?? 60_000 });
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\npairing status: ${JSON.stringify(await pairStatus(page))}`);
+  }
+}
+
+/** Go to the home screen and wait until it lists a camera. */
+export async function goHome(page: Page, o: { timeoutMs?: number } = {}): Promise<void> {
+  await page.evaluate(() => {
+    location.hash = '#/';
+  });
+  await page.waitForSelector(cameraSelector(), { timeout: o.timeoutMs ?? 20_000 });
+}
+
+/**
+ * The page global of the click timer ({@link clickCamera}): `{ click, first }`, page times in ms of
+ * the last click on a camera link and of the first video frame presented after it (0: none yet).
+ */
+export const CLICK_TIMER_GLOBAL = '__hearthDriverClick';
+
+// In-page code is passed as strings: tsx (esbuild keepNames) would wrap named functions in a
+// `__name(...)` helper that does not exist in the page.
+const INSTALL_CLICK_TIMER = `(() => {
+  const G = globalThis;
+  G.${CLICK_TIMER_GLOBAL} = { click: 0, first: 0 };
+  if (G.__hearthDriverClickTimer) return;
+  G.__hearthDriverClickTimer = true;
+  const watchVideo = (v) => {
+    if (!v || v.__hearthDriverWatched) return;
+    v.__hearthDriverWatched = true;
+    const cb = (now) => {
+      const t = G.${CLICK_TIMER_GLOBAL};
+      if (t.click && !t.first && now >= t.click) t.first = now;
+      v.requestVideoFrameCallback(cb);
+    };
+    v.requestVideoFrameCallback(cb);
+  };
+  const watchAll = () => document.querySelectorAll('video').forEach(watchVideo);
+  document.addEventListener('click', (e) => {
+    if (e.target instanceof Element && e.target.closest('a.cam')) {
+      G.${CLICK_TIMER_GLOBAL} = { click: performance.now(), first: 0 };
+      watchAll();
+    }
+  }, true);
+  new MutationObserver(watchAll).observe(document, { childList: true, subtree: true });
+  watchAll();
+})()`;
+
+const waitFirstFrameScript = (timeoutMs: number): string => `new Promise((resolve) => {
+  const end = performance.now() + ${Number(timeoutMs)};
+  const tick = () => {
+    const t = globalThis.${CLICK_TIMER_GLOBAL};
+    if (t && t.click && t.first > 0) resolve(t.first - t.click);
+    else if (performance.now() > end) resolve(null);
+    else setTimeout(tick, 5);
+  };
+  tick();
+})`;
+
+/**
+ * Click a camera on the home screen, as a person does, and wait for the first video frame the page
+ * presents after the click (`requestVideoFrameCallback`, the callback the app counts its frames
+ * with). Returns the time from the click to that frame in ms, measured in the page, or null if no
+ * frame came within `timeoutMs` (default 30 s).
+ */
+export async function clickCamera(
+  page: Page,
+  camera: string,
+  o: { timeoutMs?: number } = {},
+): Promise<number | null> {
+  await page.evaluate(INSTALL_CLICK_TIMER);
+  await page.click(cameraSelector(camera));
+  return (await page.evaluate(waitFirstFrameScript(o.timeoutMs ?? 30_000))) as number | null;
 }
 
 export async function pairStatus(page: Page): Promise<string> {

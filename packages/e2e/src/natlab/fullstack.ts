@@ -15,7 +15,8 @@
  * (`connected (direct)` / `connected (relayed)`) at the first frame and once settled, the selected
  * candidate pair read from the page's RTCPeerConnection (captured by an init script, since the app
  * does not expose it), the pairing time, and the time from the click on the camera to the first
- * decoded frame.
+ * video frame. The app is driven and read through the one viewer driver (@hearth/testkit's
+ * viewer-driver.ts: openApp, pairByCode, clickCamera, hook, waitForState).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,14 +24,19 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type ChromiumHandle,
+  clickCamera,
+  hook,
   type LabProcess,
   launchChromium,
   NatLab,
+  openApp,
+  pairByCode,
   SERVER_IP,
   TOPOLOGIES,
   TOPOLOGY_NAMES,
   type TopologyName,
   type TopologySpec,
+  waitForState,
 } from '@hearth/testkit';
 import type { Page } from 'playwright-core';
 
@@ -80,7 +86,7 @@ export interface FullStackRun {
   readonly transport: string | null;
   /** From opening the app with the code typed to the camera list showing (SPAKE2+ pairing). */
   readonly pairingMs: number | null;
-  /** From the click on the camera to the first decoded frame (the app's own frame counter). */
+  /** From the click on the camera to the first video frame presented (the driver's `clickCamera`). */
   readonly ttffMs: number | null;
   readonly framesFirst: number;
   readonly framesLater: number;
@@ -136,10 +142,7 @@ export function expectedAppPath(t: TopologyName): { path: AppPath; transport: 'u
   return { path: 'relayed', transport: e.viewerUdp ? 'udp' : 'tcp' };
 }
 
-/**
- * Runs in the page before the app: keeps every RTCPeerConnection the app creates (to read the selected
- * pair), and notes when a camera link is clicked (the TTFF start).
- */
+/** Runs in the page before the app: keeps every RTCPeerConnection the app creates (to read the selected pair). */
 const INIT_SCRIPT = `(() => {
   const Orig = globalThis.RTCPeerConnection;
   if (!Orig || globalThis.__fsPcs) return;
@@ -152,27 +155,7 @@ const INIT_SCRIPT = `(() => {
   Wrapped.prototype = Orig.prototype;
   Object.setPrototypeOf(Wrapped, Orig);
   globalThis.RTCPeerConnection = Wrapped;
-  document.addEventListener('click', (ev) => {
-    const t = ev.target;
-    if (t && t.closest && t.closest('a.cam')) globalThis.__fsClickAt = performance.now();
-  }, true);
 })();`;
-
-type G = Record<string, unknown>;
-
-interface HookView {
-  state: string;
-  frames: number;
-  error: unknown;
-}
-
-const readHook = (page: Page): Promise<HookView> =>
-  page.evaluate(() => {
-    const h = (globalThis as G).__hearth as
-      | { state: string; framesDecoded(): number; lastError?: unknown }
-      | undefined;
-    return { state: h?.state ?? 'none', frames: h?.framesDecoded() ?? 0, error: h?.lastError ?? null };
-  });
 
 // In-page code is passed as strings: tsx (esbuild keepNames) would wrap named functions in a
 // `__name(...)` helper that does not exist in the page.
@@ -202,20 +185,6 @@ const READ_PAIR = `(async () => {
 })()`;
 const readPair = (page: Page): Promise<PairInfo | null> =>
   page.evaluate(READ_PAIR) as Promise<PairInfo | null>;
-
-/** Waits (in the page) for the first decoded frame after the camera click; ms from the click. */
-const waitFirstFrame = (page: Page, timeoutMs: number): Promise<number | null> =>
-  page.evaluate(`new Promise((resolve) => {
-    const end = performance.now() + ${Number(timeoutMs)};
-    const tick = () => {
-      const h = globalThis.__hearth;
-      const at = globalThis.__fsClickAt;
-      if (h && at !== undefined && h.framesDecoded() > 0) resolve(performance.now() - at);
-      else if (performance.now() > end) resolve(null);
-      else setTimeout(tick, 5);
-    };
-    tick();
-  })`) as Promise<number | null>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -350,26 +319,15 @@ export async function runFullStackTopology(
     const ctx = await browser.newContext();
     await ctx.addInitScript({ content: INIT_SCRIPT });
     const page = await ctx.newPage();
-    await page.goto(`${url}/`, { timeout: 30_000 });
-    await page.waitForSelector('html[data-ready="true"]', { timeout: 30_000 });
+    await openApp(page, `${url}/`, { timeoutMs: 30_000 });
     t = Date.now();
-    if (!(await page.isVisible('#pair-form'))) {
-      await page.evaluate(() => {
-        (globalThis as unknown as { location: { hash: string } }).location.hash = '#/pair';
-      });
-      await page.waitForSelector('#pair-form');
-    }
-    await page.fill('#pair-code', code);
-    await page.click('#pair-submit');
-    const camSel = `a.cam[data-camera="${camera}"]`;
-    await page.waitForSelector(camSel, { timeout: opts.pairTimeoutMs ?? 60_000 });
+    await pairByCode(page, code, { camera, timeoutMs: opts.pairTimeoutMs ?? 60_000 });
     out.pairingMs = Date.now() - t;
     log(`${topology}: paired in ${out.pairingMs} ms`);
 
-    // 4. Open the live view: click the camera, wait for the first decoded frame.
-    await page.click(camSel);
-    out.ttffMs = await waitFirstFrame(page, opts.frameTimeoutMs ?? 30_000);
-    const h0 = await readHook(page);
+    // 4. Open the live view: click the camera, wait for the first frame.
+    out.ttffMs = await clickCamera(page, camera, { timeoutMs: opts.frameTimeoutMs ?? 30_000 });
+    const h0 = await hook(page);
     out.firstState = h0.state;
     out.framesFirst = h0.frames;
     if (out.ttffMs === null) {
@@ -379,15 +337,9 @@ export async function runFullStackTopology(
     log(`${topology}: first frame after ${Math.round(out.ttffMs)} ms, ${h0.state}`);
 
     // 5. Settle: the status line is re-read from getStats every 2 s; ICE may move to a direct pair.
-    const end = Date.now() + settleMs;
-    let h = h0;
-    for (;;) {
-      await sleep(250);
-      h = await readHook(page);
-      if (h.state === 'connected (direct)' || Date.now() > end) break;
-    }
+    await waitForState(page, 'connected (direct)', { timeoutMs: settleMs }).catch(() => undefined);
     await sleep(1500);
-    h = await readHook(page);
+    const h = await hook(page);
     out.state = h.state;
     out.framesLater = h.frames;
     out.pair = await readPair(page);

@@ -6,6 +6,9 @@
 import { type DeviceId, decodeId, deviceIdMatches, isId } from '@hearth/protocol';
 import type { Db } from './idb.js';
 
+/** What the device records need of the database (the {@link Db} in the app; a map in unit tests). */
+export type DeviceRecords = Pick<Db, 'all' | 'get' | 'put' | 'delete'>;
+
 /** A paired device. */
 export interface PairedDevice {
   deviceId: DeviceId;
@@ -41,28 +44,28 @@ export function pinnedKeyBytes(d: PairedDevice): Uint8Array {
   return decodeId('deviceKey', d.deviceKey);
 }
 
-export async function listDevices(db: Db): Promise<PairedDevice[]> {
+export async function listDevices(db: DeviceRecords): Promise<PairedDevice[]> {
   const all = await db.all<PairedDevice>('devices');
   // Records are re-checked on load: a tampered record must not become a pinned key.
   return all.filter((d) => checkPin(d.deviceId, d.deviceKey)).sort((a, b) => a.pairedAt - b.pairedAt);
 }
 
-export async function getDevice(db: Db, deviceId: string): Promise<PairedDevice | undefined> {
+export async function getDevice(db: DeviceRecords, deviceId: string): Promise<PairedDevice | undefined> {
   const d = await db.get<PairedDevice>('devices', deviceId);
   return d && checkPin(d.deviceId, d.deviceKey) ? d : undefined;
 }
 
 /** Store a pairing result. Refuses a key that does not hash to the device ID. */
-export async function saveDevice(db: Db, d: PairedDevice): Promise<void> {
+export async function saveDevice(db: DeviceRecords, d: PairedDevice): Promise<void> {
   if (!checkPin(d.deviceId, d.deviceKey)) throw new Error('device key does not match the device ID');
   await db.put('devices', d);
 }
 
-export async function renameDevice(db: Db, deviceId: string, label: string): Promise<void> {
+export async function renameDevice(db: DeviceRecords, deviceId: string, label: string): Promise<void> {
   const d = await getDevice(db, deviceId);
   if (d) await db.put('devices', { ...d, label: label.slice(0, 64) });
 }
 
-export async function forgetDevice(db: Db, deviceId: string): Promise<void> {
+export async function forgetDevice(db: DeviceRecords, deviceId: string): Promise<void> {
   await db.delete('devices', deviceId);
 }
