@@ -422,6 +422,15 @@ interface ViewerSlot {
   queue: unknown[];
 }
 
+/** A clear message where only sealed ones are accepted: dropped with a clear error, not an attack. */
+function outsideChannel(t: string): { kind: 'rejected'; error: ProtocolError; attack: false } {
+  return {
+    kind: 'rejected',
+    error: new ProtocolError('E_SCHEMA', `${t} outside the sealed channel`),
+    attack: false,
+  };
+}
+
 /**
  * The viewer's channels, one per paired device: {@link send} seals (starting a handshake and
  * queueing until it completes), {@link receive} opens. Drop a device's channel with {@link reset}
@@ -494,12 +503,7 @@ export class ViewerChannels {
     if (r.kind === 'invalid') return { kind: 'rejected', error: r.error, attack: false };
     if (r.kind === 'pair') return r;
     if (r.kind === 'plain') {
-      if (!this.o.unsealedForTests)
-        return {
-          kind: 'rejected',
-          error: new ProtocolError('E_SCHEMA', `${r.m.t} outside the sealed channel`),
-          attack: false,
-        };
+      if (!this.o.unsealedForTests) return outsideChannel(r.m.t);
       const d = decodeDeviceMessage(r.m);
       return d.ok ? { kind: 'message', m: d.m } : { kind: 'rejected', error: d.error, attack: false };
     }
@@ -649,12 +653,7 @@ export class DeviceChannels {
     if (r.kind === 'invalid') return { kind: 'rejected', error: r.error, attack: false };
     if (r.kind === 'pair') return r;
     if (r.kind === 'plain') {
-      if (!this.o.unsealedForTests)
-        return {
-          kind: 'rejected',
-          error: new ProtocolError('E_SCHEMA', `${r.m.t} outside the sealed channel`),
-          attack: false,
-        };
+      if (!this.o.unsealedForTests) return outsideChannel(r.m.t);
       const d = decodeViewerMessage(r.m);
       return d.ok
         ? { kind: 'message', m: d.m, channel: '' }
