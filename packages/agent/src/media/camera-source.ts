@@ -102,6 +102,8 @@ export class CameraSource extends EventEmitter<Events> {
   private lastOutput = 0;
   /** A warm source after start(): runs with no subscriber. */
   private pinned = false;
+  /** performance.now() when the running ffmpeg was spawned. */
+  private spawnedAt = 0;
 
   constructor(name: string, spec: CameraSourceSpec, opts: CameraSourceOptions = {}) {
     super();
@@ -119,6 +121,11 @@ export class CameraSource extends EventEmitter<Events> {
 
   get running(): boolean {
     return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** How long the current ffmpeg has been running (ms), or undefined when none runs. */
+  runningForMs(): number | undefined {
+    return this.running ? performance.now() - this.spawnedAt : undefined;
   }
 
   /** warm or on-demand. */
@@ -296,6 +303,7 @@ export class CameraSource extends EventEmitter<Events> {
       return;
     }
     this.proc = proc;
+    this.spawnedAt = performance.now();
     const parser = new AnnexBParser(this.opts.maxNalBytes ? { maxNalBytes: this.opts.maxNalBytes } : {});
     const assembler = new AccessUnitAssembler();
     let stderrTail = '';

@@ -22,7 +22,16 @@ export type MediaErrorCode =
   | 'no-h264-in-offer'
   | 'bad-offer'
   | 'session-closed'
-  | 'source-timeout';
+  | 'source-timeout'
+  | 'camera-onvif'
+  | 'onvif-config'
+  | 'onvif-response'
+  | 'onvif-fault'
+  | 'onvif-unauthorized'
+  | 'onvif-http'
+  | 'onvif-timeout'
+  | 'onvif-network'
+  | 'onvif-too-large';
 
 export class MediaError extends Error {
   readonly code: MediaErrorCode;

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { CameraSource, type CameraSourceOptions, type CameraSourceStats } from './camera-source.js';
 import type { CameraConfig } from './cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
+import { OnvifClient, type OnvifConfig } from './onvif.js';
 import {
   type IceServerConfig,
   type MediaPeer,
@@ -35,6 +36,45 @@ export interface MediaHubOptions {
   readonly peerFactory?: PeerFactory;
   /** A session whose peer never connects is closed after this long (ms). Default 30 000. */
   readonly connectTimeoutMs?: number;
+  /** Keyframe requests (ONVIF SetSynchronizationPoint) for cameras with an `onvif` config. */
+  readonly keyframeRequest?: KeyframeRequestOptions;
+}
+
+/**
+ * When a view starts on a cold stream (no keyframe cached: an on-demand camera whose ffmpeg just
+ * started, or one that has not yet delivered a keyframe), the hub asks the camera for a keyframe
+ * through ONVIF instead of waiting for its next scheduled one. The request goes out once ffmpeg has
+ * run `settleMs` (a keyframe sent before ffmpeg plays the stream is lost), is repeated every `retryMs`
+ * while no keyframe arrives, at most `maxRequests` times per cold start, and never more than once per
+ * `minIntervalMs` per camera. It never blocks nor fails the view; failures are logged (warn), and an
+ * authentication failure holds the camera's requests back for `failureBackoffMs` (cameras lock
+ * accounts after repeated failures).
+ */
+export interface KeyframeRequestOptions {
+  /** Default 500 ms. */
+  readonly settleMs?: number;
+  /** Default 1500 ms. */
+  readonly retryMs?: number;
+  /** Default 3. */
+  readonly maxRequests?: number;
+  /** Default 1000 ms. */
+  readonly minIntervalMs?: number;
+  /** Default 60 000 ms. */
+  readonly failureBackoffMs?: number;
+  /** Makes the camera's client (tests). Default {@link OnvifClient}. */
+  readonly clientFactory?: (
+    cfg: OnvifConfig,
+    rtspUrl: string | undefined,
+  ) => { setSynchronizationPoint(): Promise<void> };
+}
+
+interface KeyframeRequester {
+  readonly client: { setSynchronizationPoint(): Promise<void> };
+  /** performance.now() of the last request; a failure pushes it into the future. */
+  nextAllowed: number;
+  active: boolean;
+  requests: number;
+  failures: number;
 }
 
 export interface CreateSessionOptions {
@@ -106,6 +146,7 @@ export class MediaHub {
   private readonly log: MediaLogger;
   private closed = false;
   private possibleAttacks = 0;
+  private readonly keyframeRequesters = new Map<string, KeyframeRequester>();
 
   constructor(cameras: readonly CameraConfig[], opts: MediaHubOptions = {}) {
     this.opts = opts;
@@ -121,6 +162,24 @@ export class MediaHub {
         for (const s of this.sessions.values()) if (s.camera === c.name) s.peer.resync();
       });
       this.sources.set(c.name, src);
+      if (c.onvif) {
+        const rtspUrl = c.source.kind === 'rtsp' ? c.source.secretUrl() : undefined;
+        try {
+          const make =
+            opts.keyframeRequest?.clientFactory ??
+            ((cfg: OnvifConfig, u: string | undefined) => new OnvifClient(cfg, u ? { rtspUrl: u } : {}));
+          this.keyframeRequesters.set(c.name, {
+            client: make(c.onvif, rtspUrl),
+            nextAllowed: 0,
+            active: false,
+            requests: 0,
+            failures: 0,
+          });
+        } catch (e) {
+          const code = e instanceof MediaError ? e.code : 'onvif-config';
+          this.log.warn({ camera: c.name, code }, 'ONVIF client not usable; no keyframe requests');
+        }
+      }
     }
     // Warm cameras run from now on. ffmpeg is spawned asynchronously (after a probe for file/rtsp),
     // so listeners attached right after construction see every event.
@@ -168,6 +227,8 @@ export class MediaHub {
       else if (early.live.length > 0 || early.snapshot.units.length > 0) early.live.push(au);
     });
     early.snapshot = sub.snapshot;
+    // The GOP cache starts at a keyframe: empty means this view would wait for the camera's next one.
+    if (sub.snapshot.units.length === 0) this.requestKeyframe(camera, src);
     try {
       let profile = src.profileLevelId();
       if (!profile && src.mode !== 'transcode' && src.spec.kind !== 'testsrc') {
@@ -252,6 +313,70 @@ export class MediaHub {
     this.sessions.set(id, session);
     this.log.info({ camera, session: id }, 'viewer session created');
     return { answerSdp: p.answerSdp, session };
+  }
+
+  /**
+   * Asks a cold camera for a keyframe (ONVIF), see {@link KeyframeRequestOptions}. Fire and forget:
+   * nothing here can fail or delay the view.
+   */
+  private requestKeyframe(camera: string, src: CameraSource): void {
+    const kr = this.keyframeRequesters.get(camera);
+    if (!kr || kr.active || this.closed) return;
+    kr.active = true;
+    const o = this.opts.keyframeRequest ?? {};
+    const settleMs = o.settleMs ?? 500;
+    const retryMs = o.retryMs ?? 1500;
+    const maxRequests = o.maxRequests ?? 3;
+    const minIntervalMs = o.minIntervalMs ?? 1000;
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let over = false;
+    const later = (ms: number, f: () => void): void => {
+      timer = setTimeout(f, Math.max(0, ms));
+      timer.unref();
+    };
+    const done = (): void => {
+      if (over) return;
+      over = true;
+      kr.active = false;
+      if (timer) clearTimeout(timer);
+      src.off('keyframe', done);
+    };
+    src.once('keyframe', done);
+    const fire = (): void => {
+      if (over) return;
+      if (this.closed || src.subscriberCount === 0 || src.snapshot().units.length > 0) return done();
+      if (sent >= maxRequests) return done();
+      const age = src.runningForMs();
+      if (age === undefined || age < settleMs) return later(settleMs - (age ?? 0), fire);
+      const now = performance.now();
+      if (now < kr.nextAllowed) return later(kr.nextAllowed - now, fire);
+      kr.nextAllowed = now + minIntervalMs;
+      sent++;
+      kr.requests++;
+      const attempt = sent;
+      kr.client.setSynchronizationPoint().then(
+        () => this.log.debug?.({ camera, attempt }, 'ONVIF keyframe requested'),
+        (e: unknown) => {
+          kr.failures++;
+          const code = e instanceof MediaError ? e.code : 'onvif-error';
+          const msg = e instanceof MediaError ? e.message : 'ONVIF request failed';
+          if (code === 'onvif-unauthorized' || code === 'onvif-config') {
+            kr.nextAllowed = performance.now() + (o.failureBackoffMs ?? 60_000);
+          }
+          this.log.warn({ camera, code, attempt }, `ONVIF keyframe request failed: ${msg}`);
+          done();
+        },
+      );
+      later(retryMs, fire);
+    };
+    fire();
+  }
+
+  /** Keyframe requests per camera with ONVIF: sent, failed. */
+  keyframeRequestStats(camera: string): { requests: number; failures: number } | undefined {
+    const kr = this.keyframeRequesters.get(camera);
+    return kr ? { requests: kr.requests, failures: kr.failures } : undefined;
   }
 
   /** The open sessions of one camera. */
