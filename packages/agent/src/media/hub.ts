@@ -44,16 +44,19 @@ export interface MediaHubOptions {
  * When a view starts on a cold stream (no keyframe cached: an on-demand camera whose ffmpeg just
  * started, or one that has not yet delivered a keyframe), the hub asks the camera for a keyframe
  * through ONVIF instead of waiting for its next scheduled one. The request goes out once ffmpeg has
- * run `settleMs` (a keyframe sent before ffmpeg plays the stream is lost), is repeated every `retryMs`
+ * analysed the stream (a keyframe sent before is dropped with the probed packets), is repeated every `retryMs`
  * while no keyframe arrives, at most `maxRequests` times per cold start, and never more than once per
  * `minIntervalMs` per camera. It never blocks nor fails the view; failures are logged (warn), and an
  * authentication failure holds the camera's requests back for `failureBackoffMs` (cameras lock
  * accounts after repeated failures).
  */
 export interface KeyframeRequestOptions {
-  /** Default 500 ms. */
+  /**
+   * The request waits until the camera's ffmpeg has analysed the stream (its `playing` event),
+   * or, should that never be seen, until it has run this long. Default 4000 ms.
+   */
   readonly settleMs?: number;
-  /** Default 1500 ms. */
+  /** Default 2000 ms. */
   readonly retryMs?: number;
   /** Default 3. */
   readonly maxRequests?: number;
@@ -156,6 +159,7 @@ export class MediaHub {
         ...opts.source,
         cameraMode: c.mode ?? 'warm',
         logger: this.log,
+        ...(c.onvif ? { detectPlaying: true } : {}),
       });
       src.on('error', (e) => this.log.warn({ camera: c.name, code: e.code }, e.message));
       src.on('restarted', () => {
@@ -324,8 +328,8 @@ export class MediaHub {
     if (!kr || kr.active || this.closed) return;
     kr.active = true;
     const o = this.opts.keyframeRequest ?? {};
-    const settleMs = o.settleMs ?? 500;
-    const retryMs = o.retryMs ?? 1500;
+    const settleMs = o.settleMs ?? 4000;
+    const retryMs = o.retryMs ?? 2000;
     const maxRequests = o.maxRequests ?? 3;
     const minIntervalMs = o.minIntervalMs ?? 1000;
     let sent = 0;
@@ -341,14 +345,21 @@ export class MediaHub {
       kr.active = false;
       if (timer) clearTimeout(timer);
       src.off('keyframe', done);
+      src.off('playing', fire);
     };
     src.once('keyframe', done);
     const fire = (): void => {
       if (over) return;
+      if (timer) clearTimeout(timer);
+      src.off('playing', fire);
       if (this.closed || src.subscriberCount === 0 || src.snapshot().units.length > 0) return done();
       if (sent >= maxRequests) return done();
       const age = src.runningForMs();
-      if (age === undefined || age < settleMs) return later(settleMs - (age ?? 0), fire);
+      if (!src.playing && (age === undefined || age < settleMs)) {
+        // Wait until ffmpeg passes packets on (or, should it never say so, settleMs after its start).
+        src.once('playing', fire);
+        return later(age === undefined ? 250 : settleMs - age, fire);
+      }
       const now = performance.now();
       if (now < kr.nextAllowed) return later(kr.nextAllowed - now, fire);
       kr.nextAllowed = now + minIntervalMs;
