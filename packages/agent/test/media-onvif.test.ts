@@ -238,7 +238,8 @@ function fakeFetch(script: Script): {
 } {
   const calls: { action: string; url: string; body: string }[] = [];
   const f = (async (input: string | URL | Request, init?: RequestInit) => {
-    const ct = String((init?.headers as Record<string, string>)['content-type']);
+    const headers = (init?.headers ?? {}) as Record<string, string>;
+    const ct = String(headers['content-type']);
     const action = /action="[^"]*\/(\w+)"/.exec(ct)?.[1] ?? '?';
     assert.equal(init?.redirect, 'error', 'redirects are refused');
     const body = String(init?.body);
@@ -340,10 +341,16 @@ describe('OnvifClient', () => {
       new Promise((_r, rej) =>
         init?.signal?.addEventListener('abort', () => rej(init.signal?.reason)),
       )) as typeof fetch;
-    await assert.rejects(
-      new OnvifClient(CFG, { fetch: slow, timeoutMs: 50 }).setSynchronizationPoint(),
-      (e: unknown) => e instanceof MediaError && e.code === 'onvif-timeout',
-    );
+    // AbortSignal.timeout does not keep the event loop alive (the agent's loop always is).
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      await assert.rejects(
+        new OnvifClient(CFG, { fetch: slow, timeoutMs: 50 }).setSynchronizationPoint(),
+        (e: unknown) => e instanceof MediaError && e.code === 'onvif-timeout',
+      );
+    } finally {
+      clearInterval(keepAlive);
+    }
   });
 
   it('refuses a device URL with credentials in it', () => {
@@ -369,6 +376,7 @@ describe('camera map: onvif', () => {
   it('accepts a mapping with user, password (from the environment) and profile', () => {
     const [c] = parseCamerasYaml(
       yaml(
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${ENV} substitution in the YAML
         '{url: "https://cam.lan:8443/onvif/device_service", user: op, password: "${ONVIF_PASS}", profile: Profile_1}',
       ),
       { env: { ONVIF_PASS: 'Tr0ub4dor&3' } },

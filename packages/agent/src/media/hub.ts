@@ -348,7 +348,7 @@ export class MediaHub {
       src.off('playing', fire);
     };
     src.once('keyframe', done);
-    const fire = (): void => {
+    const fire = (): unknown => {
       if (over) return;
       if (timer) clearTimeout(timer);
       src.off('playing', fire);

@@ -10,7 +10,12 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { type FixtureKeyframe, type RtspServerHandle, rtspServerAvailable, startRtspServer } from '@hearth/testkit';
+import {
+  type FixtureKeyframe,
+  type RtspServerHandle,
+  rtspServerAvailable,
+  startRtspServer,
+} from '@hearth/testkit';
 import { MediaHub, parseCamerasYaml, type ViewerSession } from '../../src/media/index.js';
 import {
   type BrowserHandle,
@@ -95,7 +100,9 @@ describe('on-demand RTSP camera with ONVIF: a cold view asks the camera for a ke
 
   /** The fixture's most recent keyframe when the camera's source gets its first keyframe. */
   function fixtureKeyframeAtFirstAgentKeyframe(camera: string): Promise<FixtureKeyframe | undefined> {
-    return new Promise((resolve) => hub.source(camera).once('keyframe', () => resolve(server.keyframes().at(-1))));
+    return new Promise((resolve) =>
+      hub.source(camera).once('keyframe', () => resolve(server.keyframes().at(-1))),
+    );
   }
 
   it('calls SetSynchronizationPoint (authenticated), and the view starts from the forced keyframe', async () => {
@@ -118,8 +125,15 @@ describe('on-demand RTSP camera with ONVIF: a cold view asks the camera for a ke
     // emitted off its GOP schedule (fewer frames after the previous keyframe than the GOP).
     const k = await firstKey;
     assert.ok(k, 'the fixture reported keyframes');
-    assert.equal(k.forced, true, `the agent's first keyframe was the camera's scheduled one (${JSON.stringify(k)})`);
-    assert.ok(k.gap < server.keyInterval, `forced keyframe ${k.gap} frames after the previous (GOP ${server.keyInterval})`);
+    assert.equal(
+      k.forced,
+      true,
+      `the agent's first keyframe was the camera's scheduled one (${JSON.stringify(k)})`,
+    );
+    assert.ok(
+      k.gap < server.keyInterval,
+      `forced keyframe ${k.gap} frames after the previous (GOP ${server.keyInterval})`,
+    );
     assert.deepEqual(hub.keyframeRequestStats('porch')?.failures, 0);
     const ok = logged.filter((l) => l.msg === 'ONVIF keyframe requested' && l.obj.camera === 'porch');
     assert.ok(ok.length >= 1);
@@ -144,8 +158,14 @@ describe('on-demand RTSP camera with ONVIF: a cold view asks the camera for a ke
     assert.equal(server.forcedRequests(), forced0, 'no keyframe forced');
     const k = await firstKey;
     assert.equal(k?.forced, false, 'the view started from the camera’s own keyframe');
-    assert.deepEqual(hub.keyframeRequestStats('porch_bad'), { requests: 1, failures: 1 }, 'no retry after a refusal');
-    const warn = logged.find((l) => l.level === 'warn' && l.obj.camera === 'porch_bad' && l.obj.code === 'onvif-unauthorized');
+    assert.deepEqual(
+      hub.keyframeRequestStats('porch_bad'),
+      { requests: 1, failures: 1 },
+      'no retry after a refusal',
+    );
+    const warn = logged.find(
+      (l) => l.level === 'warn' && l.obj.camera === 'porch_bad' && l.obj.code === 'onvif-unauthorized',
+    );
     assert.ok(warn, 'the refusal is logged');
     await viewer.stop(r.sessionId);
   });

@@ -95,7 +95,7 @@ export async function startOnvifFixture(o: OnvifFixtureOptions): Promise<OnvifFi
     return true;
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse, body: string, port: number): void => {
+  const handle = (req: IncomingMessage, res: ServerResponse, body: string, port: number): unknown => {
     const send = (status: number, xml: string): void => {
       res.writeHead(status, { 'content-type': 'application/soap+xml; charset=utf-8' });
       res.end(xml);
