@@ -408,3 +408,13 @@ describe('camera map: onvif', () => {
       ));
   }
 });
+
+describe('strict XML parser: hostile sizes', () => {
+  it('parses a document of many many-attribute elements near the size cap (attributes matched in place)', () => {
+    const el = `<y ${Array.from({ length: 60 }, (_, i) => `a${i}="v"`).join(' ')}/>`;
+    const n = Math.floor((250 * 1024) / el.length);
+    const doc = parseXml(`<x>${el.repeat(n)}</x>`);
+    assert.equal(doc.children.length, n);
+    assert.equal(doc.children[n - 1]?.attrs.a59, 'v');
+  });
+});

@@ -36,6 +36,9 @@ export interface XmlLimits {
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9._-]*(?::[A-Za-z_][A-Za-z0-9._-]*)?$/;
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+/** One attribute, matched in place (sticky: no copy of the rest of the document per attribute). */
+const NAME_AT = /[^\s/>]{1,256}/y;
+const ATTR_RE = /([^\s=/>]{1,256})\s*=\s*(?:"([^"<]*)"|'([^'<]*)')/y;
 
 interface Building {
   ns: string;
@@ -166,7 +169,8 @@ export function parseXml(input: string, limits: XmlLimits = {}): XmlElement {
     // Start tag.
     if (root) throw new XmlError(`content after the root element at ${i}`);
     let j = i + 1;
-    const nameM = /^[^\s/>]+/.exec(input.slice(j, j + 256));
+    NAME_AT.lastIndex = j;
+    const nameM = NAME_AT.exec(input);
     const qname = nameM?.[0] ?? '';
     if (!NAME_RE.test(qname)) throw new XmlError(`bad element name at ${i}`);
     j += qname.length;
@@ -184,7 +188,8 @@ export function parseXml(input: string, limits: XmlLimits = {}): XmlElement {
         j++;
         break;
       }
-      const am = /^([^\s=/>]+)\s*=\s*(?:"([^"<]*)"|'([^'<]*)')/.exec(input.slice(j, j + 64 * 1024));
+      ATTR_RE.lastIndex = j;
+      const am = ATTR_RE.exec(input);
       if (!am || !NAME_RE.test(am[1] ?? '')) throw new XmlError(`bad attribute at ${j}`);
       if (rawAttrs.length >= maxAttrs) throw new XmlError(`more than ${maxAttrs} attributes`);
       const aname = am[1] ?? '';
