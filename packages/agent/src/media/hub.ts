@@ -366,19 +366,22 @@ export class MediaHub {
       sent++;
       kr.requests++;
       const attempt = sent;
-      kr.client.setSynchronizationPoint().then(
-        () => this.log.debug?.({ camera, attempt }, 'ONVIF keyframe requested'),
-        (e: unknown) => {
-          kr.failures++;
-          const code = e instanceof MediaError ? e.code : 'onvif-error';
-          const msg = e instanceof MediaError ? e.message : 'ONVIF request failed';
-          if (code === 'onvif-unauthorized' || code === 'onvif-config') {
-            kr.nextAllowed = performance.now() + (o.failureBackoffMs ?? 60_000);
-          }
-          this.log.warn({ camera, code, attempt }, `ONVIF keyframe request failed: ${msg}`);
-          done();
-        },
-      );
+      // Through a promise: even a client that throws synchronously cannot reach the view.
+      Promise.resolve()
+        .then(() => kr.client.setSynchronizationPoint())
+        .then(
+          () => this.log.debug?.({ camera, attempt }, 'ONVIF keyframe requested'),
+          (e: unknown) => {
+            kr.failures++;
+            const code = e instanceof MediaError ? e.code : 'onvif-error';
+            const msg = e instanceof MediaError ? e.message : 'ONVIF request failed';
+            if (code === 'onvif-unauthorized' || code === 'onvif-config') {
+              kr.nextAllowed = performance.now() + (o.failureBackoffMs ?? 60_000);
+            }
+            this.log.warn({ camera, code, attempt }, `ONVIF keyframe request failed: ${msg}`);
+            done();
+          },
+        );
       later(retryMs, fire);
     };
     fire();
