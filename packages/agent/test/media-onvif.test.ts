@@ -16,6 +16,7 @@ import {
   parseProfileTokens,
   parseSoapResponse,
   parseStreamUri,
+  parseSystemDateAndTime,
   parseXml,
   passwordDigest,
   XmlError,
@@ -204,7 +205,7 @@ describe('SOAP responses', () => {
 
   it('fuzz: mutated responses only ever give a value or a MediaError', () => {
     const docs = [CAPS('http://cam/onvif/media'), PROFILES, URI('rtsp://cam/s'), FAULT('ter:NotAuthorized')];
-    const parsers = [parseMediaXAddr, parseProfileTokens, parseStreamUri];
+    const parsers = [parseMediaXAddr, parseProfileTokens, parseStreamUri, parseSystemDateAndTime];
     fc.assert(
       fc.property(
         fc.constantFrom(...docs),
@@ -272,15 +273,23 @@ describe('OnvifClient', () => {
     await c.setSynchronizationPoint();
     assert.deepEqual(
       calls.map((x) => x.action),
-      ['GetCapabilities', 'GetProfiles', 'GetStreamUri', 'GetStreamUri', 'SetSynchronizationPoint'],
+      [
+        'GetSystemDateAndTime',
+        'GetCapabilities',
+        'GetProfiles',
+        'GetStreamUri',
+        'GetStreamUri',
+        'SetSynchronizationPoint',
+      ],
     );
     assert.equal(c.profileToken, 'main');
-    assert.equal(calls[4]?.url, 'http://cam.lan:8080/onvif/media');
-    assert.match(calls[4]?.body ?? '', /<trt:ProfileToken>main<\/trt:ProfileToken>/);
+    assert.equal(calls[5]?.url, 'http://cam.lan:8080/onvif/media');
+    assert.match(calls[5]?.body ?? '', /<trt:ProfileToken>main<\/trt:ProfileToken>/);
+    assert.ok(!calls[0]?.body.includes('UsernameToken'), 'the clock is asked without credentials');
     for (const x of calls) assert.ok(!x.body.includes(CFG.password), 'only the digest leaves');
     // Resolved once: a second request is one call.
     await c.setSynchronizationPoint();
-    assert.equal(calls.length, 6);
+    assert.equal(calls.length, 7);
   });
 
   it('never sends the credentials to another host than the configured device', async () => {
@@ -290,7 +299,39 @@ describe('OnvifClient', () => {
         : xmlResponse(env('<trt:SetSynchronizationPointResponse/>')),
     );
     await new OnvifClient({ ...CFG, profile: 'p1' }, { fetch }).setSynchronizationPoint();
-    assert.equal(calls[1]?.url, 'http://cam.lan/onvif/media?x=1');
+    assert.equal(calls.at(-1)?.url, 'http://cam.lan/onvif/media?x=1');
+    for (const x of calls) assert.equal(new URL(x.url).hostname, 'cam.lan');
+  });
+
+  it('dates the UsernameToken by the camera’s clock (unauthenticated GetSystemDateAndTime)', async () => {
+    const clock = (y: number, mo: number, d: number, h: number, mi: number, se: number) =>
+      env(
+        `<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:UTCDateTime><tt:Date><tt:Year>${y}</tt:Year><tt:Month>${mo}</tt:Month><tt:Day>${d}</tt:Day></tt:Date><tt:Time><tt:Hour>${h}</tt:Hour><tt:Minute>${mi}</tt:Minute><tt:Second>${se}</tt:Second></tt:Time></tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>`,
+      );
+    const { fetch, calls } = fakeFetch((action) =>
+      action === 'GetSystemDateAndTime'
+        ? xmlResponse(clock(2020, 1, 2, 3, 4, 5))
+        : action === 'GetCapabilities'
+          ? xmlResponse(CAPS('http://cam.lan/onvif/media'))
+          : xmlResponse(env('<trt:SetSynchronizationPointResponse/>')),
+    );
+    const now = new Date('2026-12-03T07:00:00Z');
+    await new OnvifClient({ ...CFG, profile: 'p' }, { fetch, now: () => now }).setSynchronizationPoint();
+    const created = /<wsu:Created>([^<]+)</.exec(calls[1]?.body ?? '')?.[1];
+    assert.equal(created, '2020-01-02T03:04:05Z');
+    // A malformed clock is ignored (our own clock is used), never fatal.
+    const bad = fakeFetch((action) =>
+      action === 'GetSystemDateAndTime'
+        ? xmlResponse(clock(2020, 13, 2, 3, 4, 5))
+        : action === 'GetCapabilities'
+          ? xmlResponse(CAPS('http://cam.lan/onvif/media'))
+          : xmlResponse(env('<trt:SetSynchronizationPointResponse/>')),
+    );
+    await new OnvifClient(
+      { ...CFG, profile: 'p' },
+      { fetch: bad.fetch, now: () => now },
+    ).setSynchronizationPoint();
+    assert.equal(/<wsu:Created>([^<]+)</.exec(bad.calls[1]?.body ?? '')?.[1], '2026-12-03T07:00:00Z');
   });
 
   it('a wrong password is onvif-unauthorized (SOAP fault, or bare HTTP 401)', async () => {

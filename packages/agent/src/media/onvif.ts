@@ -4,7 +4,8 @@
  * next scheduled keyframe (up to a whole GOP, often 10 s).
  *
  * SOAP 1.2 over HTTP with `fetch`, WS-Security UsernameToken with PasswordDigest
- * (`base64(SHA1(nonce + created + password))`, ONVIF Core spec §5.12). Calls:
+ * (`base64(SHA1(nonce + created + password))`, ONVIF Core spec §5.12), its Created corrected by the
+ * camera's clock offset (unauthenticated `GetSystemDateAndTime`). Calls:
  * `GetCapabilities(Media)` on the device service for the Media service address, then `GetProfiles`
  * (and `GetStreamUri` per profile when there are several) to find the profile whose RTSP stream is the
  * one the agent reads, unless a profile token is configured, then `SetSynchronizationPoint`.
@@ -98,6 +99,7 @@ export function buildEnvelope(
 }
 
 export const BODIES = {
+  getSystemDateAndTime: () => '<tds:GetSystemDateAndTime/>',
   getCapabilities: () => '<tds:GetCapabilities><tds:Category>Media</tds:Category></tds:GetCapabilities>',
   getProfiles: () => '<trt:GetProfiles/>',
   getStreamUri: (token: string) =>
@@ -154,6 +156,28 @@ function expect(el: XmlElement, ns: string, local: string): XmlElement {
   return el;
 }
 
+/** The camera's UTC clock from a GetSystemDateAndTimeResponse, in ms since the epoch. */
+export function parseSystemDateAndTime(resp: XmlElement): number {
+  expect(resp, NS.tds, 'GetSystemDateAndTimeResponse');
+  const utc = child(child(resp, NS.tds, 'SystemDateAndTime'), NS.tt, 'UTCDateTime');
+  const date = child(utc, NS.tt, 'Date');
+  const time = child(utc, NS.tt, 'Time');
+  const num = (el: XmlElement | undefined, local: string, min: number, max: number): number => {
+    const t = child(el, NS.tt, local)?.text.trim() ?? '';
+    const n = /^\d{1,4}$/.test(t) ? Number(t) : Number.NaN;
+    if (!(n >= min && n <= max)) throw bad(`bad ${local} in the camera's clock`);
+    return n;
+  };
+  return Date.UTC(
+    num(date, 'Year', 1970, 9999),
+    num(date, 'Month', 1, 12) - 1,
+    num(date, 'Day', 1, 31),
+    num(time, 'Hour', 0, 23),
+    num(time, 'Minute', 0, 59),
+    num(time, 'Second', 0, 61),
+  );
+}
+
 /** The Media service XAddr from a GetCapabilitiesResponse. */
 export function parseMediaXAddr(resp: XmlElement): string {
   expect(resp, NS.tds, 'GetCapabilitiesResponse');
@@ -208,6 +232,8 @@ export class OnvifClient {
   private readonly opts: OnvifClientOptions;
   private mediaUrl: string | undefined;
   private token: string | undefined;
+  /** Camera clock minus ours (ms), for the UsernameToken's Created (cameras refuse a stale one). */
+  private clockOffsetMs = 0;
 
   constructor(cfg: OnvifConfig, opts: OnvifClientOptions = {}) {
     const u = new URL(cfg.url);
@@ -239,6 +265,15 @@ export class OnvifClient {
 
   private async media(): Promise<string> {
     if (this.mediaUrl) return this.mediaUrl;
+    // Unauthenticated, as the ONVIF Core spec allows; a camera that does not answer it keeps offset 0.
+    try {
+      const t = parseSystemDateAndTime(
+        await this.call(this.cfg.url, 'GetSystemDateAndTime', BODIES.getSystemDateAndTime(), NS.tds, false),
+      );
+      this.clockOffsetMs = t - this.now().getTime();
+    } catch {
+      this.clockOffsetMs = 0;
+    }
     const resp = await this.call(this.cfg.url, 'GetCapabilities', BODIES.getCapabilities(), NS.tds);
     const x = new URL(parseMediaXAddr(resp));
     const dev = new URL(this.cfg.url);
@@ -271,16 +306,25 @@ export class OnvifClient {
     return pick;
   }
 
+  private now(): Date {
+    return this.opts.now?.() ?? new Date();
+  }
+
   /** One SOAP call: POST, capped body, parsed; returns the Body's first element. */
-  async call(url: string, action: string, body: string, actionNs: string): Promise<XmlElement> {
+  async call(url: string, action: string, body: string, actionNs: string, auth = true): Promise<XmlElement> {
     const f = this.opts.fetch ?? fetch;
     const max = this.opts.maxResponseBytes ?? 256 * 1024;
-    const envelope = buildEnvelope(body, {
-      user: this.cfg.user,
-      password: this.cfg.password,
-      nonce: this.opts.nonce?.() ?? randomBytes(16),
-      created: this.opts.now?.() ?? new Date(),
-    });
+    const envelope = buildEnvelope(
+      body,
+      auth
+        ? {
+            user: this.cfg.user,
+            password: this.cfg.password,
+            nonce: this.opts.nonce?.() ?? randomBytes(16),
+            created: new Date(this.now().getTime() + this.clockOffsetMs),
+          }
+        : undefined,
+    );
     let res: Response;
     try {
       res = await f(url, {
