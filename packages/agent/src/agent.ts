@@ -3,21 +3,30 @@
  *
  * ```
  * rendezvous ──recv(from, m)──▶ Agent ──pair/*──────────▶ PairingHost (SPAKE2+, window, limits)
- *                                 │   ──session/*───────▶ SessionManager (verify, ACL, answer)
- *                                 │   ──acl/*───────────▶ ACL (owner-signed updates)
- *                                 └── cameras ──────────▶ MediaBackend (ffmpeg + libdatachannel)
+ *                                 └─ chan/* ─▶ DeviceChannels (sealed channel, @hearth/protocol)
+ *                                     │   ──session/*───────▶ SessionManager (verify, ACL, answer)
+ *                                     │   ──acl/*───────────▶ ACL (owner-signed updates)
+ *                                     └── cameras ──────────▶ MediaBackend (ffmpeg + libdatachannel)
  * ```
+ *
+ * Every message to and from a viewer, but the pairing PAKE, goes through the sealed channel
+ * (`channel.ts` in @hearth/protocol): the rendezvous server routes opaque bytes.
  */
+
+import { type Logger, silentLogger } from '@hearth/node';
 import {
   Acl,
   type AttemptPolicy,
   type CryptoEnv,
+  DeviceChannels,
+  type DeviceMessage,
   decodeEnvelope,
   HearthError,
   type PairingGuardSnapshot,
   type PairingMethod,
   shortId,
   systemEnv,
+  type ViewerMessage,
 } from '@hearth/protocol';
 import { loadAcl, saveAcl } from './device/acl-store.js';
 import { loadOrCreateIdentity } from './device/identity.js';
@@ -32,16 +41,14 @@ export type AgentEvent =
   | SessionEvent
   | PairingEvent
   | { kind: 'impostor-alert'; count: number }
+  /** A sealed-channel check failed (a forged or tampered frame, a replay): possible attack. */
+  | { kind: 'channel-attack'; viewer: string; code: string }
   | { kind: 'acl-created'; owner: string }
   | { kind: 'acl-updated'; ver: number; dropped: number; closed: number }
   | { kind: 'member-paired-needs-grant'; viewer: string };
 
-/** Minimal structured logger (pino-compatible). */
-export interface Logger {
-  info(o: object, msg?: string): void;
-  warn(o: object, msg?: string): void;
-  error(o: object, msg?: string): void;
-}
+/** The structured logger (pino-compatible), shared with the server through @hearth/node. */
+export type { Logger } from '@hearth/node';
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
@@ -72,6 +79,12 @@ export interface AgentOptions {
   maxBackoffMs?: number;
   /** How often live sessions are re-checked against the ACL (ms). Default 2000. */
   sweepMs?: number;
+  /**
+   * TEST ONLY: talk to viewers in clear instead of through the sealed channel (the control of the
+   * server-dump test, and the tests of the inner signatures and DTLS checks as a breached channel
+   * would leave them). Not reachable from the CLI.
+   */
+  unsealedForTests?: boolean;
 }
 
 /** A running agent. */
@@ -85,19 +98,23 @@ export interface Agent {
   acl(): Acl | undefined;
   readonly sessions: SessionManager;
   readonly client: RendezvousClient;
+  /** The sealed channels to viewers. */
+  readonly channels: DeviceChannels;
   /** Re-open the pairing window (the "physical action": run on the device itself). */
   openPairing(): Promise<PairingInfo>;
   close(): Promise<void>;
 }
 
-const quiet: Logger = { info() {}, warn() {}, error() {} };
-
 /** Start an agent: identity, ACL, pairing window (while unpaired), connection to the rendezvous. */
 export async function startAgent(o: AgentOptions): Promise<Agent> {
-  const log = o.log ?? quiet;
+  const log = o.log ?? silentLogger;
   const env = o.env ?? systemEnv;
   const id = await loadOrCreateIdentity(o.dataDir);
   if (id.created) log.info({ device: id.deviceId }, 'created a new device identity');
+  if (id.migratedFrom)
+    log.info({ from: id.migratedFrom }, 'rewrote device.key in the current key file format');
+  if (id.migrationError)
+    log.warn({ err: id.migrationError }, 'device.key is in an older format and could not be rewritten');
   let acl = await loadAcl(o.dataDir, env.now());
   const wsUrl = `${o.serverUrl.replace(/^http/, 'ws').replace(/\/$/, '')}/ws`;
   const client = new RendezvousClient({
@@ -125,13 +142,39 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     );
     log.info(fields, kind);
   };
+  const channels = new DeviceChannels({
+    signer: id.signer,
+    deviceId: id.deviceId,
+    env,
+    route: (to, m) => client.sendTo(to, m),
+    ...(o.unsealedForTests ? { unsealedForTests: true } : {}),
+  });
+  /** Which channel each session (viewer/sid) came on, so that its replies go back on it. */
+  const sessionChannel = new Map<string, string>();
+  const sidOf = (m: { t: string; [k: string]: unknown }): string | undefined => {
+    if (typeof m.sid === 'string') return m.sid;
+    const b = (m.env as { b?: { sid?: unknown } } | undefined)?.b;
+    return typeof b?.sid === 'string' ? b.sid : undefined;
+  };
+  const noteSession = (from: string, m: ViewerMessage, channel: string) => {
+    const sid = sidOf(m);
+    if (!sid || !channel) return;
+    sessionChannel.delete(`${from}/${sid}`);
+    sessionChannel.set(`${from}/${sid}`, channel);
+    if (sessionChannel.size > 4096) sessionChannel.delete(sessionChannel.keys().next().value as string);
+  };
+  const toViewer = (to: string, m: DeviceMessage, channel?: string): void => {
+    const sid = sidOf(m);
+    if (!channels.send(to, m, channel ?? (sid ? sessionChannel.get(`${to}/${sid}`) : undefined)))
+      log.warn({ viewer: shortId(to), t: m.t }, 'no channel to this viewer: message dropped');
+  };
   const sessions = new SessionManager({
     deviceId: id.deviceId,
     signer: id.signer,
     env,
     media: o.media,
     acl: () => acl,
-    send: (to, m) => client.sendTo(to, m),
+    send: (to, m) => toViewer(to, m as DeviceMessage),
     iceServers: () => client.ice,
     ...(o.sweepMs !== undefined ? { sweepMs: o.sweepMs } : {}),
     onEvent: (e) => {
@@ -192,6 +235,8 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       emit({ kind: 'impostor-alert', count: f.impostors });
     }
     pairing.reregister();
+    // The channels outlive the WebSocket (same process, same keys); a restart loses them, and
+    // viewers then re-handshake on chan/reset.
   });
   client.on('alert', (f: { code: string; count: number }) => {
     log.warn({ code: f.code, count: f.count }, 'alert from the server: possible attack');
@@ -213,31 +258,50 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     );
   });
 
-  async function onMessage(from: string, m: unknown): Promise<void> {
-    if (typeof m !== 'object' || m === null || typeof (m as { t?: unknown }).t !== 'string') return;
-    const msg = m as { t: string; [k: string]: unknown };
-    if (msg.t.startsWith('pair/')) return pairing.onMessage(from, msg);
+  async function onMessage(from: string, raw: unknown): Promise<void> {
+    const r = await channels.receive(from, raw);
+    if (r.kind === 'pair') return pairing.onMessage(from, r.m);
+    if (r.kind === 'rejected') {
+      if (r.attack) {
+        log.warn(
+          { viewer: shortId(from), code: r.error.code },
+          'a channel message failed verification: possible attack',
+        );
+        emit({ kind: 'channel-attack', viewer: from, code: r.error.code });
+      }
+      return;
+    }
+    if (r.kind !== 'message') return;
+    const msg = r.m;
+    const via = r.channel || undefined;
+    const reply = (m: DeviceMessage) => toViewer(from, m, via);
     switch (msg.t) {
       case 'session/offer':
+        noteSession(from, msg, r.channel);
         return sessions.onOffer(from, msg);
       case 'session/ice':
+        noteSession(from, msg, r.channel);
         return sessions.onIce(from, msg);
       case 'session/close':
-        return sessions.onClose(from, msg);
+        sessions.onClose(from, msg);
+        return;
       case 'cameras': {
         const d = acl?.authorize(from, 'live', env.now());
         if (!d?.allowed) {
-          client.sendTo(from, { t: 'cameras/refused', code: d && !d.allowed ? d.error.code : 'E_NO_GRANT' });
+          reply({ t: 'cameras/refused', code: d && !d.allowed ? d.error.code : 'E_NO_GRANT' });
           return;
         }
         const grant = d.grant;
-        const list = o.media.cameras().filter((c) => !grant?.cams || grant.cams.includes(c.name));
-        client.sendTo(from, { t: 'cameras', list, role: d.role });
+        const list = o.media
+          .cameras()
+          .filter((c) => !grant?.cams || grant.cams.includes(c.name))
+          .map((c) => ({ name: c.name, online: c.online }));
+        reply({ t: 'cameras', list, role: d.role });
         return;
       }
       case 'acl/update': {
         if (!acl) {
-          client.sendTo(from, { t: 'acl/error', code: 'E_NO_GRANT' });
+          reply({ t: 'acl/error', code: 'E_NO_GRANT' });
           return;
         }
         try {
@@ -247,18 +311,18 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
           acl = next;
           const closed = sessions.sweep();
           emit({ kind: 'acl-updated', ver: next.state.ver, dropped: dropped.length, closed });
-          client.sendTo(from, { t: 'acl/ok', ver: next.state.ver });
+          reply({ t: 'acl/ok', ver: next.state.ver });
         } catch (e) {
-          client.sendTo(from, { t: 'acl/error', code: e instanceof HearthError ? e.code : 'E_INTERNAL' });
+          reply({ t: 'acl/error', code: e instanceof HearthError ? e.code : 'E_INTERNAL' });
         }
         return;
       }
       case 'acl/get': {
         if (!acl || from !== acl.state.owner) {
-          client.sendTo(from, { t: 'acl/error', code: 'E_NO_GRANT' });
+          reply({ t: 'acl/error', code: 'E_NO_GRANT' });
           return;
         }
-        client.sendTo(from, { t: 'acl', state: acl.toJSON() });
+        reply({ t: 'acl', state: acl.toJSON() });
         return;
       }
       default:
@@ -276,6 +340,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     acl: () => acl,
     sessions,
     client,
+    channels,
     openPairing: () => pairing.open(),
     async close() {
       sessions.dispose();

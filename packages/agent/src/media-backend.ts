@@ -111,11 +111,11 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
     const src = hub.source(c.name);
     src.on('error', (e: MediaError) => {
       if (closed) return;
-      cause.set(c.name, e.code);
+      cause.set(c.name, e.reason);
       const d = down.get(c.name);
       if (d === true) return closeAll(c.name); // still failing: sessions opened meanwhile go too
       if (d !== undefined) return;
-      log.warn({ camera: c.name, code: e.code }, 'camera down; ffmpeg is being restarted');
+      log.warn({ camera: c.name, code: e.code, reason: e.reason }, 'camera down; ffmpeg is being restarted');
       const t = setTimeout(() => {
         if (closed || down.get(c.name) !== t) return;
         down.set(c.name, true);

@@ -19,11 +19,13 @@ import {
   signAclUpdate,
   signGrant,
   systemEnv,
+  ViewerChannels,
   ViewerPairing,
   verifyAnswer,
   WebCryptoSigner,
 } from '@hearth/protocol';
 import { startTestHub, type TestHub } from '@hearth/server/testing';
+import { loadOrCreateIdentity } from '../src/device/identity.js';
 import { RendezvousClient } from '../src/device/rendezvous-client.js';
 import type { MediaBackend } from '../src/device/sessions.js';
 import { type Agent, type AgentEvent, MediaError, type PairingInfo, startAgent } from '../src/index.js';
@@ -61,10 +63,17 @@ function fakeMedia() {
 
 type Msg = { t: string; [k: string]: unknown };
 
+/** Device keys the test viewers know (as pairing would have pinned them), by device ID. */
+const pins = new Map<string, Uint8Array>();
+
 interface TestViewer {
   signer: WebCryptoSigner;
   id: string;
   client: RendezvousClient;
+  /** The sealed channel to devices (everything but pairing goes through it). */
+  channels: ViewerChannels;
+  /** Send a device⇄viewer message to a device, sealed. */
+  send(to: string, m: { t: string; [k: string]: unknown }): boolean;
   inbox: { from: string; m: Msg }[];
   found: { tag: string; d: string | null }[];
   next(pred: (m: Msg, from: string) => boolean, ms?: number): Promise<Msg>;
@@ -88,10 +97,18 @@ async function connectViewer(url: string, signer?: WebCryptoSigner): Promise<Tes
     role: 'viewer',
     minBackoffMs: 20,
   });
+  const channels = new ViewerChannels({
+    signer: s,
+    env: systemEnv,
+    pinned: (d) => pins.get(d),
+    route: (to, m) => client.sendTo(to, m),
+  });
   const v: TestViewer = {
     signer: s,
     id: encodeId('userKey', s.publicKey),
     client,
+    channels,
+    send: (to, m) => channels.send(to, m),
     inbox: [],
     found: [],
     async next(pred, ms = 5_000) {
@@ -106,7 +123,11 @@ async function connectViewer(url: string, signer?: WebCryptoSigner): Promise<Tes
       return hit.m;
     },
   };
-  client.on('recv', (from: string, m: Msg) => v.inbox.push({ from, m }));
+  client.on('recv', (from: string, raw: unknown) => {
+    void channels.receive(from, raw).then((r) => {
+      if (r.kind === 'pair' || r.kind === 'message') v.inbox.push({ from, m: r.m as Msg });
+    });
+  });
   client.on('pair/found', (f: { tag: string; d: string | null }) => v.found.push(f));
   client.start();
   await until('viewer ready', () => client.connected);
@@ -183,6 +204,7 @@ describe('startAgent', () => {
       return false;
     };
     agent = await start();
+    pins.set(agent.deviceId, (await loadOrCreateIdentity(dataDir)).signer.publicKey);
   });
 
   after(async () => {
@@ -208,7 +230,7 @@ describe('startAgent', () => {
   it('an unpaired viewer asking for cameras is refused', async () => {
     const v = await connectViewer(srv.url);
     viewers.push(v);
-    v.client.sendTo(agent.deviceId, { t: 'cameras' });
+    v.send(agent.deviceId, { t: 'cameras' });
     assert.deepEqual(await v.next((m) => m.t === 'cameras/refused'), {
       t: 'cameras/refused',
       code: 'E_NO_GRANT',
@@ -240,7 +262,7 @@ describe('startAgent', () => {
   });
 
   it('the owner lists cameras and gets a device-signed answer bound to its offer; ICE trickles', async () => {
-    owner.client.sendTo(agent.deviceId, { t: 'cameras' });
+    owner.send(agent.deviceId, { t: 'cameras' });
     const cams = await owner.next((m) => m.t === 'cameras');
     assert.deepEqual(cams, {
       t: 'cameras',
@@ -256,14 +278,14 @@ describe('startAgent', () => {
       { deviceId: agent.deviceId, camera: 'demo', sdp: sdp('offer') },
       systemEnv,
     );
-    owner.client.sendTo(agent.deviceId, { t: 'session/offer', env: offer.envelope });
+    owner.send(agent.deviceId, { t: 'session/offer', env: offer.envelope });
     // Candidates sent right after the offer, before the answer exists, are not lost.
     const cand = {
       candidate: 'candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host',
       sdpMid: '0',
       sdpMLineIndex: 0,
     };
-    owner.client.sendTo(agent.deviceId, { t: 'session/ice', sid: offer.sid, c: cand });
+    owner.send(agent.deviceId, { t: 'session/ice', sid: offer.sid, c: cand });
     const ans = await owner.next((m) => m.t === 'session/answer');
     const v = await verifyAnswer(decodeEnvelope(ans.env) as Envelope, {
       pinnedDeviceKey: pinned,
@@ -275,8 +297,18 @@ describe('startAgent', () => {
     await until('candidate delivered', () => fm.state.ice.length === 1);
     assert.deepEqual(fm.state.ice[0], cand);
     assert.equal(agent.sessions.size, 1);
-    owner.client.sendTo(agent.deviceId, { t: 'session/close', sid: offer.sid });
+    owner.send(agent.deviceId, { t: 'session/close', sid: offer.sid });
     await until('closed', () => agent.sessions.size === 0);
+  });
+
+  it('a message in clear (outside the sealed channel) is ignored, even from the owner', async () => {
+    owner.client.sendTo(agent.deviceId, { t: 'cameras' });
+    owner.client.sendTo(agent.deviceId, { t: 'acl/get' });
+    // Then a sealed one: its answer arriving first-and-only shows the clear ones were dropped.
+    owner.send(agent.deviceId, { t: 'cameras' });
+    await owner.next((m) => m.t === 'cameras');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!owner.inbox.some((x) => x.m.t === 'cameras' || x.m.t === 'acl'), 'no reply to clear messages');
   });
 
   it('an offer the viewer closes while it is being answered gets no answer and its media is closed', async () => {
@@ -286,21 +318,21 @@ describe('startAgent', () => {
       { deviceId: agent.deviceId, camera: 'demo', sdp: sdp('offer') },
       systemEnv,
     );
-    owner.client.sendTo(agent.deviceId, { t: 'session/offer', env: offer.envelope });
-    owner.client.sendTo(agent.deviceId, { t: 'session/close', sid: offer.sid });
+    owner.send(agent.deviceId, { t: 'session/offer', env: offer.envelope });
+    owner.send(agent.deviceId, { t: 'session/close', sid: offer.sid });
     await until('media closed', () => fm.state.closed === closedBefore + 1);
     await new Promise((r) => setTimeout(r, 50));
     assert.ok(!owner.inbox.some((x) => x.m.t === 'session/answer'), 'no answer');
     assert.equal(agent.sessions.size, 0);
   });
 
-  it('a camera that cannot start is refused with E_MEDIA, or E_CAMERA_UNAVAILABLE when ffmpeg cannot run; a stranger is refused by the ACL', async () => {
+  it('a camera that cannot start is refused with its specific code (E_CAMERA_UNAVAILABLE when ffmpeg cannot run), or E_MEDIA for an unclassified failure; a stranger is refused by the ACL', async () => {
     const o = await createOffer(
       owner.signer,
       { deviceId: agent.deviceId, camera: 'porch', sdp: sdp('offer') },
       systemEnv,
     );
-    owner.client.sendTo(agent.deviceId, { t: 'session/offer', env: o.envelope });
+    owner.send(agent.deviceId, { t: 'session/offer', env: o.envelope });
     assert.deepEqual(await owner.next((m) => m.t === 'session/refused'), {
       t: 'session/refused',
       sid: o.sid,
@@ -312,7 +344,7 @@ describe('startAgent', () => {
       { deviceId: agent.deviceId, camera: 'attic', sdp: sdp('offer') },
       systemEnv,
     );
-    owner.client.sendTo(agent.deviceId, { t: 'session/offer', env: u.envelope });
+    owner.send(agent.deviceId, { t: 'session/offer', env: u.envelope });
     assert.deepEqual(await owner.next((m) => m.t === 'session/refused' && m.sid === u.sid), {
       t: 'session/refused',
       sid: u.sid,
@@ -324,7 +356,7 @@ describe('startAgent', () => {
       { deviceId: agent.deviceId, camera: 'demo', sdp: sdp('offer') },
       systemEnv,
     );
-    stranger.client.sendTo(agent.deviceId, { t: 'session/offer', env: s.envelope });
+    stranger.send(agent.deviceId, { t: 'session/offer', env: s.envelope });
     assert.deepEqual(await stranger.next((m) => m.t === 'session/refused'), {
       t: 'session/refused',
       sid: s.sid,
@@ -345,7 +377,7 @@ describe('startAgent', () => {
       { d: agent.deviceId, ver: 1, add: [grant], revoke: [] },
       systemEnv,
     );
-    owner.client.sendTo(agent.deviceId, { t: 'acl/update', env: up1 });
+    owner.send(agent.deviceId, { t: 'acl/update', env: up1 });
     assert.deepEqual(await owner.next((m) => m.t === 'acl/ok' || m.t === 'acl/error'), {
       t: 'acl/ok',
       ver: 1,
@@ -355,7 +387,7 @@ describe('startAgent', () => {
       { deviceId: agent.deviceId, camera: 'demo', sdp: sdp('offer') },
       systemEnv,
     );
-    member.client.sendTo(agent.deviceId, { t: 'session/offer', env: o.envelope });
+    member.send(agent.deviceId, { t: 'session/offer', env: o.envelope });
     await member.next((m) => m.t === 'session/answer');
     assert.equal(agent.sessions.size, 1);
     // The member cannot change the ACL.
@@ -364,14 +396,14 @@ describe('startAgent', () => {
       { d: agent.deviceId, ver: 2, add: [], revoke: [1] },
       systemEnv,
     );
-    member.client.sendTo(agent.deviceId, { t: 'acl/update', env: forged });
+    member.send(agent.deviceId, { t: 'acl/update', env: forged });
     assert.equal((await member.next((m) => m.t === 'acl/error')).code, 'E_WRONG_SIGNER');
     const up2 = await signAclUpdate(
       owner.signer,
       { d: agent.deviceId, ver: 2, add: [], revoke: [1] },
       systemEnv,
     );
-    owner.client.sendTo(agent.deviceId, { t: 'acl/update', env: up2 });
+    owner.send(agent.deviceId, { t: 'acl/update', env: up2 });
     assert.deepEqual(await owner.next((m) => m.t === 'acl/ok'), { t: 'acl/ok', ver: 2 });
     assert.deepEqual(await member.next((m) => m.t === 'session/closed'), {
       t: 'session/closed',
@@ -406,7 +438,7 @@ describe('startAgent', () => {
     owner.client.close();
     const o = await connectViewer(srv.url, owner.signer);
     viewers.push(o);
-    o.client.sendTo(agent.deviceId, { t: 'cameras' });
+    o.send(agent.deviceId, { t: 'cameras' });
     assert.equal((await o.next((m) => m.t === 'cameras')).role, 'owner');
   });
 });

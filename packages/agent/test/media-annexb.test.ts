@@ -63,7 +63,7 @@ describe('Annex-B parser', () => {
     const parser = new AnnexBParser({ maxNalBytes: 100 });
     assert.throws(
       () => parser.push(Buffer.concat([Buffer.from([0, 0, 1, 0x65]), Buffer.alloc(200, 7)])),
-      (e) => e instanceof MediaError && e.code === 'nal-too-large',
+      (e) => e instanceof MediaError && e.reason === 'nal-too-large',
     );
   });
   it('reads profile-level-id from SPS', () => {
@@ -210,7 +210,7 @@ describe('Annex-B parser property', () => {
             for (let i = 0; i < raw.length; i += chunk) out.push(...parser.push(raw.subarray(i, i + chunk)));
             out.push(...parser.flush());
           } catch (e) {
-            if (!(e instanceof MediaError) || e.code !== 'nal-too-large') throw e;
+            if (!(e instanceof MediaError) || e.reason !== 'nal-too-large') throw e;
             return;
           }
           for (const n of out) assert.ok(n.length > 0 && n.length <= maxNal);

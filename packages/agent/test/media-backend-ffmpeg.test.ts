@@ -28,7 +28,14 @@ describe('media backend: ffmpeg that cannot be started', () => {
     assert.equal(mediaWireCode('ffmpeg-spawn'), CAMERA_UNAVAILABLE);
     assert.equal(mediaWireCode('ffmpeg-exited'), 'E_CAMERA_OFFLINE');
     assert.equal(mediaWireCode('source-timeout'), 'E_CAMERA_OFFLINE');
-    assert.equal(mediaWireCode('bad-offer'), undefined);
+    assert.equal(mediaWireCode('bad-offer'), 'E_BAD_SDP');
+    assert.equal(mediaWireCode('no-h264-in-offer'), 'E_NO_H264');
+    assert.equal(mediaWireCode('camera-name'), 'E_CONFIG');
+    // A MediaError carries its wire code as `code` and the media cause as `reason`.
+    const e = new MediaError('ffmpeg-spawn', 'cannot start ffmpeg');
+    assert.equal(e.code, CAMERA_UNAVAILABLE);
+    assert.equal(e.reason, 'ffmpeg-spawn');
+    assert.equal(e.message, 'cannot start ffmpeg');
   });
 
   it('refuses offers with ffmpeg-spawn once the camera failed to spawn it', async () => {
@@ -36,12 +43,12 @@ describe('media backend: ffmpeg that cannot be started', () => {
     const failed = new Promise<MediaError>((r) => src.once('error', r));
     const sub = src.subscribe(() => {});
     const e = await failed;
-    assert.equal(e.code, 'ffmpeg-spawn');
+    assert.equal(e.reason, 'ffmpeg-spawn');
     assert.match(e.message, /ENOENT/);
     await assert.rejects(
       media.createViewerSession('demo', 'not an sdp', { iceServers: [] }),
       (err: unknown) =>
-        err instanceof MediaError && err.code === 'ffmpeg-spawn' && /ENOENT/.test(err.message),
+        err instanceof MediaError && err.reason === 'ffmpeg-spawn' && /ENOENT/.test(err.message),
     );
     sub.unsubscribe();
     // Listed offline once the grace is over.

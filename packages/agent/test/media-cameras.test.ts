@@ -24,7 +24,8 @@ function throwsCode(fn: () => unknown, code: string, noLeak: readonly string[] =
     fn();
   } catch (e) {
     assert.ok(e instanceof MediaError, `expected MediaError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
+    assert.equal(e.reason, code, e.message);
+    assert.equal(e.code, 'E_CONFIG');
     for (const s of noLeak) assert.ok(!e.message.includes(s), `message leaks ${s}: ${e.message}`);
     return e;
   }

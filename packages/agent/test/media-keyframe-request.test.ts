@@ -107,7 +107,7 @@ describe('keyframe requests (ONVIF) from the hub', () => {
       for (let i = 0; i < 100 && calls() < 1; i++) await sleep(50);
       await sleep(400);
       assert.equal(calls(), 1);
-      const w = warnings.filter((x) => x.code === 'onvif-unauthorized');
+      const w = warnings.filter((x) => x.reason === 'onvif-unauthorized');
       assert.equal(w.length, 1);
       assert.ok(!JSON.stringify(warnings).includes('pw123'));
       await a.session.close();
@@ -136,7 +136,7 @@ describe('keyframe requests (ONVIF) from the hub', () => {
         const second = await hub.createViewerSession('porch', 'offer');
         assert.ok(second.session.id, 'another view of the same camera is not held up either');
         await sleep(100);
-        if (warnings.length > 0) assert.equal(warnings[0]?.code, 'onvif-error');
+        if (warnings.length > 0) assert.equal(warnings[0]?.reason, 'onvif-error');
         await second.session.close();
         await session.close();
       } finally {

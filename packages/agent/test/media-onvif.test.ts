@@ -165,11 +165,12 @@ describe('SOAP responses', () => {
   it('turns faults into typed errors: NotAuthorized is onvif-unauthorized, others onvif-fault', () => {
     assert.throws(
       () => parseSoapResponse(FAULT('ter:NotAuthorized')),
-      (e: unknown) => e instanceof MediaError && e.code === 'onvif-unauthorized',
+      (e: unknown) => e instanceof MediaError && e.reason === 'onvif-unauthorized',
     );
     assert.throws(
       () => parseSoapResponse(FAULT('ter:InvalidArgVal')),
-      (e: unknown) => e instanceof MediaError && e.code === 'onvif-fault' && /InvalidArgVal/.test(e.message),
+      (e: unknown) =>
+        e instanceof MediaError && e.reason === 'onvif-fault' && /InvalidArgVal/.test(e.message),
     );
   });
 
@@ -199,7 +200,7 @@ describe('SOAP responses', () => {
     it(`refuses ${what} with onvif-response`, () =>
       assert.throws(
         () => (check as (e: ReturnType<typeof parseSoapResponse>) => unknown)(parseSoapResponse(xml)),
-        (e: unknown) => e instanceof MediaError && e.code === 'onvif-response',
+        (e: unknown) => e instanceof MediaError && e.reason === 'onvif-response',
       ));
   }
 
@@ -220,7 +221,7 @@ describe('SOAP responses', () => {
           try {
             parse(parseSoapResponse(s));
           } catch (e) {
-            assert.ok(e instanceof MediaError && e.code.startsWith('onvif-'), String(e));
+            assert.ok(e instanceof MediaError && e.reason.startsWith('onvif-'), String(e));
           }
         },
       ),
@@ -343,7 +344,7 @@ describe('OnvifClient', () => {
       await assert.rejects(
         new OnvifClient(CFG, { fetch }).setSynchronizationPoint(),
         (e: unknown) =>
-          e instanceof MediaError && e.code === 'onvif-unauthorized' && !e.message.includes(CFG.password),
+          e instanceof MediaError && e.reason === 'onvif-unauthorized' && !e.message.includes(CFG.password),
       );
     }
   });
@@ -365,7 +366,7 @@ describe('OnvifClient', () => {
       const { fetch } = fakeFetch(() => mk());
       await assert.rejects(
         new OnvifClient(CFG, { fetch }).setSynchronizationPoint(),
-        (e: unknown) => e instanceof MediaError && e.code === 'onvif-too-large',
+        (e: unknown) => e instanceof MediaError && e.reason === 'onvif-too-large',
       );
     }
   });
@@ -376,7 +377,8 @@ describe('OnvifClient', () => {
     }) as typeof fetch;
     await assert.rejects(
       new OnvifClient(CFG, { fetch: down }).setSynchronizationPoint(),
-      (e: unknown) => e instanceof MediaError && e.code === 'onvif-network' && /ECONNREFUSED/.test(e.message),
+      (e: unknown) =>
+        e instanceof MediaError && e.reason === 'onvif-network' && /ECONNREFUSED/.test(e.message),
     );
     const slow = ((_u: unknown, init?: RequestInit) =>
       new Promise((_r, rej) =>
@@ -387,7 +389,7 @@ describe('OnvifClient', () => {
     try {
       await assert.rejects(
         new OnvifClient(CFG, { fetch: slow, timeoutMs: 50 }).setSynchronizationPoint(),
-        (e: unknown) => e instanceof MediaError && e.code === 'onvif-timeout',
+        (e: unknown) => e instanceof MediaError && e.reason === 'onvif-timeout',
       );
     } finally {
       clearInterval(keepAlive);
@@ -397,7 +399,7 @@ describe('OnvifClient', () => {
   it('refuses a device URL with credentials in it', () => {
     assert.throws(
       () => new OnvifClient({ ...CFG, url: 'http://a:b@cam/' }),
-      (e: unknown) => e instanceof MediaError && e.code === 'onvif-config',
+      (e: unknown) => e instanceof MediaError && e.reason === 'onvif-config',
     );
   });
 });
@@ -443,7 +445,7 @@ describe('camera map: onvif', () => {
         () => parseCamerasYaml(yaml(onvif, src)),
         (e: unknown) =>
           e instanceof MediaError &&
-          e.code === 'camera-onvif' &&
+          e.reason === 'camera-onvif' &&
           re.test(e.message) &&
           !e.message.includes('pw@'),
       ));

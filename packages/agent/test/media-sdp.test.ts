@@ -61,7 +61,7 @@ describe('SDP H.264 choice', () => {
     assert.equal(chooseH264(offered, '4d0029').pt, 113);
     assert.throws(
       () => chooseH264(offered.filter((o) => o.packetizationMode === 0)),
-      (e) => e instanceof MediaError && e.code === 'no-h264-in-offer',
+      (e) => e instanceof MediaError && e.reason === 'no-h264-in-offer',
     );
   });
   it('restricts the video section to one payload type', () => {

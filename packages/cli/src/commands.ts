@@ -12,20 +12,30 @@ import {
   preflightMedia,
   startAgent,
 } from '@hearth/agent';
+import { describeError, type ErrorCode, HearthError } from '@hearth/protocol';
 import { type HearthServer, loadServerConfig, startServer } from '@hearth/server';
 import { pino } from 'pino';
 import { renderPairing } from './pairing-display.js';
 
 type Opts = Record<string, unknown>;
 
-/** A failure the user can act on: printed as `hearth: CODE: message`, exit status 1. */
-export class CliError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+/**
+ * A failure the user can act on: a {@link HearthError} with a registered code (`E_USAGE`,
+ * `E_CONFIG`, `E_FFMPEG`…), printed as `hearth: CODE: message`, with the exit status of
+ * {@link exitCode}.
+ */
+export class CliError extends HearthError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
   }
+}
+
+/**
+ * The process exit status of a failure: the one place where error codes become exit statuses.
+ * A usage error (ours or the argument parser's) is 2; any other failure, coded or not, is 1.
+ */
+export function exitCode(code: unknown): number {
+  return code === 'E_USAGE' ? 2 : 1;
 }
 
 function logger(level: unknown) {
@@ -220,21 +230,17 @@ async function demoCmd(o: Opts): Promise<void> {
   });
 }
 
-/** Run one command; print failures as `hearth: CODE: message` and exit 1. */
+/** Run one command; print failures as `hearth: CODE: message` and exit with {@link exitCode}. */
 export async function run(cmd: 'server' | 'agent' | 'demo', o: Opts): Promise<void> {
   try {
     if (cmd === 'server') await serverCmd(o);
     else if (cmd === 'agent') await agentCmd(o);
     else await demoCmd(o);
   } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    const prefix = typeof code === 'string' ? `${code}: ` : '';
-    const msg = String((e as Error).message ?? e);
-    process.stderr.write(
-      `hearth: ${prefix}${prefix && msg.startsWith(prefix) ? msg.slice(prefix.length) : msg}\n`,
-    );
-    if (!(e instanceof Error) || typeof code !== 'string')
-      process.stderr.write(`${(e as Error).stack ?? ''}\n`);
-    process.exit(1);
+    const code = (e as { code?: unknown } | null)?.code;
+    process.stderr.write(`hearth: ${describeError(e)}\n`);
+    // An error without a registered code is unexpected: its stack helps the report.
+    if (!(e instanceof HearthError)) process.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
+    process.exit(exitCode(code));
   }
 }

@@ -5,12 +5,13 @@
  *   hearth agent  --server URL --cameras cameras.yaml [--data-dir DIR] [--pin-cert SHA256] [--ffmpeg PATH]
  *   hearth demo   [--port 8443] [--data-dir .hearth/demo] [--ffmpeg PATH]
  *
- * Errors are printed as one line `hearth: <code>: <message>` and exit with status 1 (2 for usage).
+ * Errors are printed as one line `hearth: <code>: <message>` and exit with status 1 (2 for usage:
+ * `exitCode` in commands.ts).
  * `agent` and `demo` first check that ffmpeg (and ffprobe) run and have what the cameras need
  * (`E_FFMPEG` names what is missing and what to install).
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { run } from './commands.js';
+import { exitCode, run } from './commands.js';
 
 function port(v: string): number {
   const n = Number(v);
@@ -75,6 +76,6 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : exitCode('E_USAGE'));
   throw e;
 }

@@ -46,7 +46,7 @@ describe('hearth command line', () => {
   it('agent with a camera map that cannot be read names the file', () => {
     const r = hearth(['agent', '--server', 'http://127.0.0.1:1', '--cameras', join(dir, 'missing.yaml')]);
     assert.equal(r.code, 1);
-    assert.match(r.err, /^hearth: config-yaml: cannot read .*missing\.yaml: ENOENT$/m);
+    assert.match(r.err, /^hearth: E_CONFIG: cannot read .*missing\.yaml: ENOENT$/m);
   });
 
   it('a bad camera map is refused with its code and without echoing credentials', () => {
@@ -62,7 +62,7 @@ describe('hearth command line', () => {
       join(dir, 'a'),
     ]);
     assert.equal(r.code, 1);
-    assert.match(r.err, /^hearth: camera-name: camera name .* must match/m);
+    assert.match(r.err, /^hearth: E_CONFIG: camera name .* must match/m);
     assert.doesNotMatch(r.err + r.out, /hunter2secret/);
   });
 
@@ -70,7 +70,7 @@ describe('hearth command line', () => {
     const f = join(dir, 'ok.yaml');
     writeFileSync(f, 'cameras:\n  demo: testsrc\n');
     const r = hearth(['agent', '--server', 'ftp://x', '--cameras', f]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(r.err, /^hearth: E_USAGE: --server must be an http\(s\) URL/m);
   });
 
@@ -90,9 +90,9 @@ describe('hearth command line', () => {
     assert.match(r.err, /E_CONFIG.*port/);
   });
 
-  it('demo: a bad --gop is a usage error', () => {
+  it('demo: a bad --gop is a usage error (exit 2, as for the argument parser)', () => {
     const r = hearth(['demo', '--gop', '0', '--data-dir', join(dir, 'd')]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(r.err, /^hearth: E_USAGE: --gop/m);
   });
 

@@ -33,6 +33,8 @@ export const PURPOSES = [
   'acl/update',
   'auth/device',
   'auth/user',
+  'chan/hello',
+  'chan/accept',
   'test',
 ] as const;
 export type Purpose = (typeof PURPOSES)[number];

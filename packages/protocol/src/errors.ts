@@ -1,74 +1,236 @@
 /**
- * Errors of the Hearth protocol core.
+ * The error registry of Hearth: every error code that any package raises, sends on the wire or
+ * prints, with its class and what a viewer does when it meets it. `docs/protocol.md` ("Errors")
+ * documents the same table; a test keeps the two in sync, and another checks that every `E_…`
+ * literal in the product sources is registered here.
  *
  * One base class, {@link HearthError}, with a stable machine-readable `code`, and one subclass per
- * thing a caller must do differently:
+ * class of error (what a caller must do differently):
  *
- * | class              | meaning                                   | what a caller does                      |
- * |--------------------|-------------------------------------------|-----------------------------------------|
- * | ProtocolError      | the peer sent bad data (parse, schema)    | drop the message, close with a clean code |
- * | VerificationError  | a signature, MAC, key or freshness check failed | treat as a possible attack, show it     |
- * | AccessError        | the request is well formed and authentic but not allowed | refuse, tell the peer      |
- * | LimitError         | a rate, attempt or size budget is spent   | back off / lock, tell the peer           |
- * | TimeoutError       | something took too long                   | retry later                              |
- * | ConfigError        | the operator's configuration is wrong     | print and exit                           |
- * | InternalError      | our own bug                               | log, report                              |
+ * | class          | subclass          | meaning                                                  | what a caller does                         |
+ * |----------------|-------------------|----------------------------------------------------------|--------------------------------------------|
+ * | `protocol`     | ProtocolError     | the peer sent bad data (parse, schema, state)            | drop the message, close with a clean code  |
+ * | `verification` | VerificationError | a signature, MAC, key or freshness check failed          | treat as a possible attack, show it        |
+ * | `access`       | AccessError       | well formed and authentic, but not allowed               | refuse, tell the peer                      |
+ * | `limit`        | LimitError        | a rate, attempt or size budget is spent                  | back off / lock, tell the peer             |
+ * | `timeout`      | TimeoutError      | something took too long                                  | retry later                                |
+ * | `unavailable`  | UnavailableError  | a peer or resource is not there now (offline, stopping)  | wait for it, retry later                   |
+ * | `config`       | ConfigError       | the operator's configuration or installation is wrong    | print and exit; the operator fixes it      |
+ * | `internal`     | InternalError     | our own bug                                              | log, report                                |
  *
- * Messages never contain secret material (keys, setup codes, shared secrets): they name the field
- * and the rule that failed, nothing more.
+ * The viewer's reaction is the entry's `action` ({@link ViewerAction}), never a pattern on the
+ * code's text. Messages name the field and the rule that failed and never repeat the code (it is
+ * in `code`; whoever prints the error prints both). They never contain secret material.
+ *
+ * Codes are stable: never rename or remove one, only add.
  */
 
-/** Every error code the protocol core can raise. Codes are stable: never rename, only add. */
-export const ERROR_CODES = {
-  // ProtocolError: the peer sent bad data.
-  E_TOO_LARGE: 'input exceeds the size limit for this message type',
-  E_DECODE: 'input is not valid for its encoding (JSON, base64url, base32, SDP, point)',
-  E_SCHEMA: 'input does not match the message schema',
-  E_BAD_ID: 'identifier or key text is malformed, has the wrong prefix or a bad checksum',
-  E_BAD_STATE: 'message is not valid in the current state of the state machine',
-  E_UNSUPPORTED: 'version or algorithm not supported',
-  // VerificationError: possible attack.
-  E_BAD_SIGNATURE: 'signature does not verify under the expected key',
-  E_WRONG_SIGNER: 'message is signed by a key other than the one expected',
-  E_STALE: 'timestamp outside the accepted window',
-  E_REPLAY: 'nonce already seen',
-  E_FINGERPRINT_MISMATCH: 'DTLS fingerprint differs from the signed one',
-  E_BAD_CONFIRMATION: 'PAKE key confirmation failed (wrong setup secret or tampered message)',
-  E_BAD_BINDING: 'message is not bound to the expected device, session or transcript',
-  E_DECRYPT: 'authenticated decryption failed',
-  E_DTLS_FAILED:
-    'the media peer completed ICE but not the DTLS handshake: it could not prove the key of the signed fingerprint',
-  // AccessError
-  E_NO_GRANT: 'no grant for this key',
-  E_GRANT_EXPIRED: 'grant expired',
-  E_GRANT_NOT_YET_VALID: 'grant not yet valid',
-  E_GRANT_REVOKED: 'grant revoked',
-  E_SCOPE: 'grant does not cover this action',
-  E_STALE_ACL: 'ACL version is not newer than the current one',
-  E_PAIRING_CLOSED: 'the pairing window is closed',
-  // LimitError
-  E_RATE_LIMITED: 'too many attempts; retry later',
-  E_LOCKED: 'too many failed attempts; locked until re-opened on the device',
-  E_REPLAY_CACHE_FULL: 'replay cache full',
-  // TimeoutError
-  E_TIMEOUT: 'operation timed out',
-  // ConfigError
-  E_CONFIG: 'invalid configuration',
-  // InternalError
-  E_INTERNAL: 'internal error',
-} as const;
+/** The class of an error: what kind of failure it is (see the table above). */
+export type ErrorClass =
+  | 'protocol'
+  | 'verification'
+  | 'access'
+  | 'limit'
+  | 'timeout'
+  | 'unavailable'
+  | 'config'
+  | 'internal';
+
+/**
+ * What a viewer does when it meets a code (in `session/refused`, `session/closed`, `pair/error`,
+ * `acl/error`, a rendezvous `error` frame, or its own failure):
+ *
+ * - `attack`: show "possible attack"; close, never retry by itself, until the user starts again;
+ * - `access`: show "access refused" (or the pairing window is closed); stop until the user acts;
+ * - `retry`: transient; try again (with backoff);
+ * - `offline`: the device is not connected; wait for its presence, then try again;
+ * - `camera-offline`: the device is up but the camera's source does not deliver; retry with backoff;
+ * - `camera-unavailable`: the camera cannot be set up for this view; stop until the user tries again;
+ * - `fatal`: nothing the viewer can do by retrying (bad data, a bug, a wrong configuration): show
+ *   the code and stop.
+ */
+export type ViewerAction =
+  | 'attack'
+  | 'access'
+  | 'retry'
+  | 'offline'
+  | 'camera-offline'
+  | 'camera-unavailable'
+  | 'fatal';
+
+/** One registry entry. */
+export interface ErrorInfo {
+  readonly class: ErrorClass;
+  readonly action: ViewerAction;
+  /** One line: what it means. The default message of a {@link HearthError} with this code. */
+  readonly meaning: string;
+}
+
+/** The entries of one class: code → [action, meaning]. */
+function ofClass<K extends string>(
+  c: ErrorClass,
+  entries: { readonly [C in K]: readonly [ViewerAction, string] },
+): { readonly [C in K]: ErrorInfo } {
+  const out = {} as { [C in K]: ErrorInfo };
+  for (const k of Object.keys(entries) as K[]) {
+    const [action, meaning] = entries[k];
+    out[k] = { class: c, action, meaning };
+  }
+  return out;
+}
+
+/**
+ * The registry. Codes are stable: never rename or remove one, only add. (Who raises each code is
+ * in docs/protocol.md, "Errors".)
+ */
+export const ERRORS = {
+  ...ofClass('protocol', {
+    // the peer sent bad data
+    E_TOO_LARGE: ['fatal', 'input exceeds the size limit for this message type'],
+    E_DECODE: ['fatal', 'input is not valid for its encoding (JSON, base64url, base32, SDP, point)'],
+    E_SCHEMA: ['fatal', 'input does not match the message schema'],
+    E_BAD_ID: ['fatal', 'identifier or key text is malformed, has the wrong prefix or a bad checksum'],
+    E_BAD_STATE: ['fatal', 'message is not valid in the current state of the state machine'],
+    E_UNSUPPORTED: ['fatal', 'version or algorithm not supported'],
+    E_NO_H264: [
+      'camera-unavailable',
+      'the offer has no H.264 with packetization-mode=1 (the browser cannot play this camera)',
+    ],
+    E_BAD_SDP: ['camera-unavailable', 'the media layer cannot use the offer SDP or an ICE candidate'],
+    E_BAD_FRAMES: ['fatal', 'too many malformed or out-of-place rendezvous frames'],
+    E_NOT_FOUND: [
+      'fatal',
+      'nothing is found under this name (an HTTP path; a manual code no device is waiting with)',
+    ],
+    E_BAD_METHOD: ['fatal', 'HTTP method not allowed here'],
+    E_STUN_DECODE: ['fatal', 'bytes are not a valid STUN message or attribute value'],
+    E_STUN_FINGERPRINT: ['fatal', 'STUN FINGERPRINT present but wrong'],
+    E_STUN_TOO_LARGE: ['fatal', "STUN message above the decoder's size limit"],
+    E_CHANNEL_DECODE: ['fatal', 'invalid TURN ChannelData frame'],
+  }),
+  ...ofClass('verification', {
+    // possible attack
+    E_BAD_SIGNATURE: ['attack', 'signature does not verify under the expected key'],
+    E_WRONG_SIGNER: ['attack', 'message is signed by a key other than the one expected'],
+    E_STALE: ['attack', 'timestamp outside the accepted window'],
+    E_REPLAY: ['attack', 'nonce already seen'],
+    E_FINGERPRINT_MISMATCH: ['attack', 'DTLS fingerprint differs from the signed one'],
+    E_BAD_CONFIRMATION: [
+      'retry',
+      'PAKE key confirmation failed (wrong setup secret or tampered message); the device counts the attempt',
+    ],
+    E_BAD_BINDING: ['attack', 'message is not bound to the expected device, session or transcript'],
+    E_DECRYPT: ['attack', 'authenticated decryption failed'],
+    E_DTLS_FAILED: [
+      'attack',
+      'the media peer completed ICE but not the DTLS handshake: it could not prove the key of the signed fingerprint',
+    ],
+    E_AUTH: ['fatal', 'the rendezvous authentication proof did not verify'],
+    E_IMPOSTOR: ['attack', "someone failed to prove this device's key while claiming its ID"],
+  }),
+  ...ofClass('access', {
+    // authentic but not allowed
+    E_NO_GRANT: ['access', 'no grant for this key'],
+    E_GRANT_EXPIRED: ['access', 'grant expired'],
+    E_GRANT_NOT_YET_VALID: ['access', 'grant not yet valid'],
+    E_GRANT_REVOKED: ['access', 'grant revoked'],
+    E_SCOPE: ['access', 'grant does not cover this action'],
+    E_STALE_ACL: ['fatal', 'ACL version is not newer than the current one'],
+    E_PAIRING_CLOSED: ['access', 'the pairing window is closed'],
+    E_NO_CAMERA: ['access', 'the device has no camera of this name'],
+    E_TAG_TAKEN: ['retry', 'another device holds this lookup tag'],
+    E_REPLACED: ['fatal', 'another connection authenticated with the same ID'],
+  }),
+  ...ofClass('limit', {
+    // a budget is spent
+    E_RATE_LIMITED: ['retry', 'too many attempts or messages; retry later'],
+    E_LOCKED: ['fatal', 'too many failed attempts; locked until re-opened on the device'],
+    E_REPLAY_CACHE_FULL: ['retry', 'replay cache full'],
+    E_CONGESTED: ['retry', 'the target is not reading its messages'],
+    E_SERVER_FULL: ['retry', 'the server-wide connection limit is reached'],
+    E_TOO_MANY_CONNECTIONS: ['retry', 'too many connections from this address'],
+  }),
+  ...ofClass('timeout', {
+    // something took too long
+    E_TIMEOUT: ['retry', 'operation timed out'],
+  }),
+  ...ofClass('unavailable', {
+    // a peer or resource is not there now
+    E_OFFLINE: ['offline', 'the target is not connected'],
+    E_NO_SERVER: ['retry', 'the rendezvous server cannot be reached'],
+    E_SHUTDOWN: ['retry', 'the device or the server is shutting down'],
+    E_CAMERA_OFFLINE: [
+      'camera-offline',
+      "the camera's source does not deliver (unreachable, ffmpeg exits, probe fails, no keyframe)",
+    ],
+    E_ICE_FAILED: ['retry', 'no network path to the device (ICE failed)'],
+    E_DISCONNECTED: ['retry', 'the media connection was lost'],
+    E_CANCELLED: ['fatal', 'the user cancelled'],
+  }),
+  ...ofClass('config', {
+    // the operator's configuration or installation is wrong
+    E_CONFIG: ['fatal', 'invalid configuration'],
+    E_CAMERA_UNAVAILABLE: [
+      'camera-unavailable',
+      "the device cannot run the camera's pipeline (ffmpeg cannot be started)",
+    ],
+    E_FFMPEG: ['fatal', 'ffmpeg is missing or lacks what a camera needs'],
+    E_USAGE: ['fatal', 'bad command-line arguments'],
+    E_CREDENTIALS: ['fatal', 'TURN REST credentials are malformed or the secret is unusable'],
+  }),
+  ...ofClass('internal', {
+    // our own bug
+    E_INTERNAL: ['fatal', 'internal error'],
+    E_STUN_ENCODE: ['fatal', 'the STUN encoder was asked for something it cannot represent'],
+    E_WEBRTC: ['retry', "the browser's WebRTC stack failed"],
+    E_MEDIA: [
+      'camera-unavailable',
+      'the media layer failed with an error it did not classify (a bug there: every known cause has its own code)',
+    ],
+  }),
+};
 
 /** A stable error code. */
-export type ErrorCode = keyof typeof ERROR_CODES;
+export type ErrorCode = keyof typeof ERRORS;
 
-/** Base class of every error the protocol core raises. */
+/** Every registered code. */
+export const ALL_ERROR_CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
+
+/** Code → meaning (the default message of each code). */
+export const ERROR_CODES: { readonly [C in ErrorCode]: string } = /* @__PURE__ */ Object.fromEntries(
+  ALL_ERROR_CODES.map((c) => [c, ERRORS[c].meaning]),
+) as { readonly [C in ErrorCode]: string };
+
+/** True when `code` is a registered code. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code);
+}
+
+/** The registry entry of `code`, or undefined for a code not in the registry (a newer peer's). */
+export function errorInfo(code: unknown): ErrorInfo | undefined {
+  return isErrorCode(code) ? ERRORS[code] : undefined;
+}
+
+/**
+ * What a viewer does about `code`. A code not in the registry (a newer peer's, or garbage) is
+ * `fatal`: shown with its code, never silently retried.
+ */
+export function viewerAction(code: unknown): ViewerAction {
+  return errorInfo(code)?.action ?? 'fatal';
+}
+
+/** Base class of every Hearth error. */
 export class HearthError extends Error {
   /** Stable machine-readable code. */
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
-    super(message ? `${code}: ${message}` : `${code}: ${ERROR_CODES[code]}`, options);
+    super(message ?? ERRORS[code].meaning, options);
     this.code = code;
     this.name = new.target.name;
+  }
+  /** The registry's class of this error's code. */
+  get errorClass(): ErrorClass {
+    return ERRORS[this.code].class;
   }
 }
 
@@ -89,12 +251,107 @@ export class LimitError extends HearthError {
 }
 /** Something took too long. */
 export class TimeoutError extends HearthError {}
-/** The operator's configuration is wrong. */
+/** A peer or a resource is not there now. */
+export class UnavailableError extends HearthError {}
+/** The operator's configuration or installation is wrong. */
 export class ConfigError extends HearthError {}
 /** Our own bug. */
 export class InternalError extends HearthError {}
 
+/**
+ * The typed error for `code`, of the subclass its registry class names (e.g. to rebuild an error a
+ * peer reported). `retryAt` only applies to limit errors.
+ */
+export function errorFromCode(code: ErrorCode, message?: string, retryAt?: number): HearthError {
+  switch (ERRORS[code].class) {
+    case 'protocol':
+      return new ProtocolError(code, message);
+    case 'verification':
+      return new VerificationError(code, message);
+    case 'access':
+      return new AccessError(code, message);
+    case 'limit':
+      return new LimitError(code, message, retryAt);
+    case 'timeout':
+      return new TimeoutError(code, message);
+    case 'unavailable':
+      return new UnavailableError(code, message);
+    case 'config':
+      return new ConfigError(code, message);
+    case 'internal':
+      return new InternalError(code, message);
+  }
+}
+
 /** True when `e` is a possible attack, which the UI must show as such. */
 export function isPossibleAttack(e: unknown): e is VerificationError {
   return e instanceof VerificationError;
+}
+
+/** `CODE: message`, the one-line form in which logs and the CLI print an error with a code. */
+export function describeError(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  const msg = err instanceof Error ? err.message : String(err);
+  return typeof code === 'string' && /^E_[A-Z0-9_]+$/.test(code) ? `${code}: ${msg}` : msg;
+}
+
+// ------------------------------------------------------------------ WebSocket close codes
+
+/**
+ * The WebSocket close codes of the rendezvous (server → client), each with the registry code it
+ * stands for. The mapping between the two happens here and nowhere else.
+ */
+export const CLOSE = {
+  /** Server shutting down. */
+  GOING_AWAY: 1001,
+  /** A frame larger than limits.maxFrameBytes (sent by the ws library). */
+  TOO_BIG: 1009,
+  /** Unexpected server error. */
+  INTERNAL: 1011,
+  /** Server-wide connection limit reached: try again later. */
+  TRY_LATER: 1013,
+  /** No valid `auth` within limits.authTimeoutMs. */
+  AUTH_TIMEOUT: 4001,
+  /** The `auth` proof was malformed or did not verify. */
+  AUTH_FAILED: 4002,
+  /** Another connection authenticated with the same ID; this one is replaced. */
+  REPLACED: 4003,
+  /** Message rate above limits.messagesPerSecond (token bucket of limits.messageBurst). */
+  RATE_LIMITED: 4008,
+  /** More than limits.maxConnectionsPerAddress connections from this remote address. */
+  TOO_MANY_CONNECTIONS: 4009,
+  /** More than limits.maxBadFrames malformed or out-of-place frames. */
+  BAD_FRAMES: 4010,
+} as const;
+
+/** A rendezvous WebSocket close code. */
+export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
+
+/** The registry code behind each close code. */
+const CLOSE_ERRORS: { readonly [K in CloseCode]: ErrorCode } = {
+  1001: 'E_SHUTDOWN',
+  1009: 'E_TOO_LARGE',
+  1011: 'E_INTERNAL',
+  1013: 'E_SERVER_FULL',
+  4001: 'E_TIMEOUT',
+  4002: 'E_AUTH',
+  4003: 'E_REPLACED',
+  4008: 'E_RATE_LIMITED',
+  4009: 'E_TOO_MANY_CONNECTIONS',
+  4010: 'E_BAD_FRAMES',
+};
+
+/** Codes a connection can be closed for (the error side of {@link CLOSE}). */
+export type CloseErrorCode = (typeof CLOSE_ERRORS)[CloseCode];
+
+/** The WebSocket close code that stands for `code`. */
+export function closeCodeFor(code: CloseErrorCode): CloseCode {
+  for (const [k, v] of Object.entries(CLOSE_ERRORS)) if (v === code) return Number(k) as CloseCode;
+  /* c8 ignore next */
+  throw new InternalError('E_INTERNAL', 'close code table is incomplete');
+}
+
+/** The registry code a close code stands for, or undefined (a normal close, or a code of someone else). */
+export function errorForClose(closeCode: number): CloseErrorCode | undefined {
+  return Object.hasOwn(CLOSE_ERRORS, closeCode) ? CLOSE_ERRORS[closeCode as CloseCode] : undefined;
 }

@@ -5,12 +5,14 @@
 
 export * from './bytes.js';
 export * from './canonical.js';
+export * from './channel.js';
 export * from './crypto/env.js';
 export * from './crypto/primitives.js';
 export * from './envelope.js';
 export * from './errors.js';
 export * from './grants.js';
 export * from './ids.js';
+export * from './messages.js';
 export * from './pairing/index.js';
 export * from './rendezvous.js';
 export * from './rendezvous-client.js';

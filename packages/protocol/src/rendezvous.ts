@@ -22,7 +22,7 @@ import { parseJson } from './canonical.js';
 import type { CryptoEnv } from './crypto/env.js';
 import type { Signer } from './crypto/primitives.js';
 import { decodeEnvelope, describeZod, type Envelope, seal, verify } from './envelope.js';
-import { ProtocolError, VerificationError } from './errors.js';
+import { type ErrorCode, ProtocolError, VerificationError } from './errors.js';
 import { decodeId, deviceIdFromKey, isId } from './ids.js';
 import type { ReplayCache } from './replay.js';
 
@@ -53,6 +53,28 @@ export const iceServerSchema = z
   .strict();
 export type IceServer = z.infer<typeof iceServerSchema>;
 
+/**
+ * The codes of a rendezvous `error` frame (all in the error registry, `errors.ts`). A client
+ * decodes no other code.
+ */
+export const RENDEZVOUS_ERROR_CODES = [
+  'E_SCHEMA',
+  'E_DECODE',
+  'E_TOO_LARGE',
+  'E_BAD_STATE',
+  'E_OFFLINE',
+  'E_CONGESTED',
+  'E_TAG_TAKEN',
+  'E_AUTH',
+] as const satisfies readonly ErrorCode[];
+/** The code of a rendezvous `error` frame. */
+export type RendezvousErrorCode = (typeof RENDEZVOUS_ERROR_CODES)[number];
+
+/** The codes of a rendezvous `alert` frame (to a device). */
+export const RENDEZVOUS_ALERT_CODES = ['E_IMPOSTOR'] as const satisfies readonly ErrorCode[];
+/** The code of a rendezvous `alert` frame. */
+export type RendezvousAlertCode = (typeof RENDEZVOUS_ALERT_CODES)[number];
+
 /** Frames the server sends. */
 export const serverFrameSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('hello'), v: z.literal(1), srv: z.string().max(80), ch: b64(43) }).strict(),
@@ -69,12 +91,16 @@ export const serverFrameSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('presence'), d: deviceIdText, online: z.boolean() }).strict(),
   z.object({ t: z.literal('pair/found'), tag: z.string().max(8), d: deviceIdText.nullable() }).strict(),
   z
-    .object({ t: z.literal('alert'), code: z.string().max(64), count: z.number().int().nonnegative() })
+    .object({
+      t: z.literal('alert'),
+      code: z.enum(RENDEZVOUS_ALERT_CODES),
+      count: z.number().int().nonnegative(),
+    })
     .strict(),
   z
     .object({
       t: z.literal('error'),
-      code: z.string().max(64),
+      code: z.enum(RENDEZVOUS_ERROR_CODES),
       msg: z.string().max(256),
       ref: z.string().max(64).optional(),
     })

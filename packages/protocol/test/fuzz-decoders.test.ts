@@ -28,7 +28,12 @@ import {
   parseLookupTag,
   viewerIdentitySchema,
 } from '../src/pairing/index.js';
-import { decodeClientFrame, decodeServerFrame } from '../src/rendezvous.js';
+import {
+  decodeClientFrame,
+  decodeServerFrame,
+  RENDEZVOUS_ALERT_CODES,
+  RENDEZVOUS_ERROR_CODES,
+} from '../src/rendezvous.js';
 import { extractFingerprints, sdpFingerprint } from '../src/sdp.js';
 import { answerBodySchema, offerBodySchema } from '../src/session.js';
 import { decodeStillCiphertext, STILL_CT_BYTES, STILL_CT_CHARS, stillMessageSchema } from '../src/still.js';
@@ -365,10 +370,10 @@ describe('fuzz: rendezvous frame decoders', () => {
       tag: fc.stringMatching(/^[0-9A-Z]{4}$/),
       d: fc.option(deviceIdArb),
     }),
-    fc.record({ t: fc.constant('alert'), code: fc.string({ maxLength: 10 }), count: fc.nat() }),
+    fc.record({ t: fc.constant('alert'), code: fc.constantFrom(...RENDEZVOUS_ALERT_CODES), count: fc.nat() }),
     fc.record({
       t: fc.constant('error'),
-      code: fc.string({ maxLength: 10 }),
+      code: fc.constantFrom(...RENDEZVOUS_ERROR_CODES),
       msg: fc.string({ maxLength: 20 }),
     }),
     fc.constant({ t: 'pong' }),

@@ -115,8 +115,8 @@ describe('rendezvous: frames', () => {
       { t: 'recv', from: id, m: { any: 1 } },
       { t: 'presence', d: id, online: true },
       { t: 'pair/found', tag: 'AB12', d: null },
-      { t: 'alert', code: 'impostor', count: 1 },
-      { t: 'error', code: 'E_X', msg: 'm' },
+      { t: 'alert', code: 'E_IMPOSTOR', count: 1 },
+      { t: 'error', code: 'E_OFFLINE', msg: 'm' },
       { t: 'pong' },
     ])
       assert.deepEqual(decodeServerFrame(JSON.stringify(f)), f);
@@ -130,6 +130,13 @@ describe('rendezvous: frames', () => {
     ])
       assert.deepEqual(decodeClientFrame(JSON.stringify(f)), f);
     assert.throws(() => decodeClientFrame(JSON.stringify({ t: 'ping', x: 1 })), code('E_SCHEMA'));
+    // The error and alert frames carry registered codes only (an enum, not free text).
+    for (const f of [
+      { t: 'error', code: 'E_X', msg: 'm' },
+      { t: 'error', code: 'E_GRANT_REVOKED', msg: 'm' },
+      { t: 'alert', code: 'impostor', count: 1 },
+    ])
+      assert.throws(() => decodeServerFrame(JSON.stringify(f)), code('E_SCHEMA'));
     assert.throws(
       () => decodeClientFrame(JSON.stringify({ t: 'send', to: 'hdid_bad', m: 1 })),
       code('E_SCHEMA'),

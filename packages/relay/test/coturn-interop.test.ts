@@ -68,7 +68,12 @@ describe('coturn turnutils_uclient interop', {
       assert.ok(r.sent > 0, `sent ${r.sent}\n${detail}`);
       assert.equal(r.received, r.sent, detail);
       assert.equal(r.lost, 0, detail);
-      assert.deepEqual(r.errors, [], detail);
+      // Under load the client may time out on an Allocate whose answer is still in flight and send
+      // a new one (new transaction) on the same 5-tuple: 437 is the right answer, and uclient says
+      // "trying allocate again" and goes on with the allocation it has. Anything else is an error.
+      const retried = /trying allocate again 437/.test(r.output);
+      const errors = r.errors.filter((e) => !(retried && /error 437 \(Allocation Mismatch\)/.test(e)));
+      assert.deepEqual(errors, [], detail);
     });
   }
 

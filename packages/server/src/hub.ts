@@ -2,51 +2,35 @@
  * The rendezvous hub: authenticates WebSocket connections by key, routes `send` frames by
  * cryptographic ID, tracks presence and manual-code lookup tags. Never parses, stores or logs `m`.
  */
+
+import type { Logger } from '@hearth/node';
 import {
+  CLOSE,
   type ClientFrame,
+  type CloseErrorCode,
   claimedDeviceId,
+  closeCodeFor,
   decodeClientFrame,
   HearthError,
   type IceServer,
   MemoryReplayCache,
   newChallenge,
+  type RendezvousErrorCode,
   type ServerFrame,
   shortId,
   systemEnv,
   VerificationError,
   verifyAuth,
 } from '@hearth/protocol';
-import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { ServerConfig } from './config.js';
 import type { Store } from './store.js';
 
-/** WebSocket close codes the server uses (documented in the README). */
-export const CLOSE = {
-  /** Server shutting down. */
-  GOING_AWAY: 1001,
-  /** A frame larger than limits.maxFrameBytes (sent by the ws library). */
-  TOO_BIG: 1009,
-  /** Unexpected server error. */
-  INTERNAL: 1011,
-  /** Server-wide connection limit reached: try again later. */
-  TRY_LATER: 1013,
-  /** No valid `auth` within limits.authTimeoutMs. */
-  AUTH_TIMEOUT: 4001,
-  /** The `auth` proof was malformed or did not verify. */
-  AUTH_FAILED: 4002,
-  /** Another connection authenticated with the same ID; this one is replaced. */
-  REPLACED: 4003,
-  /** Message rate above limits.messagesPerSecond (token bucket of limits.messageBurst). */
-  RATE_LIMITED: 4008,
-  /** More than limits.maxConnectionsPerAddress connections from this remote address. */
-  TOO_MANY_CONNECTIONS: 4009,
-  /** More than limits.maxBadFrames malformed or out-of-place frames. */
-  BAD_FRAMES: 4010,
-} as const;
+/** WebSocket close codes: defined with their registry codes in @hearth/protocol (`errors.ts`). */
+export { CLOSE };
 
-/** Stable `error` frame codes. */
-export const FRAME_ERRORS = {
+/** The message of each `error` frame code (the codes: `RENDEZVOUS_ERROR_CODES` in protocol). */
+export const FRAME_ERRORS: { readonly [C in RendezvousErrorCode]: string } = {
   E_SCHEMA: 'frame does not match the protocol schema',
   E_DECODE: 'frame is not valid JSON text',
   E_TOO_LARGE: 'frame or routed message too large',
@@ -55,7 +39,7 @@ export const FRAME_ERRORS = {
   E_CONGESTED: 'the target is not reading its messages',
   E_TAG_TAKEN: 'another device holds this lookup tag',
   E_AUTH: 'authentication failed',
-} as const;
+};
 
 /** Most bytes queued towards one connection before sends to it are refused. */
 const MAX_BUFFERED = 4 * 1024 * 1024;
@@ -168,19 +152,19 @@ export class Hub {
       bad: 0,
       watching: new Set(),
     };
-    ws.on('error', (e) => this.o.log.debug({ addr, err: e.message }, 'websocket error'));
+    ws.on('error', (e) => this.o.log.debug?.({ addr, err: e.message }, 'websocket error'));
     ws.on('close', () => this.onClose(conn));
     this.all.add(conn);
     const n = (this.perAddr.get(addr) ?? 0) + 1;
     this.perAddr.set(addr, n);
-    if (this.closing) return this.close(conn, CLOSE.GOING_AWAY, 'server shutting down');
-    if (this.all.size > l.maxConnections) return this.close(conn, CLOSE.TRY_LATER, 'server full');
+    if (this.closing) return this.close(conn, 'E_SHUTDOWN', 'server shutting down');
+    if (this.all.size > l.maxConnections) return this.close(conn, 'E_SERVER_FULL', 'server full');
     if (n > l.maxConnectionsPerAddress) {
       this.o.log.warn({ addr, count: n }, 'too many connections from one address');
-      return this.close(conn, CLOSE.TOO_MANY_CONNECTIONS, 'too many connections from your address');
+      return this.close(conn, 'E_TOO_MANY_CONNECTIONS', 'too many connections from your address');
     }
     conn.authTimer = setTimeout(() => {
-      if (conn.state !== 'ready') this.close(conn, CLOSE.AUTH_TIMEOUT, 'authentication timeout');
+      if (conn.state !== 'ready') this.close(conn, 'E_TIMEOUT', 'authentication timeout');
     }, l.authTimeoutMs);
     ws.on('message', (data, isBinary) => {
       try {
@@ -190,7 +174,7 @@ export class Hub {
           { err: (e as Error).message, id: conn.id && shortId(conn.id) },
           'frame handler failed',
         );
-        this.close(conn, CLOSE.INTERNAL, 'internal error');
+        this.close(conn, 'E_INTERNAL', 'internal error');
       }
     });
     this.sendFrame(conn, { t: 'hello', v: 1, srv: this.o.serverKey, ch: conn.challenge });
@@ -199,15 +183,16 @@ export class Hub {
   /** Close every connection with 1001 (server shutdown). */
   shutdown() {
     this.closing = true;
-    for (const c of [...this.all]) this.close(c, CLOSE.GOING_AWAY, 'server shutting down');
+    for (const c of [...this.all]) this.close(c, 'E_SHUTDOWN', 'server shutting down');
   }
 
-  private close(conn: Conn, code: number, reason: string) {
+  /** Close `conn` for `code` (sent as the close code protocol's `closeCodeFor` maps it to). */
+  private close(conn: Conn, code: CloseErrorCode, reason: string) {
     if (conn.state === 'closed') return;
     this.detach(conn);
     conn.state = 'closed';
     try {
-      conn.ws.close(code, reason);
+      conn.ws.close(closeCodeFor(code), reason);
     } catch {
       conn.ws.terminate();
     }
@@ -254,7 +239,7 @@ export class Hub {
     conn.ws.send(JSON.stringify(f));
   }
 
-  private error(conn: Conn, code: keyof typeof FRAME_ERRORS, ref?: string, msg?: string) {
+  private error(conn: Conn, code: RendezvousErrorCode, ref?: string, msg?: string) {
     this.sendFrame(conn, {
       t: 'error',
       code,
@@ -264,14 +249,14 @@ export class Hub {
   }
 
   /** A malformed or misplaced frame: tell the client, and close after too many. */
-  private bad(conn: Conn, code: keyof typeof FRAME_ERRORS, msg?: string) {
+  private bad(conn: Conn, code: RendezvousErrorCode, msg?: string) {
     conn.bad++;
     if (conn.bad > this.o.limits.maxBadFrames) {
       this.o.log.warn(
         { addr: conn.addr, id: conn.id && shortId(conn.id) },
         'closing a connection that sent too many bad frames',
       );
-      return this.close(conn, CLOSE.BAD_FRAMES, 'too many bad frames');
+      return this.close(conn, 'E_BAD_FRAMES', 'too many bad frames');
     }
     this.error(conn, code, undefined, msg);
   }
@@ -296,7 +281,7 @@ export class Hub {
         { addr: conn.addr, id: conn.id && shortId(conn.id) },
         'closing a connection over its message rate',
       );
-      return this.close(conn, CLOSE.RATE_LIMITED, 'message rate limit exceeded');
+      return this.close(conn, 'E_RATE_LIMITED', 'message rate limit exceeded');
     }
     if (isBinary) return this.bad(conn, 'E_SCHEMA', 'binary frames are not accepted');
     if (data.length > this.o.limits.maxFrameBytes) return this.bad(conn, 'E_TOO_LARGE');
@@ -356,7 +341,7 @@ export class Hub {
       if (claimed) this.impostor(claimed, conn.addr, code);
       else log.info({ addr: conn.addr, code }, 'authentication failed');
       this.error(conn, 'E_AUTH', undefined, `authentication failed (${code})`);
-      this.close(conn, CLOSE.AUTH_FAILED, 'authentication failed');
+      this.close(conn, 'E_AUTH', 'authentication failed');
     }
   }
 
@@ -384,7 +369,7 @@ export class Hub {
     if (prev && prev !== conn) {
       prev.replaced = true;
       this.o.log.info({ id: shortId(id) }, 'a newer connection replaces an existing one');
-      this.close(prev, CLOSE.REPLACED, 'replaced by a newer connection');
+      this.close(prev, 'E_REPLACED', 'replaced by a newer connection');
     }
     conn.state = 'ready';
     conn.id = id;

@@ -2,70 +2,50 @@
  * Per-install secrets kept in the data directory, each created on first start with mode 0600:
  * the server's Ed25519 key (`server.key`), the built-in relay's TURN REST secret (`turn.secret`)
  * and, when asked for, a self-signed TLS certificate (`tls-cert.pem`, `tls-key.pem`).
+ *
+ * They are private files of @hearth/node, with the agent's rules: written atomically and fsynced
+ * (file, then directory), refused (never chmod-ed) when others may read them; `server.key` is in
+ * the one key file format (PKCS#8 PEM; the older base64url seed still loads and is rewritten).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import {
-  b64u,
-  ConfigError,
-  encodeId,
-  fromB64u,
-  type ServerKeyText,
-  type Signer,
-  WebCryptoSigner,
-} from '@hearth/protocol';
-
-/** Write a secret file atomically with mode 0600 (never readable by others, even briefly). */
-function writeSecret(path: string, data: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data, { mode: 0o600, flag: 'wx' });
-  renameSync(tmp, path);
-}
+  ensurePrivateDir,
+  type KeyFileFormat,
+  loadOrCreateKey,
+  readPrivateFile,
+  writePrivateFile,
+} from '@hearth/node';
+import { ConfigError, encodeId, type ServerKeyText, type Signer } from '@hearth/protocol';
 
 /** Make sure `dir` exists and is private. */
 export function ensureDataDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    throw new ConfigError(
-      'E_CONFIG',
-      `dataDir ${dir} cannot be created: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
-  }
+  ensurePrivateDir(dir);
 }
 
 /** The server's identity key (hsk_): loaded from dataDir, or created there on first start. */
-export async function loadServerKey(dataDir: string): Promise<{ signer: Signer; id: ServerKeyText }> {
-  const path = join(dataDir, 'server.key');
-  let seed: Uint8Array;
-  if (existsSync(path)) {
-    try {
-      seed = fromB64u(readFileSync(path, 'utf8').trim(), 32);
-      if (seed.length !== 32) throw new Error('wrong length');
-    } catch {
-      throw new ConfigError(
-        'E_CONFIG',
-        `${path} is not a Hearth server key (delete it to create a new identity)`,
-      );
-    }
-    chmodSync(path, 0o600);
-  } else {
-    seed = new Uint8Array(randomBytes(32));
-    writeSecret(path, `${b64u(seed)}\n`);
-  }
-  const signer = await WebCryptoSigner.fromSeed(seed, false);
-  seed.fill(0);
-  return { signer, id: encodeId('serverKey', signer.publicKey) };
+export async function loadServerKey(
+  dataDir: string,
+): Promise<{ signer: Signer; id: ServerKeyText; migratedFrom?: KeyFileFormat; migrationError?: string }> {
+  const k = await loadOrCreateKey(join(dataDir, 'server.key'));
+  return {
+    signer: k.signer,
+    id: encodeId('serverKey', k.signer.publicKey),
+    ...(k.migratedFrom ? { migratedFrom: k.migratedFrom } : {}),
+    ...(k.migrationError ? { migrationError: k.migrationError } : {}),
+  };
 }
 
 /** The built-in relay's TURN REST secret (random per install). */
 export function loadTurnSecret(dataDir: string): string {
   const path = join(dataDir, 'turn.secret');
-  if (existsSync(path)) {
-    const s = readFileSync(path, 'utf8').trim();
+  const existing = readPrivateFile(path, 4096);
+  if (existing) {
+    const s = existing.toString('utf8').trim();
+    existing.fill(0);
     if (s.length >= 32) return s;
     throw new ConfigError(
       'E_CONFIG',
@@ -73,7 +53,7 @@ export function loadTurnSecret(dataDir: string): string {
     );
   }
   const s = randomBytes(32).toString('base64url');
-  writeSecret(path, `${s}\n`);
+  writePrivateFile(path, `${s}\n`);
   return s;
 }
 
@@ -93,9 +73,14 @@ export function loadSelfSigned(dataDir: string, host: string): { cert: string; k
     const san = new Set(['DNS:localhost', 'IP:127.0.0.1', 'IP:::1']);
     const h = host.replace(/^\[|\]$/g, '');
     if (h && h !== '0.0.0.0' && h !== '::') san.add(isIP(h) ? `IP:${h}` : `DNS:${h}`);
-    const tmpKey = `${keyPath}.${process.pid}.tmp`;
-    const tmpCert = `${certPath}.${process.pid}.tmp`;
+    // openssl writes both into a private temporary directory; they are then moved in with the
+    // private-file rules (the key last: its presence means the pair is complete).
+    const tmpDir = join(dataDir, `.tls-${process.pid}.tmp`);
+    const tmpKey = join(tmpDir, 'key.pem');
+    const tmpCert = join(tmpDir, 'cert.pem');
     try {
+      rmSync(tmpDir, { recursive: true, force: true });
+      ensurePrivateDir(tmpDir);
       execFileSync(
         'openssl',
         [
@@ -119,17 +104,20 @@ export function loadSelfSigned(dataDir: string, host: string): { cert: string; k
         ],
         { stdio: 'ignore', timeout: 30_000 },
       );
-      chmodSync(tmpKey, 0o600);
-      renameSync(tmpKey, keyPath);
-      renameSync(tmpCert, certPath);
+      writePrivateFile(certPath, readFileSync(tmpCert));
+      writePrivateFile(keyPath, readFileSync(tmpKey));
     } catch (e) {
-      rmSync(tmpKey, { force: true });
-      rmSync(tmpCert, { force: true });
+      if (e instanceof ConfigError) throw e;
       throw new ConfigError(
         'E_CONFIG',
         `cannot create a self-signed certificate with openssl (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give tls.cert and tls.key instead`,
       );
+    } finally {
+      rmSync(tmpDir, { recursive: true, force: true });
     }
   }
-  return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
+  const key = readPrivateFile(keyPath);
+  if (!key)
+    throw new ConfigError('E_CONFIG', `${keyPath} is missing (delete ${certPath} to create a new pair)`);
+  return { cert: readFileSync(certPath, 'utf8'), key: key.toString('utf8') };
 }

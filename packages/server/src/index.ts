@@ -9,5 +9,5 @@ export {
   type TlsConfig,
 } from './config.js';
 export { CLOSE, FRAME_ERRORS } from './hub.js';
-export { APP_HEADERS, type HearthServer, startServer } from './server.js';
+export { APP_HEADERS, type HearthServer, httpStatus, startServer } from './server.js';
 export { Store } from './store.js';

@@ -11,7 +11,7 @@ import { createServer as createHttps } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, type IceServer, shortId } from '@hearth/protocol';
+import { ConfigError, ERRORS, type ErrorCode, type IceServer, shortId } from '@hearth/protocol';
 import { issueTurnCredentials, RelayServer } from '@hearth/relay';
 import { APP_HEADERS, APP_ROUTES, CONTENT_TYPES, SHELL_FILES, webRoot } from '@hearth/viewer';
 import { type Logger, pino } from 'pino';
@@ -33,6 +33,38 @@ export interface HearthServer {
   /** Bound ports of the built-in relay, when enabled. */
   relay?: { udpPort: number; tcpPort: number; tlsPort?: number };
   close(): Promise<void>;
+}
+
+/**
+ * The HTTP status of a failed request, from its registry code: the one place where error codes
+ * become HTTP statuses.
+ */
+export function httpStatus(code: ErrorCode): number {
+  switch (code) {
+    case 'E_NOT_FOUND':
+      return 404;
+    case 'E_BAD_METHOD':
+      return 405;
+    case 'E_TOO_LARGE':
+      return 413;
+  }
+  switch (ERRORS[code].class) {
+    case 'protocol':
+      return 400;
+    case 'verification':
+      return 401;
+    case 'access':
+      return 403;
+    case 'limit':
+      return 429;
+    case 'timeout':
+      return 504;
+    case 'unavailable':
+    case 'config':
+      return 503;
+    case 'internal':
+      return 500;
+  }
 }
 
 /** Security headers sent with the viewer app (defined by the viewer, which is built and tested for them). */
@@ -63,7 +95,10 @@ export async function startServer(
   const c = resolveServerConfig(cfg);
   const log = (opts.log ?? pino({ level: 'silent' })).child({ mod: 'server' });
   ensureDataDir(c.dataDir);
-  const { id: serverKey } = await loadServerKey(c.dataDir);
+  const { id: serverKey, migratedFrom, migrationError } = await loadServerKey(c.dataDir);
+  if (migratedFrom) log.info({ from: migratedFrom }, 'rewrote server.key in the current key file format');
+  if (migrationError)
+    log.warn({ err: migrationError }, 'server.key is in an older format and could not be rewritten');
   const store = new Store(c.dataDir);
 
   let relay: RelayServer | undefined;
@@ -172,7 +207,7 @@ export async function startServer(
         try {
           path = new URL(req.url ?? '/', 'http://x').pathname;
         } catch {
-          res.writeHead(400).end();
+          res.writeHead(httpStatus('E_DECODE')).end();
           return;
         }
         if (path === '/healthz') {
@@ -183,19 +218,23 @@ export async function startServer(
         const file = c.serveViewer ? files.get(path) : undefined;
         if (!file) {
           res
-            .writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...APP_HEADERS })
+            .writeHead(httpStatus('E_NOT_FOUND'), {
+              'content-type': 'text/plain; charset=utf-8',
+              ...APP_HEADERS,
+            })
             .end('not found');
           return;
         }
         if (req.method !== 'GET' && req.method !== 'HEAD') {
-          res.writeHead(405, { allow: 'GET, HEAD', ...APP_HEADERS }).end();
+          res.writeHead(httpStatus('E_BAD_METHOD'), { allow: 'GET, HEAD', ...APP_HEADERS }).end();
           return;
         }
         let body: Buffer;
         try {
           body = await readFile(join(root, file));
         } catch {
-          res.writeHead(file === 'app.js.map' ? 404 : 503, {
+          // A missing source map is not there; a missing app is an installation (config) fault.
+          res.writeHead(httpStatus(file === 'app.js.map' ? 'E_NOT_FOUND' : 'E_CONFIG'), {
             'content-type': 'text/plain; charset=utf-8',
             ...APP_HEADERS,
           });
@@ -213,7 +252,7 @@ export async function startServer(
         res.end(req.method === 'HEAD' ? undefined : body);
       })().catch((e) => {
         log.error({ err: (e as Error).message }, 'http handler failed');
-        if (!res.headersSent) res.writeHead(500);
+        if (!res.headersSent) res.writeHead(httpStatus('E_INTERNAL'));
         res.end();
       });
     };

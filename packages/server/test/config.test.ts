@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadServerConfig, startServer } from '../src/index.js';
+import { ALL_ERROR_CODES, ERRORS } from '@hearth/protocol';
+import { httpStatus, loadServerConfig, startServer } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 const tmp = tempDir();
@@ -120,7 +121,7 @@ describe('loadServerConfig', () => {
   it('startServer refuses plain HTTP on a non-loopback address', async () => {
     await assert.rejects(
       () => startServer({ dataDir: tmp.dir, host: '0.0.0.0', port: 0, tls: { mode: 'off' } }),
-      /E_CONFIG.*loopback/,
+      { code: 'E_CONFIG', message: /loopback/ },
     );
   });
 });
@@ -129,15 +130,33 @@ describe('startServer errors', () => {
   it('a port already in use is a clear E_CONFIG, and the first server keeps serving', async () => {
     const a = await startServer({ dataDir: join(tmp.dir, 'a'), port: 0, relay: false });
     try {
-      await assert.rejects(
-        () => startServer({ dataDir: join(tmp.dir, 'b'), port: a.port, relay: false }),
-        /E_CONFIG: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/,
-      );
+      await assert.rejects(() => startServer({ dataDir: join(tmp.dir, 'b'), port: a.port, relay: false }), {
+        code: 'E_CONFIG',
+        message: /^cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/,
+      });
       const r = await fetch(`${a.url}/healthz`);
       assert.equal(r.status, 200);
       await r.arrayBuffer();
     } finally {
       await a.close();
+    }
+  });
+});
+
+describe('httpStatus: the one place where error codes become HTTP statuses', () => {
+  it('specific codes, then by class; every registered code has a 4xx or 5xx status', () => {
+    assert.equal(httpStatus('E_NOT_FOUND'), 404);
+    assert.equal(httpStatus('E_BAD_METHOD'), 405);
+    assert.equal(httpStatus('E_TOO_LARGE'), 413);
+    assert.equal(httpStatus('E_DECODE'), 400);
+    assert.equal(httpStatus('E_NO_GRANT'), 403);
+    assert.equal(httpStatus('E_RATE_LIMITED'), 429);
+    assert.equal(httpStatus('E_CONFIG'), 503);
+    assert.equal(httpStatus('E_INTERNAL'), 500);
+    for (const code of ALL_ERROR_CODES) {
+      const s = httpStatus(code);
+      assert.ok(s >= 400 && s < 600, `${code}: ${s}`);
+      if (ERRORS[code].class === 'internal') assert.equal(s, 500, code);
     }
   });
 });

@@ -1,4 +1,7 @@
-/** Hearth test kit: network-namespace NAT lab, browser driver, fixtures. Tests and benchmarks only. */
+/**
+ * Hearth test kit: network-namespace NAT lab, browser driver, fixtures. Tests and benchmarks only.
+ * A leaf: it imports no Hearth package (the scenarios that run the product live in @hearth/e2e).
+ */
 export {
   BASE_CHROMIUM_FLAGS,
   CHROMIUM_PATH,

@@ -32,10 +32,11 @@ export interface HookSnapshot {
   rendezvous: string;
 }
 
-async function until<T>(
+/** Polls `fn` until it returns a truthy value (which it resolves with), or fails after `timeoutMs`. */
+export async function until<T>(
   what: string,
   fn: () => T | Promise<T>,
-  timeoutMs: number,
+  timeoutMs = 20_000,
   stepMs = 100,
 ): Promise<NonNullable<T>> {
   const end = Date.now() + timeoutMs;

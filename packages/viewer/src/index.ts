@@ -3,6 +3,9 @@
  * pure helpers the app is built from. The app itself is `main.ts`, bundled by `build.mjs`.
  */
 
+/** What the app exposes to tests as `window.__hearth` (end-to-end suites drive it). */
+export type { HearthHook } from './ui/app.js';
+
 /** Directory of the built web app (`dist/`), to be served as static files at `/`. */
 export const webRoot: URL = new URL(
   import.meta.url.includes('/dist/lib/') ? '../' : '../dist/',
@@ -44,6 +47,5 @@ export const CONTENT_TYPES: Readonly<Record<string, string>> = {
 };
 
 export * from './core/links.js';
-export * from './core/messages.js';
 export * from './core/stats.js';
 export * from './core/view-state.js';

@@ -136,6 +136,7 @@ describe('built viewer', () => {
 
   it('stays small (one bundle, no framework)', () => {
     const size = statSync(join(dist, 'app.js')).size;
-    assert.ok(size < 300 * 1024, `app.js is ${size} bytes`);
+    // 300 KiB before the sealed channel (issue 7), which added about 9 KiB (protocol channel.ts, messages.ts).
+    assert.ok(size < 320 * 1024, `app.js is ${size} bytes`);
   });
 });

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import type { DeviceMessage } from '@hearth/protocol';
 import {
   createAnswer,
   createStillSealer,
@@ -15,7 +16,6 @@ import {
   verifyOffer,
   WebCryptoSigner,
 } from '@hearth/protocol';
-import type { DeviceMessage } from '../src/core/messages.js';
 import { LiveView, type PeerConnectionLike } from '../src/live/live-view.js';
 
 const fp = (b: number) =>
@@ -368,6 +368,36 @@ describe('live view', () => {
     assert.deepEqual(h.view.state, { name: 'possible attack', code: 'E_DTLS_FAILED' });
     await tick(200);
     assert.equal(h.offers().length, 1);
+  });
+
+  it('the device sends a specific media code (E_NO_H264): camera unavailable by its registry action, not access refused', async () => {
+    const h = setup();
+    h.view.start();
+    await until(() => h.offers().length === 1);
+    const sid = decodeEnvelope(h.offers()[0]!.m.env).b.sid as string;
+    await h.view.onMessage({ t: 'session/refused', sid, code: 'E_NO_H264' });
+    assert.deepEqual(h.view.state, { name: 'camera unavailable', code: 'E_NO_H264' });
+    await tick(200);
+    assert.equal(h.offers().length, 1);
+  });
+
+  it('a close code whose registry action is attack (not only E_DTLS_FAILED) is a possible attack; an unregistered one is not', async () => {
+    const h = setup();
+    h.view.start();
+    await until(() => h.offers().length === 1);
+    await h.view.onMessage(await h.answer());
+    const sid = decodeEnvelope(h.offers()[0]!.m.env).b.sid as string;
+    await h.view.onMessage({ t: 'session/closed', sid, code: 'E_WRONG_SIGNER' });
+    assert.deepEqual(h.view.state, { name: 'possible attack', code: 'E_WRONG_SIGNER' });
+    // Control: a code nothing registers (the old regexes would have matched it) only reconnects.
+    const h2 = setup();
+    h2.view.start();
+    await until(() => h2.offers().length === 1);
+    await h2.view.onMessage(await h2.answer());
+    const sid2 = decodeEnvelope(h2.offers()[0]!.m.env).b.sid as string;
+    await h2.view.onMessage({ t: 'session/closed', sid: sid2, code: 'E_CAMERA_OFFLINE_X' });
+    assert.equal(h2.view.state.name, 'reconnecting');
+    h2.view.stop();
   });
 
   it('ffmpeg cannot run on the device (E_CAMERA_UNAVAILABLE): camera unavailable, no retry until the user starts again', async () => {

@@ -212,8 +212,16 @@ describe('pairing flow', () => {
   it('error codes map to reasons', () => {
     assert.equal(reasonForCode('E_BAD_CONFIRMATION'), 'wrong-code');
     assert.equal(reasonForCode('E_RATE_LIMITED'), 'wait');
-    assert.equal(reasonForCode('E_NOT_CONNECTED'), 'offline');
+    assert.equal(reasonForCode('E_OFFLINE'), 'offline');
+    // Codes nothing emits are no longer sorted by pattern: only the registry's action counts.
+    assert.equal(reasonForCode('E_NOT_CONNECTED'), 'failed');
     assert.equal(reasonForCode('E_BAD_SIGNATURE'), 'attack');
+    assert.equal(reasonForCode('E_DTLS_FAILED'), 'attack');
+    assert.equal(reasonForCode('E_INTERNAL'), 'failed');
     assert.equal(reasonForCode('E_WHATEVER'), 'failed');
+    // Every failure carries a registered code.
+    assert.equal(new PairingFailure('no-server').code, 'E_NO_SERVER');
+    assert.equal(new PairingFailure('failed', { code: 'E_WHATEVER' }).code, 'E_INTERNAL');
+    assert.equal(new PairingFailure('attack', { code: 'E_WRONG_SIGNER' }).code, 'E_WRONG_SIGNER');
   });
 });

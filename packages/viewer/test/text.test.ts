@@ -16,6 +16,8 @@ describe('live view hints', () => {
     assert.match(t, /Try again/);
     const m = viewStateHint({ name: 'camera unavailable', code: 'E_MEDIA' });
     assert.match(m, /^The camera could not start: .*\(E_MEDIA\)/);
+    const h = viewStateHint({ name: 'camera unavailable', code: 'E_NO_H264' });
+    assert.match(h, /browser does not offer H\.264/);
   });
 
   it('camera offline says so, and that it keeps trying', () => {

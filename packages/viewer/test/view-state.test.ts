@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ALL_ERROR_CODES, type ViewerAction, viewerAction } from '@hearth/protocol';
 import {
   IDLE,
   isAccessCode,
@@ -234,9 +235,34 @@ describe('view state line', () => {
   });
 
   it('access codes', () => {
-    for (const c of ['E_NO_GRANT', 'E_GRANT_REVOKED', 'E_GRANT_EXPIRED', 'E_SCOPE'])
+    for (const c of ['E_NO_GRANT', 'E_GRANT_REVOKED', 'E_GRANT_EXPIRED', 'E_SCOPE', 'E_NO_CAMERA'])
       assert.ok(isAccessCode(c), c);
-    for (const c of ['E_SHUTDOWN', 'E_MEDIA', 'E_TIMEOUT', 'E_CAMERA_OFFLINE', 'E_CAMERA_UNAVAILABLE'])
+    for (const c of ['E_SHUTDOWN', 'E_MEDIA', 'E_TIMEOUT', 'E_CAMERA_OFFLINE', 'E_CAMERA_UNAVAILABLE', 'E_X'])
       assert.ok(!isAccessCode(c), c);
+  });
+
+  it('refusals and closes follow the registry action of their code, for every registered code', () => {
+    const want: Partial<Record<ViewerAction, ViewStateName>> = {
+      access: 'access refused',
+      'camera-offline': 'camera offline',
+      'camera-unavailable': 'camera unavailable',
+    };
+    for (const code of ALL_ERROR_CODES) {
+      const a = viewerAction(code);
+      const refused = nextViewState(S('connecting'), { type: 'refused', code });
+      const closed = nextViewState(S('connected (direct)'), { type: 'closed', code });
+      // A refusal that is not about the camera is final; a close that is not is "reconnect".
+      assert.deepEqual(refused, S(want[a] ?? 'access refused', code), code);
+      assert.deepEqual(closed, want[a] ? S(want[a], code) : S('reconnecting'), code);
+    }
+    // The camera codes the agent sends for specific media causes.
+    assert.equal(
+      nextViewState(S('connecting'), { type: 'refused', code: 'E_NO_H264' }).name,
+      'camera unavailable',
+    );
+    assert.equal(
+      nextViewState(S('connecting'), { type: 'refused', code: 'E_NO_CAMERA' }).name,
+      'access refused',
+    );
   });
 });

@@ -13,30 +13,23 @@
  *                                 any error ──▶ pair/error {code, retryAt?}
  * ```
  *
- * - The guard's snapshot (counters, window, owner flag) is written to `stateFile` after every step,
- *   so a restart (or a crash an attacker provokes) does not refill the attempt budget: a window that
- *   is still open after a restart keeps its counters, locks and closing time; only its secrets are
- *   new, because they were never written down.
- * - The secrets live only as the display strings of {@link PairingInfo} while the window is open
- *   (needed to show them again); the byte arrays are wiped at once, and everything is dropped when the
+ * - The guard's snapshot (counters, window, owner flag) is written to `stateFile` after every step
+ *   (pairing-state.ts; schema in protocol), so a restart (or a crash an attacker provokes) does not
+ *   refill the attempt budget: a window that is still open after a restart keeps its counters, locks
+ *   and closing time; only its secrets are new, because they were never written down.
+ * - The window's secrets (pairing-window.ts) live only as the display strings of {@link PairingInfo}
+ *   while the window is open; the byte arrays are wiped at once, and everything is dropped when the
  *   window closes. Nothing secret is logged, persisted or sent anywhere.
  * - The window opens on first start while the device has no owner, and again only through
  *   {@link PairingHost.open}: the "physical action" on the device (the protocol has no owner-signed
  *   re-open message yet).
  */
-import { join } from 'node:path';
 import {
   AccessError,
   type AttemptPolicy,
-  ConfigError,
   type CryptoEnv,
-  createPairingRecord,
   DevicePairing,
   encodeId,
-  encodeManualCode,
-  encodeQrPayload,
-  generateManualCode,
-  generateQrSecret,
   HearthError,
   InternalError,
   LimitError,
@@ -48,20 +41,13 @@ import {
   ProtocolError,
   pairingErrorMessage,
   type Signer,
-  type VerifierRecord,
   validatePairingMessage,
 } from '@hearth/protocol';
-import { readPrivateFile, writePrivateFile } from './files.js';
+import { loadPairingState, savePairingState } from './pairing-state.js';
+import { drawManualCode, type PairingInfo, PairingWindow, wipeRecord } from './pairing-window.js';
 
-/** What the device shows while its pairing window is open. */
-export interface PairingInfo {
-  /** QR payload: `https://<server>/pair#v=1&d=<deviceId>&s=<secret>` (http only for a loopback server). */
-  qrUrl: string;
-  /** Manual code `XXXX-XXXX-XXXXX` (lookup tag, 40-bit secret, check character). */
-  manualCode: string;
-  /** When the window closes (ms since epoch). */
-  expiresAt: number;
-}
+export { loadPairingState, PAIRING_STATE_FILE, pairingStatePath } from './pairing-state.js';
+export type { PairingInfo } from './pairing-window.js';
 
 /** A viewer that completed pairing. */
 export interface PairedViewer {
@@ -126,57 +112,12 @@ interface Session {
   timer: NodeJS.Timeout;
 }
 
-interface Window {
-  records: Partial<Record<PairingMethod, VerifierRecord>>;
-  info: PairingInfo;
-  tag: string;
-}
-
-/** The state file's name inside the agent's data directory. */
-export const PAIRING_STATE_FILE = 'pairing.json';
-
-/** Path of the pairing state file in `dataDir`. */
-export function pairingStatePath(dataDir: string): string {
-  return join(dataDir, PAIRING_STATE_FILE);
-}
-
-const METHODS: readonly PairingMethod[] = ['qr', 'code'];
-
-function validSnapshot(x: unknown): x is PairingGuardSnapshot {
-  if (typeof x !== 'object' || x === null) return false;
-  const s = x as Record<string, unknown>;
-  const num = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-  if (typeof s.open !== 'boolean' || !num(s.openedAt) || !num(s.closesAt) || !num(s.paired)) return false;
-  if (s.role !== 'owner' && s.role !== 'member') return false;
-  if (typeof s.hasOwner !== 'boolean') return false;
-  const m = s.methods as Record<string, Record<string, unknown>> | undefined;
-  if (typeof m !== 'object' || m === null) return false;
-  return METHODS.every((k) => {
-    const c = m[k];
-    return typeof c === 'object' && c !== null && num(c.attempts) && num(c.failures) && num(c.lastAttemptAt);
-  });
-}
-
-/** Load a persisted guard snapshot; undefined when there is none. A corrupt file throws. */
-export function loadPairingState(path: string): PairingGuardSnapshot | undefined {
-  const raw = readPrivateFile(path);
-  if (!raw) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(raw.toString('utf8'));
-  } catch {
-    v = undefined;
-  }
-  if (!validSnapshot(v)) throw new ConfigError('E_CONFIG', `${path} is not a pairing state file`);
-  return v;
-}
-
 /** The device's pairing host. */
 export class PairingHost {
   readonly guard: PairingGuard;
   private readonly sessions = new Map<string, Session>();
   private readonly chains = new Map<string, Promise<void>>();
-  private win: Window | undefined;
+  private win: PairingWindow | undefined;
   private preparing: Promise<unknown> = Promise.resolve();
   private expiry: NodeJS.Timeout | undefined;
   private tagRetries = 0;
@@ -230,7 +171,7 @@ export class PairingHost {
       if (this.win) this.endWindow('expired');
       return undefined;
     }
-    return this.win ? { ...this.win.info } : undefined;
+    return this.win?.info;
   }
 
   /** The guard's counters (JSON-able; for logs and status). */
@@ -259,15 +200,14 @@ export class PairingHost {
       return;
     }
     const job = (async () => {
-      const { record, manualCode, tag } = await this.drawManualCode();
-      if (this.win !== w) return wipeRecord(record);
-      wipeRecord(w.records.code);
-      w.records.code = record;
-      w.tag = tag;
-      w.info = { ...w.info, manualCode };
-      this.o.register(tag);
+      const code = await drawManualCode(this.o);
+      if (this.win !== w) {
+        return wipeRecord(code.record);
+      }
+      w.replaceCode(code);
+      this.o.register(w.tag);
       this.o.onEvent?.({ kind: 'pairing-code-renewed', reason: 'tag-taken' });
-      this.o.onWindow?.({ ...w.info });
+      this.o.onWindow?.(w.info);
     })();
     this.preparing = job.catch(() => undefined);
     await job;
@@ -300,51 +240,23 @@ export class PairingHost {
     const job = (async () => {
       await prev;
       this.dropSecrets();
-      const env = this.o.env;
-      const qr = generateQrSecret(env);
-      const [qrRec, code] = await Promise.all([
-        createPairingRecord(this.o.deviceId, 'qr', qr, this.o.iterations),
-        this.drawManualCode(),
-      ]);
-      const codeRec = code.record;
-      const u = new URL(this.o.serverUrl);
-      const qrUrl = encodeQrPayload(
-        { server: u.host, deviceId: this.o.deviceId, secret: qr },
-        { allowInsecure: u.protocol === 'http:' },
-      );
-      qr.fill(0);
-      const snap = this.guard.snapshot();
-      if (!snap.open) {
-        wipeRecord(qrRec);
-        wipeRecord(codeRec);
-        return undefined;
-      }
-      this.win = {
-        records: { qr: qrRec, code: codeRec },
-        info: { qrUrl, manualCode: code.manualCode, expiresAt: snap.closesAt },
-        tag: code.tag,
-      };
+      let snap = undefined as PairingGuardSnapshot | undefined;
+      const w = await PairingWindow.open(this.o, () => {
+        snap = this.guard.snapshot();
+        return snap.open ? snap.closesAt : undefined;
+      });
+      if (!w || !snap) return undefined;
+      this.win = w;
       this.tagRetries = 0;
       this.persist();
-      this.o.register(code.tag);
+      this.o.register(w.tag);
       this.armExpiry(snap.closesAt);
       this.o.onEvent?.({ kind: 'pairing-window-opened', expiresAt: snap.closesAt, role: snap.role, resumed });
-      this.o.onWindow?.({ ...this.win.info });
-      return { ...this.win.info };
+      this.o.onWindow?.(w.info);
+      return w.info;
     })();
     this.preparing = job.catch(() => undefined);
     return job;
-  }
-
-  /** A fresh manual code: its verifier record, display form and lookup tag (the secret is wiped). */
-  private async drawManualCode(): Promise<{ record: VerifierRecord; manualCode: string; tag: string }> {
-    const code = generateManualCode(this.o.env);
-    try {
-      const record = await createPairingRecord(this.o.deviceId, 'code', code.secret, this.o.iterations);
-      return { record, manualCode: encodeManualCode(code), tag: code.tag };
-    } finally {
-      code.secret.fill(0);
-    }
   }
 
   private armExpiry(at: number): void {
@@ -373,9 +285,7 @@ export class PairingHost {
   }
 
   private dropSecrets(): void {
-    if (!this.win) return;
-    wipeRecord(this.win.records.qr);
-    wipeRecord(this.win.records.code);
+    this.win?.wipe();
     this.win = undefined;
   }
 
@@ -388,8 +298,7 @@ export class PairingHost {
   }
 
   private persist(): void {
-    if (!this.o.stateFile) return;
-    writePrivateFile(this.o.stateFile, JSON.stringify(this.guard.snapshot()));
+    if (this.o.stateFile) savePairingState(this.o.stateFile, this.guard.snapshot());
   }
 
   private drop(from: string): void {
@@ -522,9 +431,4 @@ export class PairingHost {
     this.o.send(from, m);
     this.o.onEvent?.({ kind: 'pairing-failed', viewer: from, code: m.code, ...this.methodInfo(method) });
   }
-}
-
-function wipeRecord(r: VerifierRecord | undefined): void {
-  r?.w0.fill(0);
-  r?.L.fill(0);
 }

@@ -4,9 +4,10 @@
  * Node events for the device logic.
  */
 import { EventEmitter } from 'node:events';
-import type { TLSSocket } from 'node:tls';
+import { CertificatePinError, normalizeFingerprint, openWebSocket } from '@hearth/node';
 import {
   type ClientFrame,
+  ConfigError,
   type CryptoEnv,
   type IceServer,
   RendezvousCore,
@@ -47,29 +48,24 @@ export function wsSocketFactory(
   o: Pick<RendezvousClientOptions, 'url' | 'pinnedCertSha256' | 'insecure' | 'log'>,
 ): RendezvousSocketFactory {
   return (events) => {
-    const ws = new WebSocket(o.url, {
+    // @hearth/node's client: a pin is checked on the TLS socket, before any frame is read.
+    const ws = openWebSocket(o.url, {
       maxPayload: 256 * 1024,
       handshakeTimeout: 10_000,
-      rejectUnauthorized: !(o.insecure || o.pinnedCertSha256),
+      ...(o.pinnedCertSha256 ? { pinnedCertSha256: o.pinnedCertSha256 } : {}),
+      ...(o.insecure ? { insecure: true } : {}),
     });
-    if (o.pinnedCertSha256) {
-      const want = o.pinnedCertSha256.replace(/:/g, '').toLowerCase();
-      ws.on('upgrade', (res) => {
-        const sock = res.socket as TLSSocket;
-        const got = (sock.getPeerCertificate?.().fingerprint256 ?? '').replace(/:/g, '').toLowerCase();
-        if (got !== want) {
-          o.log?.('error', 'server certificate does not match the pinned fingerprint: possible attack');
-          ws.terminate();
-        }
-      });
-    }
     ws.on('message', (data, isBinary) => {
       if (isBinary) events.binary();
       else events.text(data.toString());
     });
     ws.on('close', (code, reason) => events.closed(code, reason.toString()));
     // Always listened to (an unhandled 'error' would throw); 'close' follows and drives the retry.
-    ws.on('error', (e) => o.log?.('warn', 'server connection error', { error: (e as Error).message }));
+    ws.on('error', (e) => {
+      if (e instanceof CertificatePinError)
+        o.log?.('error', 'server certificate does not match the pinned fingerprint: possible attack');
+      else o.log?.('warn', 'server connection error', { error: (e as Error).message });
+    });
     return {
       send(text) {
         if (ws.readyState !== WebSocket.OPEN) return false;
@@ -94,6 +90,12 @@ export class RendezvousClient extends EventEmitter {
 
   constructor(o: RendezvousClientOptions) {
     super();
+    // A malformed pin, or a pin on ws://, is a configuration error now, not a failure per retry.
+    if (o.pinnedCertSha256) {
+      normalizeFingerprint(o.pinnedCertSha256);
+      if (!o.url.startsWith('wss:'))
+        throw new ConfigError('E_CONFIG', `a pinned certificate needs an https:// server URL, got ${o.url}`);
+    }
     this.core = new RendezvousCore({
       socket: wsSocketFactory(o),
       signer: o.signer,

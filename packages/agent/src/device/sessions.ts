@@ -9,6 +9,7 @@ import {
   createAnswer,
   createStillSealer,
   decodeEnvelope,
+  type ErrorCode,
   HearthError,
   type IceServer,
   isPossibleAttack,
@@ -17,13 +18,14 @@ import {
   type StillSealer,
   verifyOffer,
 } from '@hearth/protocol';
-import { MediaError, mediaWireCode } from '../media/errors.js';
 
-/** What a viewer is told when the media layer cannot answer: the most specific code known. */
-function refusalCode(e: unknown): string {
-  if (e instanceof HearthError) return e.code;
-  if (e instanceof MediaError) return mediaWireCode(e.code) ?? 'E_MEDIA';
-  return 'E_MEDIA';
+/**
+ * What a viewer is told when the media layer cannot answer: the error's registered code (a
+ * MediaError's is specific: camera offline or unavailable, no H.264, bad SDP…). An untyped throw
+ * from the media layer (a bug there: every known cause has its code) is `E_MEDIA`.
+ */
+function refusalCode(e: unknown): ErrorCode {
+  return e instanceof HearthError ? e.code : 'E_MEDIA';
 }
 
 /** What the agent needs from the media layer (implemented by media/MediaHub). */
@@ -112,7 +114,7 @@ export class SessionManager {
   /** Handle a `session/offer` message from `from` (the server-authenticated sender). */
   async onOffer(from: string, m: { env?: unknown; [k: string]: unknown }): Promise<void> {
     let sid = '';
-    const refuse = (code: string, attack: boolean) => {
+    const refuse = (code: ErrorCode, attack: boolean) => {
       this.pending.delete(`${from}/${sid}`);
       this.cancelled.delete(`${from}/${sid}`);
       this.o.send(from, { t: 'session/refused', sid, code });

@@ -279,7 +279,10 @@ export class CameraSource extends EventEmitter<Events> {
   }
 
   private emitError(e: MediaError): void {
-    this.log.warn({ camera: this.name, code: e.code, err: e.message }, 'camera source error');
+    this.log.warn(
+      { camera: this.name, code: e.code, reason: e.reason, err: e.message },
+      'camera source error',
+    );
     if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 

@@ -7,6 +7,7 @@
  * any other. On-demand cameras start on their first viewer and stop `stopDelayMs` after the last.
  */
 import { randomUUID } from 'node:crypto';
+import type { ErrorCode } from '@hearth/protocol';
 import { CameraSource, type CameraSourceOptions, type CameraSourceStats } from './camera-source.js';
 import type { CameraConfig } from './cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
@@ -94,7 +95,7 @@ export interface CreateSessionOptions {
 }
 
 /** Why a session closed, as the viewer is told (`session/closed {code}`); undefined: nothing to tell. */
-export type SessionCloseCode = string | undefined;
+export type SessionCloseCode = ErrorCode | undefined;
 
 /**
  * One viewer's session, the single owner of its peer, its camera subscription and its close code.
@@ -109,13 +110,13 @@ export interface ViewerSession {
   /** Resolves once the session is closed, with its close code (the first one given wins). */
   readonly closed: Promise<SessionCloseCode>;
   /** Close with the code the viewer should be told (none: closed at its request, or quietly). */
-  close(code?: string): Promise<void>;
+  close(code?: ErrorCode): Promise<void>;
   /** A trickled remote candidate, checked for shape (bad ones are ignored). */
   addIceCandidate(c: unknown): Promise<void>;
 }
 
 /** Close code of a session whose peer completed ICE but failed DTLS (a possible attack). */
-export const DTLS_FAILED = 'E_DTLS_FAILED';
+export const DTLS_FAILED = 'E_DTLS_FAILED' satisfies ErrorCode;
 
 function candidateInit(
   c: unknown,
@@ -161,7 +162,7 @@ export class MediaHub {
         logger: this.log,
         ...(c.onvif ? { detectPlaying: true } : {}),
       });
-      src.on('error', (e) => this.log.warn({ camera: c.name, code: e.code }, e.message));
+      src.on('error', (e) => this.log.warn({ camera: c.name, code: e.code, reason: e.reason }, e.message));
       src.on('restarted', () => {
         for (const s of this.sessions.values()) if (s.camera === c.name) s.peer.resync();
       });
@@ -180,8 +181,8 @@ export class MediaHub {
             failures: 0,
           });
         } catch (e) {
-          const code = e instanceof MediaError ? e.code : 'onvif-config';
-          this.log.warn({ camera: c.name, code }, 'ONVIF client not usable; no keyframe requests');
+          const reason = e instanceof MediaError ? e.reason : 'onvif-config';
+          this.log.warn({ camera: c.name, reason }, 'ONVIF client not usable; no keyframe requests');
         }
       }
     }
@@ -274,7 +275,7 @@ export class MediaHub {
       camera,
       peer: p,
       closed,
-      close: async (code?: string) => {
+      close: async (code?: ErrorCode) => {
         if (!closing) {
           closing = true;
           closeCode = code;
@@ -373,12 +374,13 @@ export class MediaHub {
           () => this.log.debug?.({ camera, attempt }, 'ONVIF keyframe requested'),
           (e: unknown) => {
             kr.failures++;
-            const code = e instanceof MediaError ? e.code : 'onvif-error';
+            const reason = e instanceof MediaError ? e.reason : 'onvif-error';
+            const code = e instanceof MediaError ? e.code : 'E_INTERNAL';
             const msg = e instanceof MediaError ? e.message : 'ONVIF request failed';
-            if (code === 'onvif-unauthorized' || code === 'onvif-config') {
+            if (reason === 'onvif-unauthorized' || reason === 'onvif-config') {
               kr.nextAllowed = performance.now() + (o.failureBackoffMs ?? 60_000);
             }
-            this.log.warn({ camera, code, attempt }, `ONVIF keyframe request failed: ${msg}`);
+            this.log.warn({ camera, code, reason, attempt }, `ONVIF keyframe request failed: ${msg}`);
             done();
           },
         );

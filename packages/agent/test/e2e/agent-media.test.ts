@@ -15,6 +15,7 @@ import {
   type PairingMessage,
   parseQrPayload,
   systemEnv,
+  ViewerChannels,
   ViewerPairing,
   verifyAnswer,
   WebCryptoSigner,
@@ -89,6 +90,7 @@ describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => 
   let agent: Agent;
   let owner: { signer: WebCryptoSigner; client: RendezvousClient; inbox: { from: string; m: Msg }[] };
   let deviceKey: Uint8Array;
+  let channels: ViewerChannels;
   const relay = new RelayServer();
   const peers: RTCPeerConnection[] = [];
 
@@ -113,7 +115,7 @@ describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => 
       { deviceId: agent.deviceId, camera, sdp: v.offerSdp },
       systemEnv,
     );
-    owner.client.sendTo(agent.deviceId, { t: 'session/offer', env: offer.envelope });
+    channels.send(agent.deviceId, { t: 'session/offer', env: offer.envelope });
     const ans = await next((m) => m.t === 'session/answer' || m.t === 'session/refused');
     assert.equal(ans.t, 'session/answer', JSON.stringify(ans));
     const r = await verifyAnswer(decodeEnvelope(ans.env), {
@@ -175,7 +177,18 @@ describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => 
       role: 'viewer',
     });
     owner = { signer, client, inbox: [] };
-    client.on('recv', (from: string, m: Msg) => owner.inbox.push({ from, m }));
+    // Everything but pairing goes through the sealed channel, to the device key pinned at pairing.
+    channels = new ViewerChannels({
+      signer,
+      env: systemEnv,
+      pinned: (d) => (d === agent.deviceId ? deviceKey : undefined),
+      route: (to, m) => client.sendTo(to, m),
+    });
+    client.on('recv', (from: string, raw: unknown) => {
+      void channels.receive(from, raw).then((r) => {
+        if (r.kind === 'pair' || r.kind === 'message') owner.inbox.push({ from, m: r.m as Msg });
+      });
+    });
     client.start();
     await until('viewer ready', () => client.connected && srv.online().includes(agent.deviceId));
     // Pair by QR.
@@ -254,12 +267,12 @@ describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => 
       { deviceId: agent.deviceId, camera: 'broken', sdp: v.offerSdp },
       systemEnv,
     );
-    owner.client.sendTo(agent.deviceId, { t: 'session/offer', env: offer.envelope });
+    channels.send(agent.deviceId, { t: 'session/offer', env: offer.envelope });
     const ans = await next((m) => m.t === 'session/answer' || m.t === 'session/refused');
     assert.equal(ans.t, 'session/answer');
     const closed = await next((m) => m.t === 'session/closed', 20_000);
     assert.deepEqual(closed, { t: 'session/closed', sid: offer.sid, code: CAMERA_OFFLINE });
-    owner.client.sendTo(agent.deviceId, { t: 'cameras' });
+    channels.send(agent.deviceId, { t: 'cameras' });
     const cams = await next((m) => m.t === 'cameras');
     assert.deepEqual(cams.list, [
       { name: 'demo', online: true },

@@ -153,8 +153,14 @@ describe('MediaHub → Chromium', { skip }, () => {
   });
 
   it('rejects unknown cameras and bad offers with typed errors', async () => {
-    await assert.rejects(hub.createViewerSession('nope', 'v=0'), { code: 'unknown-camera' });
-    await assert.rejects(hub.createViewerSession('front', 'garbage'), { code: 'bad-offer' });
+    await assert.rejects(hub.createViewerSession('nope', 'v=0'), {
+      reason: 'unknown-camera',
+      code: 'E_NO_CAMERA',
+    });
+    await assert.rejects(hub.createViewerSession('front', 'garbage'), {
+      reason: 'bad-offer',
+      code: 'E_BAD_SDP',
+    });
     for (let i = 0; i < 150 && hub.stats().ffmpegProcesses > 0; i++) await sleep(100);
     assert.equal(hub.stats().ffmpegProcesses, 0);
   });

@@ -164,7 +164,7 @@ describe('on-demand RTSP camera with ONVIF: a cold view asks the camera for a ke
       'no retry after a refusal',
     );
     const warn = logged.find(
-      (l) => l.level === 'warn' && l.obj.camera === 'porch_bad' && l.obj.code === 'onvif-unauthorized',
+      (l) => l.level === 'warn' && l.obj.camera === 'porch_bad' && l.obj.reason === 'onvif-unauthorized',
     );
     assert.ok(warn, 'the refusal is logged');
     await viewer.stop(r.sessionId);

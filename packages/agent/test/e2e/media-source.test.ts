@@ -89,7 +89,8 @@ describe('CameraSource with real ffmpeg', () => {
       const [ev] = await restarted;
       assert.equal(ev.camera, 'cam');
       assert.ok(ev.pid && ev.pid !== pid1);
-      assert.equal(errors[0]?.code, 'ffmpeg-exited');
+      assert.equal(errors[0]?.reason, 'ffmpeg-exited');
+      assert.equal(errors[0]?.code, 'E_CAMERA_OFFLINE');
       assert.match(errors[0]?.message ?? '', /SIGKILL/);
       const before = count;
       await new Promise((r) => s.once('keyframe', r));

@@ -93,7 +93,7 @@ describe('warm and on-demand cameras (real ffmpeg)', () => {
     closers.push(() => hub.close());
     const src = hub.source('cam');
     const errors: string[] = [];
-    src.on('error', (e) => errors.push(e.code));
+    src.on('error', (e) => errors.push(e.reason));
     await src.waitForKeyframe(15_000);
     const pid1 = src.pid;
     assert.ok(pid1);

@@ -9,6 +9,13 @@
  *   the attacker's own device key (a well-formed signature by the wrong key);
  * - `swap-offer-fingerprint`: rewrites the fingerprint in the viewer's signed offer on its way to
  *   the device;
+ * - `flip-device-ct`: flips a bit of every sealed message (`chan/msg`) from the device to the viewer;
+ * - `forge-accept`: replaces the device's `chan/accept` with one for the same hello signed by the
+ *   attacker's own device key (the server's best try at a man in the middle of the channel);
+ * - `flip-viewer-ct`: flips a bit of every sealed message from the viewer to the device;
+ *
+ * The three fingerprint modes need the messages in clear: since the sealed channel (issue 7) they
+ * find nothing to change unless both ends run with their test-only `unsealedForTests` switch.
  * - `intercept`: every frame, both ways, goes through `proxy.interceptor` (mitm-dtls.ts), which may
  *   pass it, change it, hold it (return null) or inject frames of its own on either socket.
  */
@@ -22,6 +29,9 @@ export type ProxyMode =
   | 'swap-answer-fingerprint'
   | 'resign-answer'
   | 'swap-offer-fingerprint'
+  | 'flip-device-ct'
+  | 'forge-accept'
+  | 'flip-viewer-ct'
   | 'intercept';
 
 /** The two sockets of one proxied viewer connection, for an interceptor to inject frames on. */
@@ -86,7 +96,28 @@ export async function startHostileProxy(upstream: string): Promise<HostileProxy>
   });
   const wss = new WebSocketServer({ server: http, path: '/ws' });
 
+  const flipCt = (ct: string) => {
+    const b = Buffer.from(ct, 'base64url');
+    b[b.length >> 1]! ^= 0x01;
+    return b.toString('base64url');
+  };
+
   async function toViewer(data: string): Promise<string> {
+    if (state.mode === 'flip-device-ct' || state.mode === 'forge-accept') {
+      const f = JSON.parse(data) as { t: string; m?: { t?: string; ct?: string; env?: unknown } };
+      if (f.t !== 'recv') return data;
+      if (state.mode === 'flip-device-ct' && f.m?.t === 'chan/msg' && f.m.ct) {
+        count('device-ct');
+        return JSON.stringify({ ...f, m: { ...f.m, ct: flipCt(f.m.ct) } });
+      }
+      if (state.mode === 'forge-accept' && f.m?.t === 'chan/accept') {
+        const env = decodeEnvelope(f.m.env);
+        count('accept-forged');
+        const out = await seal(attacker, 'device', 'chan/accept', env.b, systemEnv);
+        return JSON.stringify({ ...f, m: { ...f.m, env: out } });
+      }
+      return data;
+    }
     if (state.mode !== 'swap-answer-fingerprint' && state.mode !== 'resign-answer') return data;
     const f = JSON.parse(data) as { t: string; m?: { t?: string; env?: unknown } };
     if (f.t !== 'recv' || f.m?.t !== 'session/answer') return data;
@@ -105,6 +136,12 @@ export async function startHostileProxy(upstream: string): Promise<HostileProxy>
   }
 
   function toServer(data: string): string {
+    if (state.mode === 'flip-viewer-ct') {
+      const f = JSON.parse(data) as { t: string; m?: { t?: string; ct?: string } };
+      if (f.t !== 'send' || f.m?.t !== 'chan/msg' || !f.m.ct) return data;
+      count('viewer-ct');
+      return JSON.stringify({ ...f, m: { ...f.m, ct: flipCt(f.m.ct) } });
+    }
     if (state.mode !== 'swap-offer-fingerprint') return data;
     const f = JSON.parse(data) as { t: string; m?: { t?: string; env?: unknown } };
     if (f.t !== 'send' || f.m?.t !== 'session/offer') return data;

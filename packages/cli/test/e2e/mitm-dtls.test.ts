@@ -8,6 +8,11 @@
  * agent counts and reports the possible attack, and the viewer stops at "possible attack" without a
  * retry loop. Control: the same attack against an agent whose peers are werift (the broken verifier,
  * test only) gets the camera's H.264.
+ *
+ * Since issue 7 the server cannot run this attack at all: it cannot read the offer and answer or
+ * inject a candidate, because every device⇄viewer message is inside the sealed channel. The test
+ * runs with the channel disabled on both ends (the test-only `unsealedForTests` switches), so the
+ * layer under it, the DTLS check, keeps its own proof for the day the channel fails.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -78,6 +83,7 @@ describe('attack 3: candidate injection + replayed viewer certificate (MITM on D
       media,
       onPairingWindow: (info) => windows.push(info),
       onEvent: (e) => events.push(e as Ev),
+      unsealedForTests: true, // see the header: the attack needs the messages in clear
     });
     await until('a pairing window', () => windows.length > 0 && agent.pairing());
     return { media, agent, windows, events };
@@ -122,6 +128,7 @@ describe('attack 3: candidate injection + replayed viewer certificate (MITM on D
     ctx = await chromium.newContext();
     // Keep a handle on the page's peer connections, for the getStats() certificate only.
     await ctx.addInitScript(() => {
+      (globalThis as { __hearthUnsealedForTests?: boolean }).__hearthUnsealedForTests = true;
       const P = window.RTCPeerConnection;
       const w = window as unknown as { __pcs: RTCPeerConnection[] };
       w.__pcs = [];

@@ -88,23 +88,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function until<T>(
-  what: string,
-  fn: () => T | Promise<T>,
-  timeoutMs = 20_000,
-  stepMs = 100,
-): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await fn();
-    if (last) return last as NonNullable<T>;
-    if (Date.now() > end)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
-
 /** Chromium for loopback WebRTC: 127.0.0.1 candidates, as addresses rather than mDNS names. */
 export function launchLoopbackChromium(): Promise<ChromiumHandle> {
   return launchChromium({
@@ -125,6 +108,7 @@ export {
   pairStatus,
   seedDevice,
   submitCode,
+  until,
   waitForState,
   watch,
 } from '@hearth/testkit';

@@ -17,6 +17,7 @@
 import type { CryptoEnv } from '../crypto/env.js';
 import { AccessError, type ErrorCode, LimitError } from '../errors.js';
 import type { PairingMethod, PairingRole } from './messages.js';
+import type { PairingState } from './state.js';
 
 /** Attempt budget and backoff for one method. */
 export interface AttemptPolicy {
@@ -83,8 +84,8 @@ export interface PairingGuardOptions {
   policies?: Partial<Record<PairingMethod, AttemptPolicy>>;
   /** Whether the device already has an owner (then re-opened windows pair members by default). */
   hasOwner?: boolean;
-  /** Restore a persisted snapshot (counters, window, owner flag). */
-  restore?: PairingGuardSnapshot;
+  /** Restore a persisted snapshot (counters, window, owner flag): a snapshot, or a decoded state file. */
+  restore?: PairingState;
 }
 
 interface Counters {

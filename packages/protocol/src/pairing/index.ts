@@ -4,3 +4,4 @@ export * from './messages.js';
 export * from './pairing.js';
 export * from './setup-code.js';
 export * from './spake2plus.js';
+export * from './state.js';

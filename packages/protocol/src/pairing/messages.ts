@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { b64u, fromB64u, fromUtf8, utf8 } from '../bytes.js';
-import { ERROR_CODES, type ErrorCode, ProtocolError } from '../errors.js';
+import { ALL_ERROR_CODES, ProtocolError } from '../errors.js';
 import { CONFIRM_BYTES, POINT_BYTES } from './spake2plus.js';
 
 /** Largest encoded pairing message, in bytes. */
@@ -36,7 +36,7 @@ const B64U = /^[A-Za-z0-9_-]*$/;
 const fixedB64u = (bytes: number) => z.string().length(b64uLen(bytes)).regex(B64U);
 const boxB64u = z.string().min(b64uLen(MIN_BOX_BYTES)).max(b64uLen(MAX_BOX_BYTES)).regex(B64U);
 
-const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
+const errorCodes = ALL_ERROR_CODES;
 
 export const pairStartSchema = z.strictObject({
   t: z.literal('pair/start'),

@@ -39,14 +39,12 @@ import {
   sha256,
 } from '../crypto/primitives.js';
 import {
-  AccessError,
-  ConfigError,
   type ErrorCode,
+  errorFromCode,
   HearthError,
   InternalError,
   LimitError,
   ProtocolError,
-  TimeoutError,
   VerificationError,
 } from '../errors.js';
 import type { PairingGuard } from './guard.js';
@@ -196,37 +194,9 @@ function toMessage(input: PairingMessage | Uint8Array | string): PairingMessage 
   return validatePairingMessage(input);
 }
 
-const PROTOCOL_CODES = new Set<ErrorCode>([
-  'E_TOO_LARGE',
-  'E_DECODE',
-  'E_SCHEMA',
-  'E_BAD_ID',
-  'E_BAD_STATE',
-  'E_UNSUPPORTED',
-]);
-const VERIFICATION_CODES = new Set<ErrorCode>([
-  'E_BAD_SIGNATURE',
-  'E_WRONG_SIGNER',
-  'E_STALE',
-  'E_REPLAY',
-  'E_FINGERPRINT_MISMATCH',
-  'E_BAD_CONFIRMATION',
-  'E_BAD_BINDING',
-  'E_DECRYPT',
-]);
-const LIMIT_CODES = new Set<ErrorCode>(['E_RATE_LIMITED', 'E_LOCKED', 'E_REPLAY_CACHE_FULL']);
-
-/** Rebuild a typed error from a code the peer reported in `pair/error`. */
+/** Rebuild a typed error from a code the peer reported in `pair/error` (its registry class). */
 export function errorFromPeer(m: PairError): HearthError {
-  const msg = 'reported by the peer';
-  const c = m.code;
-  if (PROTOCOL_CODES.has(c)) return new ProtocolError(c, msg);
-  if (VERIFICATION_CODES.has(c)) return new VerificationError(c, msg);
-  if (LIMIT_CODES.has(c)) return new LimitError(c, msg, m.retryAt);
-  if (c === 'E_TIMEOUT') return new TimeoutError(c, msg);
-  if (c === 'E_CONFIG') return new ConfigError(c, msg);
-  if (c === 'E_INTERNAL') return new InternalError(c, msg);
-  return new AccessError(c, msg);
+  return errorFromCode(m.code, 'reported by the peer', m.retryAt);
 }
 
 /** The `pair/error` message to send for an error (stable code only; retryAt for rate limits). */

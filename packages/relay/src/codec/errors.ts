@@ -3,7 +3,11 @@
  * `code`; nothing untyped escapes the codec.
  */
 
-/** Stable error codes. Documented in README.md; a test keeps the two in sync. */
+/**
+ * Stable error codes. Documented in README.md (a test keeps the two in sync); every one is a code
+ * of the error registry in `@hearth/protocol` (`errors.ts`, whose test checks it). `RelayError` has
+ * that registry's shape (`code`, a message that does not repeat it) without importing it.
+ */
 export type RelayErrorCode =
   | 'E_STUN_DECODE'
   | 'E_STUN_FINGERPRINT'

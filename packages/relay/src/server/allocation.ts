@@ -1,6 +1,7 @@
-/** Per-allocation state (RFC 8656 §2.2): relay socket, permissions, channels, bandwidth bucket. */
-import type { Socket as UdpSocket } from 'node:dgram';
-import type { Socket as NetSocket } from 'node:net';
+/**
+ * Per-allocation state (RFC 8656 §2.2): relay socket, permissions, channels, bandwidth bucket.
+ * No node: imports: the pure handlers (turn-core.ts) and the socket shell (relay-server.ts) share it.
+ */
 import type { TransportAddress } from '../codec/address.js';
 
 /** RFC 8656 §9: permission lifetime, fixed at 300 s. */
@@ -8,12 +9,12 @@ export const PERMISSION_LIFETIME_MS = 300_000;
 /** RFC 8656 §12: channel binding lifetime, fixed at 600 s. */
 export const CHANNEL_LIFETIME_MS = 600_000;
 
-/** A TURN-over-TCP/TLS client connection. */
-export interface TcpConnection {
-  readonly socket: NetSocket;
-  pending: Buffer | null;
+/**
+ * A TURN-over-TCP/TLS client connection as the handlers see it: the allocation it owns (RFC 8656 §7:
+ * one per connection). The socket shell extends it with the socket and its reassembly buffer.
+ */
+export interface StreamClient {
   allocation: Allocation | undefined;
-  readonly link: ClientLink;
 }
 
 /** Where a client's packets come from and go back to. */
@@ -22,7 +23,14 @@ export interface ClientLink {
   readonly address: string;
   readonly port: number;
   readonly family: 4 | 6;
-  readonly tcp: TcpConnection | undefined;
+  /** The stream connection for TCP/TLS clients; undefined for UDP. */
+  readonly tcp: StreamClient | undefined;
+}
+
+/** The relay socket of an allocation, as the shell uses it (a dgram socket fits). */
+export interface RelaySocket {
+  send(msg: Uint8Array, offset: number, length: number, port: number, address: string): void;
+  close(): void;
 }
 
 /** Installed permission for one peer IP. */
@@ -43,7 +51,8 @@ export interface Channel {
 
 /** One allocation. Fields are public and mutable for the server's hot path. */
 export class Allocation {
-  relaySocket: UdpSocket | undefined;
+  /** Set by the socket shell once the relay socket is bound; the handlers never touch it. */
+  relaySocket: RelaySocket | undefined;
   relayed: TransportAddress | undefined;
   ready = false;
   closed = false;

@@ -1,12 +1,4 @@
-export {
-  AGENT_SYMMETRIC,
-  type AppPath,
-  expectedAppPath,
-  FULLSTACK_PORT,
-  type FullStackOptions,
-  type FullStackRun,
-  runFullStackTopology,
-} from './fullstack.js';
+export { childFlags } from './child-flags.js';
 export {
   type Availability,
   type ExecOptions,
@@ -20,33 +12,6 @@ export {
   REGISTRY_DIR,
   type SpawnOptions,
 } from './lab.js';
-export {
-  type CandidateInfo,
-  captureRelayedSession,
-  classifyPair,
-  directShare,
-  expectedPath,
-  formatMatrixMarkdown,
-  formatMatrixSummary,
-  formatRun,
-  MATRIX_AGENT_SCRIPT,
-  MATRIX_HTTP_PORT,
-  MATRIX_RELAY_PORT,
-  MATRIX_SERVER_SCRIPT,
-  MatrixLab,
-  type MatrixMode,
-  type MatrixOptions,
-  type MatrixRun,
-  type MatrixStack,
-  matrixNodeArgs,
-  type PathKind,
-  type RelayCapture,
-  runChromiumSession,
-  runHearthSession,
-  runMatrixTopology,
-  runNatMatrix,
-  type ViewerResult,
-} from './matrix.js';
 export {
   type CaptureSummary,
   classifyPacket,

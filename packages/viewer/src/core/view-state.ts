@@ -12,17 +12,20 @@
  *   (once connected, media flows peer to peer: losing the rendezvous or the device's presence
  *   does not change the state; the peer connection's own state does)
  *
- *   refused(code) / closed(access code) ──▶ access refused     (sticky until the user starts again)
- *   refused/closed(E_CAMERA_OFFLINE)      ──▶ camera offline     (retries with backoff; connected again
+ * The code of a refusal or close is sorted by its action in the error registry (protocol errors.ts):
+ *
+ *   refused(code) / closed(action access) ──▶ access refused     (sticky until the user starts again)
+ *   refused/closed(action camera-offline) ──▶ camera offline     (retries with backoff; connected again
  *                                                                when a session comes up)
- *   refused/closed(E_CAMERA_UNAVAILABLE
- *                  or E_MEDIA)            ──▶ camera unavailable (sticky until the user starts again)
+ *   refused/closed(action
+ *                  camera-unavailable)    ──▶ camera unavailable (sticky until the user starts again)
  *   attack(code)                          ──▶ possible attack   (sticky until the user starts again)
  * ```
  *
  * "possible attack" is terminal for the session: the caller has already closed the peer
  * connection, never applied the answer, and plays nothing. Only an explicit user `start` leaves it.
  */
+import { viewerAction } from '@hearth/protocol';
 
 /** Every state the status line can show. The text is exactly what the user sees (plus a detail). */
 export const VIEW_STATES = [
@@ -77,38 +80,30 @@ export type ViewEvent =
   | { type: 'stop' };
 
 /**
- * Codes with which a device ends or refuses a session because of access (grant gone, no grant,
- * camera not allowed). These are final until the user acts; anything else is transient.
+ * True when a device's code means "you may not watch any more" rather than "try again": its
+ * registry action (protocol `errors.ts`) is `access` (grant gone, no grant, camera not allowed).
  */
-export const ACCESS_CODES: ReadonlySet<string> = new Set([
-  'E_NO_GRANT',
-  'E_GRANT_EXPIRED',
-  'E_GRANT_NOT_YET_VALID',
-  'E_GRANT_REVOKED',
-  'E_SCOPE',
-  'E_NO_CAMERA',
-]);
-
-/** True when a `session/closed` code means "you may not watch any more" rather than "try again". */
 export function isAccessCode(code: string): boolean {
-  return ACCESS_CODES.has(code);
+  return viewerAction(code) === 'access';
 }
 
-/** The device is up but the camera's source does not deliver: transient, retried with backoff. */
-export const CAMERA_OFFLINE_CODE = 'E_CAMERA_OFFLINE';
-
 /**
- * The camera cannot start on the device (ffmpeg cannot run, or another media failure): retrying
- * alone will not help, so the view stops until the user starts again.
+ * The state a device's refusal or close code leads to, from the code's registry action, or
+ * undefined for the event's default. `camera-offline` (the source does not deliver) retries with
+ * backoff; `camera-unavailable` (the camera cannot be set up: ffmpeg cannot run, no H.264…) waits
+ * for the user.
  */
-export const CAMERA_UNAVAILABLE_CODES: ReadonlySet<string> = new Set(['E_CAMERA_UNAVAILABLE', 'E_MEDIA']);
-
-/** The state a device's refusal or close code leads to, or undefined for "just reconnect". */
 function byCode(code: string): ViewState | undefined {
-  if (isAccessCode(code)) return { name: 'access refused', code };
-  if (code === CAMERA_OFFLINE_CODE) return { name: 'camera offline', code };
-  if (CAMERA_UNAVAILABLE_CODES.has(code)) return { name: 'camera unavailable', code };
-  return undefined;
+  switch (viewerAction(code)) {
+    case 'access':
+      return { name: 'access refused', code };
+    case 'camera-offline':
+      return { name: 'camera offline', code };
+    case 'camera-unavailable':
+      return { name: 'camera unavailable', code };
+    default:
+      return undefined;
+  }
 }
 
 export const IDLE: ViewState = { name: 'idle' };

@@ -27,6 +27,7 @@ import {
   backoffDelay,
   type CryptoEnv,
   createOffer,
+  type DeviceMessage,
   decodeEnvelope,
   type Envelope,
   type Fingerprint,
@@ -36,9 +37,9 @@ import {
   type Signer,
   sameFingerprint,
   verifyAnswer,
+  viewerAction,
   x25519Generate,
 } from '@hearth/protocol';
-import type { DeviceMessage } from '../core/messages.js';
 import { classifyPath, framesDecoded, remoteCertificateFingerprint } from '../core/stats.js';
 import {
   IDLE,
@@ -210,6 +211,15 @@ export class LiveView {
     if (online && before === 'device offline') this.scheduleRetry(0);
   }
 
+  /**
+   * A check of the sealed channel to our device failed (an accept not signed by the pinned key, a
+   * message that does not open): the signaling path is tampering. Shown as a possible attack.
+   */
+  onChannelAttack(code: string, message: string): void {
+    if (this.stopped) return;
+    this.attack(code, message);
+  }
+
   /** A session message from the device (already schema-checked; `from` is checked by the caller). */
   async onMessage(m: DeviceMessage): Promise<void> {
     if (this.stopped) return;
@@ -240,9 +250,14 @@ export class LiveView {
       case 'session/closed': {
         const a = this.cur;
         if (!a || m.sid !== a.sid) return;
-        if (m.code === 'E_DTLS_FAILED')
-          // The device saw a peer complete ICE in this session's name without the signed key.
-          return this.attack(m.code, 'the device saw a media peer that could not prove the signed DTLS key');
+        if (viewerAction(m.code) === 'attack')
+          // E_DTLS_FAILED: the device saw a peer complete ICE in this session's name without the signed key.
+          return this.attack(
+            m.code,
+            m.code === 'E_DTLS_FAILED'
+              ? 'the device saw a media peer that could not prove the signed DTLS key'
+              : 'the device closed the session after a failed security check',
+          );
         this.fail({ code: m.code, message: 'the device closed the session', attack: false });
         this.endAttempt(false);
         this.dispatch({ type: 'closed', code: m.code });

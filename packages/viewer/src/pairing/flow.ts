@@ -14,7 +14,7 @@
  * of our sends means the device could not be reached. The device key the PAKE delivers must hash
  * to the device ID we set out to pair with, or nothing is saved.
  */
-import type { CryptoEnv, Signer } from '@hearth/protocol';
+import { type CryptoEnv, type ErrorCode, isErrorCode, type Signer, viewerAction } from '@hearth/protocol';
 import { checkPin } from '../store/devices.js';
 import type { PairFailureReason } from '../ui/text.js';
 import { defaultPairingAdapter, type PairingAdapter, type PairingOutcome } from './adapter.js';
@@ -24,20 +24,41 @@ export type PairInput = { kind: 'link'; link: string } | { kind: 'code'; code: s
 /** Progress steps shown to the user. */
 export type PairStep = 'lookup' | 'contacting' | 'verifying' | 'saving';
 
-/** A pairing that did not complete, with the reason the UI shows. */
+/** The registered code of a pairing failure given only its reason. */
+const REASON_CODES: { readonly [R in PairFailureReason]: ErrorCode } = {
+  'bad-input': 'E_DECODE',
+  'not-found': 'E_NOT_FOUND',
+  offline: 'E_OFFLINE',
+  'wrong-code': 'E_BAD_CONFIRMATION',
+  locked: 'E_LOCKED',
+  wait: 'E_RATE_LIMITED',
+  closed: 'E_PAIRING_CLOSED',
+  timeout: 'E_TIMEOUT',
+  attack: 'E_BAD_BINDING',
+  'no-server': 'E_NO_SERVER',
+  failed: 'E_INTERNAL',
+};
+
+/**
+ * A pairing that did not complete, with the reason the UI shows. It has the shape of the error
+ * registry's errors: `code` is always a registered code (the one reported, or the reason's own);
+ * the message does not repeat it.
+ */
 export class PairingFailure extends Error {
   readonly reason: PairFailureReason;
   readonly attemptsLeft: number | undefined;
-  readonly code: string | undefined;
+  readonly code: ErrorCode;
   constructor(
     reason: PairFailureReason,
     o: { attemptsLeft?: number | undefined; code?: string | undefined } = {},
   ) {
-    super(`pairing failed: ${reason}${o.code ? ` (${o.code})` : ''}`);
+    super(`pairing failed: ${reason}`);
     this.name = 'PairingFailure';
     this.reason = reason;
     this.attemptsLeft = o.attemptsLeft;
-    this.code = o.code;
+    // A code that is not registered can only come from a local bug (pair/error frames carry
+    // registered codes only): it is reported as one.
+    this.code = o.code === undefined ? REASON_CODES[reason] : isErrorCode(o.code) ? o.code : 'E_INTERNAL';
   }
 }
 
@@ -77,7 +98,10 @@ export interface PairingOptions {
   adapter?: PairingAdapter;
 }
 
-/** Map a device/server error code to a UI reason. */
+/**
+ * Map a device/server error code to a UI reason: a few pairing codes have their own sentence;
+ * every other code is sorted by its action in the error registry (protocol `errors.ts`).
+ */
 export function reasonForCode(code: string): PairFailureReason {
   switch (code) {
     case 'E_BAD_CONFIRMATION':
@@ -90,13 +114,14 @@ export function reasonForCode(code: string): PairFailureReason {
       return 'closed';
     case 'E_TIMEOUT':
       return 'timeout';
-    case 'E_BAD_SIGNATURE':
-    case 'E_WRONG_SIGNER':
-    case 'E_BAD_BINDING':
-    case 'E_DECRYPT':
+  }
+  switch (viewerAction(code)) {
+    case 'attack':
       return 'attack';
+    case 'offline':
+      return 'offline';
     default:
-      return /OFFLINE|UNREACHABLE|NOT_CONNECTED|NO_ROUTE|UNKNOWN_PEER/.test(code) ? 'offline' : 'failed';
+      return 'failed';
   }
 }
 

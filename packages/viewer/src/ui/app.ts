@@ -3,11 +3,10 @@
  * screen, the device/camera list and the live view, and exposes a small test hook
  * (`window.__hearth`).
  */
-import { type CryptoEnv, parseId, shortId } from '@hearth/protocol';
+import { type CryptoEnv, camerasRequest, decodeId, parseId, shortId, ViewerChannels } from '@hearth/protocol';
 import { liveHref, normalizeManualCode, parseRoute, type Route } from '../core/links.js';
-import { camerasRequest, parseIncoming } from '../core/messages.js';
 import { IDLE, needsUser, statusText, type ViewState } from '../core/view-state.js';
-import { type LastError, LiveView } from '../live/live-view.js';
+import { type LastError, LiveView, type SignalingPort } from '../live/live-view.js';
 import type { RendezvousClient } from '../net/rendezvous.js';
 import {
   type PairInput,
@@ -61,6 +60,10 @@ export class App {
   private route: Route = { kind: 'home' };
   /** A QR link read at startup, held in memory only (removed from the address bar at once). */
   private pendingLink: string | undefined;
+  /** The sealed channels to paired devices (everything but pairing goes through them). */
+  private readonly channels: ViewerChannels;
+  /** What the live view signals through: the sealed channel over the rendezvous. */
+  private readonly sealed: SignalingPort;
 
   constructor(
     root: HTMLElement,
@@ -69,6 +72,29 @@ export class App {
     private readonly rv: RendezvousClient,
     private readonly env: CryptoEnv,
   ) {
+    this.channels = new ViewerChannels({
+      signer: me.signer,
+      env,
+      pinned: (d) => {
+        const dev = this.devices.find((x) => x.deviceId === d);
+        return dev ? decodeId('deviceKey', dev.deviceKey) : undefined;
+      },
+      route: (to, m) => rv.sendTo(to, m) !== undefined,
+      // TEST ONLY (the control of the server-dump test): set by a test's init script.
+      ...((globalThis as { __hearthUnsealedForTests?: unknown }).__hearthUnsealedForTests === true
+        ? { unsealedForTests: true }
+        : {}),
+    });
+    const channels = this.channels;
+    this.sealed = {
+      get ready() {
+        return rv.ready;
+      },
+      get ice() {
+        return rv.ice;
+      },
+      sendTo: (to, m) => (rv.ready && channels.send(to, m as { t: string }) ? 'sealed' : undefined),
+    };
     this.netDot = h('span', {
       class: 'net net-down',
       title: 'server: connecting',
@@ -117,18 +143,20 @@ export class App {
     this.rv.on('status', (s) => {
       this.netDot.className = `net net-${s === 'ready' ? 'up' : 'down'}`;
       this.netDot.title = `server: ${s === 'ready' ? 'connected' : s}`;
+      // The channels outlive the WebSocket: replies in flight across a reconnect still open.
       if (s === 'down') this.live?.view.onSignalingDown();
     });
     this.rv.on('ready', () => {
       this.rv.watch(this.devices.map((d) => d.deviceId));
-      for (const d of this.devices) this.rv.sendTo(d.deviceId, camerasRequest());
+      for (const d of this.devices) this.channels.send(d.deviceId, camerasRequest());
       this.live?.view.onSignalingReady();
     });
     this.rv.on('presence', (f) => {
       const was = this.presence.get(f.d);
       this.presence.set(f.d, f.online);
+      if (was === true && !f.online) this.channels.reset(f.d); // it may come back restarted, keyless
       if (this.live?.deviceId === f.d) this.live.view.onPresence(f.online);
-      if (f.online && was !== true && this.isPaired(f.d)) this.rv.sendTo(f.d, camerasRequest());
+      if (f.online && was !== true && this.isPaired(f.d)) this.channels.send(f.d, camerasRequest());
       if (this.route.kind === 'home') this.render();
     });
     this.rv.on('recv', (f) => this.onRecv(f.from, f.m));
@@ -149,22 +177,35 @@ export class App {
   }
 
   private onRecv(from: string, raw: unknown): void {
-    const inc = parseIncoming(raw);
-    if (inc.kind === 'pair') {
-      this.pairing?.onMessage(from, inc.m);
-      return;
-    }
-    if (inc.kind !== 'device' || !this.isPaired(from)) return; // only devices we pinned may talk to us
-    const m = inc.m;
-    if (m.t === 'cameras') {
-      this.cameras.set(from, { list: m.list });
-      if (this.route.kind === 'home') this.render();
-    } else if (m.t === 'cameras/refused') {
-      this.cameras.set(from, { refused: m.code });
-      if (this.route.kind === 'home') this.render();
-    } else if (this.live && this.live.deviceId === from) {
-      void this.live.view.onMessage(m);
-    }
+    void this.channels.receive(from, raw).then((inc) => {
+      if (inc.kind === 'pair') {
+        this.pairing?.onMessage(from, inc.m);
+        return;
+      }
+      if (!this.isPaired(from)) return; // only devices we pinned may talk to us
+      if (inc.kind === 'rejected') {
+        if (inc.attack && this.live?.deviceId === from)
+          this.live.view.onChannelAttack(inc.error.code, 'the sealed channel to the device failed a check');
+        if (inc.attack) this.lastError = { code: inc.error.code, message: 'possible attack' };
+        return;
+      }
+      if (inc.kind === 'handled') {
+        // The device lost our channel (it restarted): ask again on a new one.
+        if (inc.event === 'reset') this.channels.send(from, camerasRequest());
+        return;
+      }
+      if (inc.kind !== 'message') return;
+      const m = inc.m;
+      if (m.t === 'cameras') {
+        this.cameras.set(from, { list: m.list });
+        if (this.route.kind === 'home') this.render();
+      } else if (m.t === 'cameras/refused') {
+        this.cameras.set(from, { refused: m.code });
+        if (this.route.kind === 'home') this.render();
+      } else if (this.live && this.live.deviceId === from) {
+        void this.live.view.onMessage(m);
+      }
+    });
   }
 
   // ------------------------------------------------------------------ routing
@@ -261,7 +302,7 @@ export class App {
       h(
         'p',
         { id: 'pair-help', class: 'help' },
-        'The 12-character code printed next to the QR code on the device or in its console.',
+        'The 13-character code printed next to the QR code on the device or in its console.',
       ),
       h(
         'label',
@@ -332,7 +373,7 @@ export class App {
       await saveDevice(this.db, dev); // re-checks that the key hashes to the device ID
       this.devices = await listDevices(this.db);
       this.rv.watch([dev.deviceId]);
-      this.rv.sendTo(dev.deviceId, camerasRequest());
+      this.channels.send(dev.deviceId, camerasRequest());
       this.showPairStatus('ok', `Paired as ${r.role}.`);
       this.go('#/');
     } catch (err) {
@@ -527,7 +568,7 @@ export class App {
       camera,
       signer: this.me.signer,
       env: this.env,
-      signaling: this.rv,
+      signaling: this.sealed,
       attach: (stream) => {
         if (video.srcObject !== stream) video.srcObject = stream;
         if (stream) void video.play().catch(() => undefined);

@@ -63,6 +63,8 @@ export function viewStateHint(s: ViewState): string {
     case 'camera offline':
       return 'Camera offline: the device is online, but this camera is not sending video (unplugged, unreachable or restarting). Trying again.';
     case 'camera unavailable':
+      if (s.code === 'E_NO_H264')
+        return 'This browser does not offer H.264 video, which the camera sends. Try another browser (Chrome, Firefox, Safari and Edge all play it).';
       return s.code === 'E_CAMERA_UNAVAILABLE'
         ? 'The camera could not start: the device cannot run ffmpeg, which Hearth needs for video. Install it on the device (Debian/Ubuntu: sudo apt install ffmpeg), then press Try again.'
         : `The camera could not start: the device could not set up its video${s.code ? ` (${s.code})` : ''}. Press Try again; if it happens again, the device's log says why.`;

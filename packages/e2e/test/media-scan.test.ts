@@ -1,6 +1,6 @@
 // The relay-capture detector (packages/testkit/src/natlab/media-scan.ts): it classifies STUN, DTLS and
 // SRTP, and it does fire on plaintext H.264 (Annex-B and RTP), so the "relay sees only ciphertext"
-// check in e2e/relay-ciphertext.test.ts can fail. Needs ffmpeg for the real H.264 fixture.
+// check in e2e/natlab/relay-ciphertext.test.ts can fail. Needs ffmpeg for the real H.264 fixture.
 import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';

@@ -1,7 +1,7 @@
 /**
  * Runs the NAT matrix and prints a line per run, then the Markdown table and the direct-share ratio.
  *
- *   node --conditions=source --import tsx packages/testkit/src/natlab/matrix-cli.ts [topology...]
+ *   node --conditions=source --import tsx packages/e2e/src/natlab/matrix-cli.ts [topology...]
  *        [--modes hearth,chromium] [--rounds N] [--cold] [--stack relay|server] [--json FILE]
  *
  * `--rounds N` repeats the whole matrix (fresh labs) and adds a summary table with per-topology
@@ -11,6 +11,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { isTopologyName, TOPOLOGY_NAMES, type TopologyName } from '@hearth/testkit';
 import {
   directShare,
   formatMatrixMarkdown,
@@ -20,7 +21,6 @@ import {
   type MatrixStack,
   runNatMatrix,
 } from './matrix.js';
-import { isTopologyName, TOPOLOGY_NAMES, type TopologyName } from './topologies.js';
 
 const argv = process.argv.slice(2);
 let modes: MatrixMode[] = ['hearth', 'chromium'];

@@ -1,7 +1,7 @@
 /**
  * Full-stack NAT matrix from the command line (root; ip, nft, openssl, ffmpeg, /usr/bin/chromium):
  *
- *   node --conditions=source --import tsx packages/testkit/src/natlab/fullstack-cli.ts \
+ *   node --conditions=source --import tsx packages/e2e/src/natlab/fullstack-cli.ts \
  *     [topology... | agentSymmetric] [--rounds N] [--no-mdns] [--json FILE]
  *
  * Each run is a fresh lab with the real `hearth server`, `hearth agent` and the viewer app in Chromium
@@ -10,6 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { arch, cpus } from 'node:os';
+import { isTopologyName, TOPOLOGY_NAMES, type TopologyName } from '@hearth/testkit';
 import {
   AGENT_SYMMETRIC,
   type FullStackOptions,
@@ -17,7 +18,6 @@ import {
   formatFullStackRun,
   runFullStackTopology,
 } from './fullstack.js';
-import { isTopologyName, TOPOLOGY_NAMES, type TopologyName } from './topologies.js';
 
 const argv = process.argv.slice(2);
 let rounds = 1;

@@ -26,9 +26,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueTurnCredentials, RelayServer } from '@hearth/relay';
-import { childFlags } from './child-flags.js';
+import type { HearthServer } from '@hearth/server';
+import { childFlags, encodeTapRecord, TAP_TO_CLIENT, TAP_TO_PEER, unwrapTurnToClient } from '@hearth/testkit';
 import { MATRIX_PAGE } from './matrix-page.js';
-import { encodeTapRecord, TAP_TO_CLIENT, TAP_TO_PEER, unwrapTurnToClient } from './media-scan.js';
 
 const f = childFlags(process.argv.slice(2));
 const secret = f.secret ?? '';
@@ -84,22 +84,15 @@ if (tapFile) {
 }
 
 // ---- relay: the bare RelayServer, or the full Hearth server with its embedded relay -------------
-interface HearthServerLike {
-  close(): Promise<void>;
-  relay?: { udpPort: number; tcpPort: number };
-}
 let relay: RelayServer | undefined;
-let hearth: HearthServerLike | undefined;
+let hearth: HearthServer | undefined;
 let hearthDataDir: string | undefined;
 let addrs: unknown;
 if (f.stack === 'server') {
   // The real server (packages/server `startServer`), relay enabled, with our secret in its data dir so
-  // the credentials /creds issues are the ones its rendezvous would put in `ready.ice`. Imported by
-  // name at run time, so the testkit does not build against the server package.
-  const spec = '@hearth/server';
-  const { startServer } = (await import(spec)) as {
-    startServer(cfg: Record<string, unknown>): Promise<HearthServerLike>;
-  };
+  // the credentials /creds issues are the ones its rendezvous would put in `ready.ice`. Loaded only
+  // for this stack, by a literal specifier (declared in package.json, referenced in tsconfig, type-checked).
+  const { startServer } = await import('@hearth/server');
   hearthDataDir = mkdtempSync(join(tmpdir(), 'hearth-matrix-server-'));
   writeFileSync(join(hearthDataDir, 'turn.secret'), `${secret}\n`, { mode: 0o600 });
   hearth = await startServer({

@@ -21,16 +21,32 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  type ChromiumHandle,
+  type LabProcess,
+  launchChromium,
+  NatLab,
+  SERVER_IP,
+  TOPOLOGIES,
+  TOPOLOGY_NAMES,
+  type TopologyName,
+  type TopologySpec,
+} from '@hearth/testkit';
 import type { Page } from 'playwright-core';
-import { type ChromiumHandle, launchChromium } from '../browser.js';
-import { type LabProcess, NatLab } from './lab.js';
-import { SERVER_IP, TOPOLOGIES, TOPOLOGY_NAMES, type TopologyName, type TopologySpec } from './topologies.js';
 
 const here = fileURLToPath(import.meta.url);
 /** The repository root (the hearth bin resolves workspace packages from here). */
 export const REPO_ROOT = resolve(dirname(here), '..', '..', '..', '..');
-/** The real `hearth` command. */
-export const HEARTH_BIN = join(REPO_ROOT, 'packages', 'cli', 'bin', 'hearth.js');
+/**
+ * The real `hearth` command, found through the @hearth/cli package (a declared dependency, so the
+ * graph check sees this edge): its bin/ sits next to the src/ or dist/ its entry resolves to.
+ */
+export const HEARTH_BIN = join(
+  dirname(fileURLToPath(import.meta.resolve('@hearth/cli'))),
+  '..',
+  'bin',
+  'hearth.js',
+);
 export const FULLSTACK_PORT = 8443;
 
 export type AppPath = 'direct' | 'relayed';

@@ -8,20 +8,18 @@
 // server's embedded relay instead of a bare RelayServer.
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
+import { captureRelayedSession, type MatrixStack, type RelayCapture } from '@hearth/e2e';
 import {
-  captureRelayedSession,
   chromiumAvailable,
   classifyPacket,
-  type MatrixStack,
   NatLab,
-  type RelayCapture,
   rtpPayload,
   scanForPlaintextH264,
   summarizeCapture,
   TAP_TO_CLIENT,
   TAP_TO_PEER,
 } from '@hearth/testkit';
-import { encodeTestsrc, ffmpegAvailable, h264RtpPayloads } from '../h264-fixture.js';
+import { encodeTestsrc, ffmpegAvailable, h264RtpPayloads } from '../../h264-fixture.js';
 
 const lab0 = await NatLab.available();
 const chr = await chromiumAvailable();

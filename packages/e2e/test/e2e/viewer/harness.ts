@@ -2,13 +2,14 @@
  * Test harness for the viewer in a real Chromium: the real Hearth server (`@hearth/server/testing`:
  * the real hub, and the viewer's dist/ served with the production headers) on 127.0.0.1, and
  * devices that the test scripts, each a real rendezvous client that authenticates with its own
- * device key. Loopback only.
+ * device key and speaks through the sealed channel. Loopback only.
  */
 import { fileURLToPath } from 'node:url';
-import type { IceServer, Signer } from '@hearth/protocol';
+import { DeviceChannels, type IceServer, type Signer, systemEnv } from '@hearth/protocol';
 import { startTestHub, type TestHub, type TestHubFrame, type TestPeer } from '@hearth/server/testing';
+import { webRoot } from '@hearth/viewer';
 
-export const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
+export const DIST = fileURLToPath(webRoot);
 
 /** A scripted device: receives what a viewer sends it, answers through `reply`. */
 export type FakeDevice = (
@@ -39,12 +40,21 @@ export async function startHarness(): Promise<Harness> {
     url: hub.url,
     async device(signer, handler, online = true) {
       const peer = await hub.peer(signer, 'device');
+      // It speaks through the sealed channel as a real agent does (protocol DeviceChannels): the
+      // handler sees and answers plaintext messages; pairing passes in clear.
+      const channels = new DeviceChannels({
+        signer,
+        deviceId: peer.id,
+        env: systemEnv,
+        route: (to, m) => peer.sendTo(to, m),
+      });
       peer.core.on('recv', (f) => {
-        const m = f.m as { t?: unknown };
-        if (typeof m !== 'object' || m === null || typeof m.t !== 'string') return;
-        void Promise.resolve(handler(m as { t: string }, (out) => peer.sendTo(f.from, out), f.from)).catch(
-          (e) => console.error('fake device handler failed', e),
-        );
+        void (async () => {
+          const r = await channels.receive(f.from, f.m);
+          if (r.kind === 'pair') await handler(r.m, (out) => peer.sendTo(f.from, out), f.from);
+          else if (r.kind === 'message')
+            await handler(r.m, (out) => void channels.send(f.from, out as never, r.channel), f.from);
+        })().catch((e) => console.error('fake device handler failed', e));
       });
       devices.set(peer.id, peer);
       if (!online) peer.stop();

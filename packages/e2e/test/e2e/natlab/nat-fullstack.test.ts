@@ -12,14 +12,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import {
-  chromiumAvailable,
-  KNOWN_AGENT_FAILURES,
-  NatLab,
-  SERVER_IP,
-  TOPOLOGY_NAMES,
-  type TopologyName,
-} from '@hearth/testkit';
-import {
   AGENT_SYMMETRIC,
   expectedAppPath,
   type FullStackOptions,
@@ -27,7 +19,15 @@ import {
   formatFullStackMarkdown,
   formatFullStackRun,
   runFullStackTopology,
-} from '../../src/natlab/fullstack.js';
+} from '@hearth/e2e';
+import {
+  chromiumAvailable,
+  KNOWN_AGENT_FAILURES,
+  NatLab,
+  SERVER_IP,
+  TOPOLOGY_NAMES,
+  type TopologyName,
+} from '@hearth/testkit';
 
 const has = (cmd: string, args: string[]): boolean => {
   try {

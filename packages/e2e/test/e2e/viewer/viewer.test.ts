@@ -35,8 +35,8 @@ import {
   seedDevice,
   waitForState,
 } from '@hearth/testkit';
+import { type HearthHook, webRoot } from '@hearth/viewer';
 import type { BrowserContext, Page } from 'playwright-core';
-import type { HearthHook } from '../../src/ui/app.js';
 import { type Harness, startHarness } from './harness.js';
 
 declare global {
@@ -45,8 +45,8 @@ declare global {
   }
 }
 
-const pkg = fileURLToPath(new URL('../..', import.meta.url));
-const IMG = fileURLToPath(new URL('../../../../docs/img/', import.meta.url));
+const pkg = fileURLToPath(new URL('../', webRoot)); // packages/viewer (build.mjs)
+const IMG = fileURLToPath(new URL('../../../../../docs/img/', import.meta.url));
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
 /** Screenshots for the docs, refreshed only with HEARTH_SCREENSHOTS=1 (tests never dirty the tree). */
@@ -286,7 +286,7 @@ describe('viewer in Chromium', { skip: avail.ok ? false : avail.reason, timeout:
         } finally {
           done();
         }
-      });
+      }); // it speaks only through the sealed channel, as the real agent does
       async function answerOffer(
         m: { t: string; [k: string]: unknown },
         reply: (m: unknown) => void,

@@ -10,18 +10,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import {
-  chromiumAvailable,
   directShare,
   expectedPath,
   formatMatrixMarkdown,
   formatRun,
-  KNOWN_AGENT_FAILURES,
   type MatrixRun,
   type MatrixStack,
-  NatLab,
   runMatrixTopology,
-  TOPOLOGY_NAMES,
-} from '@hearth/testkit';
+} from '@hearth/e2e';
+import { chromiumAvailable, KNOWN_AGENT_FAILURES, NatLab, TOPOLOGY_NAMES } from '@hearth/testkit';
 
 const lab0 = await NatLab.available();
 const chr = await chromiumAvailable();

@@ -12,7 +12,7 @@
  * frame was sent (or the timeout passed). Runs until SIGTERM (closes the hub, stops ffmpeg).
  */
 import { type IceServerConfig, MediaHub, parseCamerasYaml, type ViewerSession } from '@hearth/agent';
-import { childFlags } from './child-flags.js';
+import { childFlags } from '@hearth/testkit';
 
 const f = childFlags(process.argv.slice(2));
 const server = f.server ?? 'http://203.0.113.1:8080';

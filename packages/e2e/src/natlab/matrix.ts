@@ -18,11 +18,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  type ChromiumHandle,
+  decodeTapFile,
+  type LabProcess,
+  launchChromium,
+  NatLab,
+  SERVER_IP,
+  TOPOLOGIES,
+  TOPOLOGY_NAMES,
+  type TopologyName,
+} from '@hearth/testkit';
 import type { Page } from 'playwright-core';
-import { type ChromiumHandle, launchChromium } from '../browser.js';
-import { type LabProcess, NatLab } from './lab.js';
-import { decodeTapFile } from './media-scan.js';
-import { SERVER_IP, TOPOLOGIES, TOPOLOGY_NAMES, type TopologyName } from './topologies.js';
 
 const here = fileURLToPath(import.meta.url);
 const fromSource = here.endsWith('.ts');
