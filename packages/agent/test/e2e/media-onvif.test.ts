@@ -93,6 +93,8 @@ describe('on-demand RTSP camera with ONVIF: a cold view asks the camera for a ke
   after(async () => {
     await browser?.close();
     await page?.close();
+    const open = hub?.stats().sessions.length ?? 0;
+    if (open > 0) console.log(`# ${open} session(s) still open at the end (closed by hub.close)`);
     await hub?.close();
     await server?.close();
     for (const pid of await childPidsNamed('ffmpeg')) process.kill(pid, 'SIGKILL');
