@@ -7,7 +7,7 @@
  * clickCamera, which times the click to the first presented frame in the page).
  *
  *   ip netns exec <loopback-only ns> node --conditions=source --import tsx packages/cli/bench/t1-click.ts \
- *        [--views 20] [--gops 10,4] [--idle 8] [--cases warm,cold,on-demand] [--verbose]
+ *        [--views 20] [--gops 10,4] [--idle 8] [--cases warm,cold,on-demand] [--onvif] [--verbose]
  *
  * Cases, each timed from the click:
  * - warm: the on-demand camera viewed again 1 s after a previous view ended (within its 5 s stop
@@ -18,7 +18,14 @@
  *   on-demand's 5 s stop delay, after which the agent's state no longer changes while idle;
  * - on-demand: the camera in `mode: on-demand`, idle `--idle` s, so ffmpeg has stopped and must start
  *   and wait for the camera's next keyframe.
+ *
+ * `--onvif`: the fixture also serves its ONVIF device/media service (and RTSP basic auth with the
+ * same test credentials), and the on-demand cameras say `onvif: <its device service>`, so a cold view
+ * asks the camera for a keyframe (SetSynchronizationPoint) instead of waiting for the scheduled one.
+ * The fixture's count of authenticated requests and forced keyframes is printed at the end.
  */
+
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +49,7 @@ const { values } = parseArgs({
     idle: { type: 'string', default: '8' },
     cases: { type: 'string', default: 'warm,cold,on-demand' },
     verbose: { type: 'boolean', default: false },
+    onvif: { type: 'boolean', default: false },
   },
 });
 const views = Math.max(1, Number(values.views));
@@ -112,10 +120,20 @@ function summary(xs: number[]): { n: number; p50: number; p95: number; min: numb
 
 try {
   let yaml = 'cameras:\n';
+  // Test credentials for the fixture (RTSP basic auth + ONVIF); only in the temporary camera map.
+  const auth = values.onvif ? { user: 'bench', password: randomBytes(12).toString('hex') } : undefined;
   for (const g of gops) {
-    const r = await startRtspServer({ gopSeconds: g, fps: 15, size: '1280x720', shared: true });
+    const r = await startRtspServer({
+      gopSeconds: g,
+      fps: 15,
+      size: '1280x720',
+      shared: true,
+      ...(auth ? { auth, onvif: auth } : {}),
+    });
     rtsp.push(r);
-    yaml += `  gop${g}: ${r.url}\n  gop${g}_od:\n    source: ${r.url}\n    mode: on-demand\n`;
+    const src = auth ? r.urlWithAuth : r.url;
+    yaml += `  gop${g}: ${src}\n  gop${g}_od:\n    source: ${src}\n    mode: on-demand\n`;
+    if (r.onvif) yaml += `    onvif: ${r.onvif.url}\n`;
   }
   const cams = join(dir, 'cameras.yaml');
   writeFileSync(cams, yaml);
@@ -182,6 +200,14 @@ try {
     const s = summary(xs);
     console.log(
       `| ${k} | ${s.n} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.min.toFixed(0)} | ${s.max.toFixed(0)} |`,
+    );
+  }
+  for (const [i, r] of rtsp.entries()) {
+    if (!r.onvif) continue;
+    const st = r.onvif.stats();
+    const early = r.keyframes().filter((k) => k.forced && k.gap < r.keyInterval).length;
+    console.log(
+      `ONVIF GOP ${gops[i]} s: ${st.synchronizationPoints} authenticated SetSynchronizationPoint, ${st.unauthorized} refused, ${r.forcedRequests()} forced, ${early} keyframes off the GOP schedule`,
     );
   }
 } finally {

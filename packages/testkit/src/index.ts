@@ -13,10 +13,14 @@ export {
 } from './browser.js';
 export * from './natlab/index.js';
 export {
+  type FixtureKeyframe,
+  type OnvifFixture,
+  type OnvifFixtureStats,
   RTSP_PYTHON,
   type RtspServerHandle,
   type RtspServerOptions,
   rtspServerAvailable,
+  startOnvifFixture,
   startRtspServer,
 } from './rtsp/index.js';
 export * from './viewer-driver.js';

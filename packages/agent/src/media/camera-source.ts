@@ -41,6 +41,12 @@ export interface CameraSourceOptions {
   readonly logger?: MediaLogger;
   /** Skip ffprobe and assume this codec for file/rtsp sources (e.g. from config). */
   readonly sourceCodec?: string;
+  /**
+   * rtsp sources: run ffmpeg at `-loglevel info` and emit `playing` when it has analysed the stream
+   * (its `Input #0` line). Only from then on does ffmpeg pass packets on (`-fflags nobuffer` drops
+   * those read while probing), so a keyframe requested from the camera earlier is lost.
+   */
+  readonly detectPlaying?: boolean;
 }
 
 export type AccessUnitListener = (au: AccessUnit) => void;
@@ -78,6 +84,7 @@ interface Events {
   error: [MediaError];
   stopped: [{ camera: string }];
   keyframe: [AccessUnit];
+  playing: [{ camera: string }];
 }
 
 export class CameraSource extends EventEmitter<Events> {
@@ -102,6 +109,10 @@ export class CameraSource extends EventEmitter<Events> {
   private lastOutput = 0;
   /** A warm source after start(): runs with no subscriber. */
   private pinned = false;
+  /** performance.now() when the running ffmpeg was spawned. */
+  private spawnedAt = 0;
+  /** The running ffmpeg has analysed its input (see {@link CameraSourceOptions.detectPlaying}). */
+  private playingProc: ChildProcess | undefined;
 
   constructor(name: string, spec: CameraSourceSpec, opts: CameraSourceOptions = {}) {
     super();
@@ -119,6 +130,16 @@ export class CameraSource extends EventEmitter<Events> {
 
   get running(): boolean {
     return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** How long the current ffmpeg has been running (ms), or undefined when none runs. */
+  runningForMs(): number | undefined {
+    return this.running ? performance.now() - this.spawnedAt : undefined;
+  }
+
+  /** ffmpeg runs and has analysed its input: from now on what the camera sends is passed on. */
+  get playing(): boolean {
+    return this.running && this.playingProc !== undefined && this.playingProc === this.proc;
   }
 
   /** warm or on-demand. */
@@ -285,7 +306,11 @@ export class CameraSource extends EventEmitter<Events> {
     }
     this.starting = false;
     if (!this.wanted) return;
-    const plan = buildFfmpegArgs(this.spec, this.codec ? { sourceCodec: this.codec } : {});
+    const detect = this.opts.detectPlaying === true && this.spec.kind === 'rtsp';
+    const plan = buildFfmpegArgs(this.spec, {
+      ...(this.codec ? { sourceCodec: this.codec } : {}),
+      ...(detect ? { logLevel: 'info' as const } : {}),
+    });
     this.currentMode = plan.mode;
     const secrets = this.spec.kind === 'rtsp' ? this.spec.secrets() : [];
     let proc: ChildProcess;
@@ -299,6 +324,7 @@ export class CameraSource extends EventEmitter<Events> {
       return;
     }
     this.proc = proc;
+    this.spawnedAt = performance.now();
     const parser = new AnnexBParser(this.opts.maxNalBytes ? { maxNalBytes: this.opts.maxNalBytes } : {});
     const assembler = new AccessUnitAssembler();
     let stderrTail = '';
@@ -309,6 +335,10 @@ export class CameraSource extends EventEmitter<Events> {
     proc.stderr?.setEncoding('utf8');
     proc.stderr?.on('data', (d: string) => {
       stderrTail = (stderrTail + d).slice(-4096);
+      if (detect && this.playingProc !== proc && this.proc === proc && /^Input #0/m.test(stderrTail)) {
+        this.playingProc = proc;
+        this.emit('playing', { camera: this.name });
+      }
     });
     this.lastOutput = performance.now();
     proc.stdout?.on('data', (chunk: Buffer) => {

@@ -32,6 +32,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parse as parseYaml, YAMLError } from 'yaml';
 import { MediaError } from './errors.js';
+import type { OnvifConfig } from './onvif.js';
 
 export interface TestSource {
   readonly kind: 'testsrc';
@@ -58,6 +59,8 @@ export interface RtspSource {
   secretUrl(): string;
   /** Credential strings (decoded and encoded) to scrub from ffmpeg output. */
   secrets(): readonly string[];
+  /** The URL's userinfo, decoded (the ONVIF client's default credentials). Never log it. */
+  credentials(): { readonly user: string; readonly password: string } | undefined;
 }
 
 export type CameraSourceSpec = TestSource | FileSource | RtspSource;
@@ -74,6 +77,8 @@ export interface CameraConfig {
   readonly source: CameraSourceSpec;
   /** Default {@link defaultCameraMode} of the source (warm for every kind). */
   readonly mode: CameraMode;
+  /** ONVIF device service of an rtsp camera: asked for a keyframe when a view starts on a cold stream. */
+  readonly onvif?: OnvifConfig;
 }
 
 /**
@@ -85,7 +90,8 @@ export function defaultCameraMode(_source: CameraSourceSpec): CameraMode {
   return 'warm';
 }
 
-const ENTRY_KEYS = new Set(['source', 'mode']);
+const ENTRY_KEYS = new Set(['source', 'mode', 'onvif']);
+const ONVIF_KEYS = new Set(['url', 'user', 'password', 'profile']);
 
 export interface ParseCamerasOptions {
   /** Environment for `${VAR}` substitution. Default `process.env`. */
@@ -195,7 +201,7 @@ export function parseCameraEntry(name: string, raw: unknown, opts: ParseCamerasO
   for (const k of Object.keys(obj)) {
     if (!ENTRY_KEYS.has(k)) {
       const shown = JSON.stringify(redact(k.slice(0, 32)));
-      throw err('camera-config', `camera "${name}": unknown key ${shown} (allowed: source, mode)`);
+      throw err('camera-config', `camera "${name}": unknown key ${shown} (allowed: source, mode, onvif)`);
     }
   }
   if (!('source' in obj)) throw err('camera-config', `camera "${name}": "source" is missing`);
@@ -214,7 +220,78 @@ export function parseCameraEntry(name: string, raw: unknown, opts: ParseCamerasO
     mode = m as CameraMode;
   }
   const source = parseCameraSource(name, obj.source, opts);
-  return { name, source, mode: mode ?? defaultCameraMode(source) };
+  const onvif = 'onvif' in obj ? parseOnvif(name, obj.onvif, source, opts) : undefined;
+  return { name, source, mode: mode ?? defaultCameraMode(source), ...(onvif ? { onvif } : {}) };
+}
+
+/**
+ * `onvif: http://cam/onvif/device_service`, or `onvif: {url, user?, password?, profile?}`. User and
+ * password default to the RTSP URL's userinfo; both accept `${ENV}` and `${file:/path}`. Only for
+ * rtsp sources. Throws `camera-onvif`.
+ */
+function parseOnvif(
+  name: string,
+  raw: unknown,
+  source: CameraSourceSpec,
+  opts: ParseCamerasOptions,
+): OnvifConfig {
+  const fail = (msg: string): MediaError => err('camera-onvif', `camera "${name}": onvif: ${msg}`);
+  if (source.kind !== 'rtsp') throw fail('only rtsp:// cameras can have an ONVIF service');
+  let obj: Record<string, unknown>;
+  if (typeof raw === 'string') obj = { url: raw };
+  else if (raw !== null && typeof raw === 'object' && !Array.isArray(raw))
+    obj = raw as Record<string, unknown>;
+  else throw fail('must be the device service URL or a mapping with "url"');
+  for (const k of Object.keys(obj)) {
+    if (!ONVIF_KEYS.has(k)) {
+      const shown = JSON.stringify(redact(k.slice(0, 32)));
+      throw fail(`unknown key ${shown} (allowed: url, user, password, profile)`);
+    }
+  }
+  for (const k of ONVIF_KEYS) {
+    if (k in obj && typeof obj[k] !== 'string') throw fail(`"${k}" must be a string`);
+  }
+  const url = obj.url as string | undefined;
+  if (url === undefined) throw fail('"url" is missing');
+  if (url.length > 2048) throw fail('url is too long');
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw fail(`malformed URL ${redact(url.slice(0, 200))}`);
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname || /[\s\u0000-\u001f]/.test(url)) {
+    throw fail(`the device URL must be http:// or https:// with a host: ${redact(url.slice(0, 200))}`);
+  }
+  if (u.username || u.password || url.includes('@')) {
+    throw fail('put the credentials in "user" and "password" (or the RTSP URL), not in the ONVIF URL');
+  }
+  const sub = (v: string): string =>
+    tokenize(v)
+      .map((t) => ('lit' in t ? t.lit : resolveRef(name, t.ref, opts)))
+      .join('');
+  const fromRtsp = source.credentials();
+  const user = obj.user !== undefined ? sub(obj.user as string) : fromRtsp?.user;
+  const password = obj.password !== undefined ? sub(obj.password as string) : fromRtsp?.password;
+  if (!user || password === undefined || password === '') {
+    throw fail('needs a user and password (in the RTSP URL, or "user" and "password")');
+  }
+  if (user.length > 256 || password.length > 256) throw fail('user or password longer than 256');
+  let profile: string | undefined;
+  if (obj.profile !== undefined) {
+    profile = obj.profile as string;
+    if (!/^[\x21-\x7e]{1,64}$/.test(profile))
+      throw fail('profile must be a token of 1..64 printable characters');
+  }
+  const display = u.toString();
+  const cfg: OnvifConfig = { url: display, user, password, ...(profile ? { profile } : {}) };
+  // The password stays out of JSON serialisations (logs, stats).
+  Object.defineProperty(cfg, 'toJSON', {
+    value: () => ({ url: display, ...(profile ? { profile } : {}) }),
+    enumerable: false,
+  });
+  return Object.freeze(cfg);
 }
 
 function checkName(name: string): string {
@@ -410,6 +487,10 @@ function parseRtsp(name: string, raw: string, opts: ParseCamerasOptions): RtspSo
     display: shown,
     secretUrl: () => full,
     secrets: () => frozenSecrets,
+    credentials: () =>
+      url.username === ''
+        ? undefined
+        : { user: safeDecode(url.username), password: safeDecode(url.password) },
     toJSON: () => ({ kind: 'rtsp', display: shown }),
   });
 }

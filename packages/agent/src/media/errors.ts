@@ -34,6 +34,20 @@ export const MEDIA_FAILURES = {
   'no-h264-in-offer': 'E_NO_H264',
   'bad-offer': 'E_BAD_SDP',
   'session-closed': 'E_SHUTDOWN',
+  /** A bad `onvif` field in the camera map. */
+  'camera-onvif': 'E_CONFIG',
+  /**
+   * ONVIF keyframe requests (src/media/onvif.ts). They never reach a viewer (a failed request is only
+   * logged; the view goes on): the wire codes are what a caller would be told, had it to be.
+   */
+  'onvif-config': 'E_CONFIG',
+  'onvif-response': 'E_INTERNAL',
+  'onvif-fault': 'E_INTERNAL',
+  'onvif-unauthorized': 'E_CONFIG',
+  'onvif-http': 'E_INTERNAL',
+  'onvif-timeout': 'E_TIMEOUT',
+  'onvif-network': 'E_CAMERA_OFFLINE',
+  'onvif-too-large': 'E_TOO_LARGE',
 } as const satisfies Record<string, ErrorCode>;
 
 /** A media cause (kebab-case, stable). */

@@ -11,6 +11,7 @@ import type { ErrorCode } from '@hearth/protocol';
 import { CameraSource, type CameraSourceOptions, type CameraSourceStats } from './camera-source.js';
 import type { CameraConfig } from './cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
+import { OnvifClient, type OnvifConfig } from './onvif.js';
 import {
   type IceServerConfig,
   type MediaPeer,
@@ -36,6 +37,48 @@ export interface MediaHubOptions {
   readonly peerFactory?: PeerFactory;
   /** A session whose peer never connects is closed after this long (ms). Default 30 000. */
   readonly connectTimeoutMs?: number;
+  /** Keyframe requests (ONVIF SetSynchronizationPoint) for cameras with an `onvif` config. */
+  readonly keyframeRequest?: KeyframeRequestOptions;
+}
+
+/**
+ * When a view starts on a cold stream (no keyframe cached: an on-demand camera whose ffmpeg just
+ * started, or one that has not yet delivered a keyframe), the hub asks the camera for a keyframe
+ * through ONVIF instead of waiting for its next scheduled one. The request goes out once ffmpeg has
+ * analysed the stream (a keyframe sent before is dropped with the probed packets), is repeated every `retryMs`
+ * while no keyframe arrives, at most `maxRequests` times per cold start, and never more than once per
+ * `minIntervalMs` per camera. It never blocks nor fails the view; failures are logged (warn), and an
+ * authentication failure holds the camera's requests back for `failureBackoffMs` (cameras lock
+ * accounts after repeated failures).
+ */
+export interface KeyframeRequestOptions {
+  /**
+   * The request waits until the camera's ffmpeg has analysed the stream (its `playing` event),
+   * or, should that never be seen, until it has run this long. Default 4000 ms.
+   */
+  readonly settleMs?: number;
+  /** Default 2000 ms. */
+  readonly retryMs?: number;
+  /** Default 3. */
+  readonly maxRequests?: number;
+  /** Default 1000 ms. */
+  readonly minIntervalMs?: number;
+  /** Default 60 000 ms. */
+  readonly failureBackoffMs?: number;
+  /** Makes the camera's client (tests). Default {@link OnvifClient}. */
+  readonly clientFactory?: (
+    cfg: OnvifConfig,
+    rtspUrl: string | undefined,
+  ) => { setSynchronizationPoint(): Promise<void> };
+}
+
+interface KeyframeRequester {
+  readonly client: { setSynchronizationPoint(): Promise<void> };
+  /** performance.now() of the last request; a failure pushes it into the future. */
+  nextAllowed: number;
+  active: boolean;
+  requests: number;
+  failures: number;
 }
 
 export interface CreateSessionOptions {
@@ -107,6 +150,7 @@ export class MediaHub {
   private readonly log: MediaLogger;
   private closed = false;
   private possibleAttacks = 0;
+  private readonly keyframeRequesters = new Map<string, KeyframeRequester>();
 
   constructor(cameras: readonly CameraConfig[], opts: MediaHubOptions = {}) {
     this.opts = opts;
@@ -116,12 +160,31 @@ export class MediaHub {
         ...opts.source,
         cameraMode: c.mode ?? 'warm',
         logger: this.log,
+        ...(c.onvif ? { detectPlaying: true } : {}),
       });
       src.on('error', (e) => this.log.warn({ camera: c.name, code: e.code, reason: e.reason }, e.message));
       src.on('restarted', () => {
         for (const s of this.sessions.values()) if (s.camera === c.name) s.peer.resync();
       });
       this.sources.set(c.name, src);
+      if (c.onvif) {
+        const rtspUrl = c.source.kind === 'rtsp' ? c.source.secretUrl() : undefined;
+        try {
+          const make =
+            opts.keyframeRequest?.clientFactory ??
+            ((cfg: OnvifConfig, u: string | undefined) => new OnvifClient(cfg, u ? { rtspUrl: u } : {}));
+          this.keyframeRequesters.set(c.name, {
+            client: make(c.onvif, rtspUrl),
+            nextAllowed: 0,
+            active: false,
+            requests: 0,
+            failures: 0,
+          });
+        } catch (e) {
+          const reason = e instanceof MediaError ? e.reason : 'onvif-config';
+          this.log.warn({ camera: c.name, reason }, 'ONVIF client not usable; no keyframe requests');
+        }
+      }
     }
     // Warm cameras run from now on. ffmpeg is spawned asynchronously (after a probe for file/rtsp),
     // so listeners attached right after construction see every event.
@@ -169,6 +232,8 @@ export class MediaHub {
       else if (early.live.length > 0 || early.snapshot.units.length > 0) early.live.push(au);
     });
     early.snapshot = sub.snapshot;
+    // The GOP cache starts at a keyframe: empty means this view would wait for the camera's next one.
+    if (sub.snapshot.units.length === 0) this.requestKeyframe(camera, src);
     try {
       let profile = src.profileLevelId();
       if (!profile && src.mode !== 'transcode' && src.spec.kind !== 'testsrc') {
@@ -253,6 +318,81 @@ export class MediaHub {
     this.sessions.set(id, session);
     this.log.info({ camera, session: id }, 'viewer session created');
     return { answerSdp: p.answerSdp, session };
+  }
+
+  /**
+   * Asks a cold camera for a keyframe (ONVIF), see {@link KeyframeRequestOptions}. Fire and forget:
+   * nothing here can fail or delay the view.
+   */
+  private requestKeyframe(camera: string, src: CameraSource): void {
+    const kr = this.keyframeRequesters.get(camera);
+    if (!kr || kr.active || this.closed) return;
+    kr.active = true;
+    const o = this.opts.keyframeRequest ?? {};
+    const settleMs = o.settleMs ?? 4000;
+    const retryMs = o.retryMs ?? 2000;
+    const maxRequests = o.maxRequests ?? 3;
+    const minIntervalMs = o.minIntervalMs ?? 1000;
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let over = false;
+    const later = (ms: number, f: () => void): void => {
+      timer = setTimeout(f, Math.max(0, ms));
+      timer.unref();
+    };
+    const done = (): void => {
+      if (over) return;
+      over = true;
+      kr.active = false;
+      if (timer) clearTimeout(timer);
+      src.off('keyframe', done);
+      src.off('playing', fire);
+    };
+    src.once('keyframe', done);
+    const fire = (): unknown => {
+      if (over) return;
+      if (timer) clearTimeout(timer);
+      src.off('playing', fire);
+      if (this.closed || src.subscriberCount === 0 || src.snapshot().units.length > 0) return done();
+      if (sent >= maxRequests) return done();
+      const age = src.runningForMs();
+      if (!src.playing && (age === undefined || age < settleMs)) {
+        // Wait until ffmpeg passes packets on (or, should it never say so, settleMs after its start).
+        src.once('playing', fire);
+        return later(age === undefined ? 250 : settleMs - age, fire);
+      }
+      const now = performance.now();
+      if (now < kr.nextAllowed) return later(kr.nextAllowed - now, fire);
+      kr.nextAllowed = now + minIntervalMs;
+      sent++;
+      kr.requests++;
+      const attempt = sent;
+      // Through a promise: even a client that throws synchronously cannot reach the view.
+      Promise.resolve()
+        .then(() => kr.client.setSynchronizationPoint())
+        .then(
+          () => this.log.debug?.({ camera, attempt }, 'ONVIF keyframe requested'),
+          (e: unknown) => {
+            kr.failures++;
+            const reason = e instanceof MediaError ? e.reason : 'onvif-error';
+            const code = e instanceof MediaError ? e.code : 'E_INTERNAL';
+            const msg = e instanceof MediaError ? e.message : 'ONVIF request failed';
+            if (reason === 'onvif-unauthorized' || reason === 'onvif-config') {
+              kr.nextAllowed = performance.now() + (o.failureBackoffMs ?? 60_000);
+            }
+            this.log.warn({ camera, code, reason, attempt }, `ONVIF keyframe request failed: ${msg}`);
+            done();
+          },
+        );
+      later(retryMs, fire);
+    };
+    fire();
+  }
+
+  /** Keyframe requests per camera with ONVIF: sent, failed. */
+  keyframeRequestStats(camera: string): { requests: number; failures: number } | undefined {
+    const kr = this.keyframeRequesters.get(camera);
+    return kr ? { requests: kr.requests, failures: kr.failures } : undefined;
   }
 
   /** The open sessions of one camera. */

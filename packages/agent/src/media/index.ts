@@ -4,6 +4,8 @@ export * from './cameras.js';
 export * from './errors.js';
 export * from './ffmpeg-args.js';
 export * from './hub.js';
+export * from './onvif.js';
+export * from './onvif-xml.js';
 export * from './preflight.js';
 export * from './rtp-h264.js';
 export * from './sdp-h264.js';

@@ -7,6 +7,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { type OnvifFixture, startOnvifFixture } from './onvif-server.js';
+
+export { type OnvifFixture, type OnvifFixtureStats, startOnvifFixture } from './onvif-server.js';
 
 /** The system Python (the one with python3-gi), not whatever `python3` is first on PATH. */
 export const RTSP_PYTHON = '/usr/bin/python3';
@@ -37,6 +40,23 @@ export interface RtspServerOptions {
   readonly slices?: number;
   /** How long to wait for the ready line. Default 10 000 ms. */
   readonly readyTimeoutMs?: number;
+  /**
+   * Also serve an ONVIF device/media service (loopback HTTP) with these credentials; its
+   * SetSynchronizationPoint really forces a keyframe in the encoder. See onvif-server.ts.
+   */
+  readonly onvif?: { readonly user: string; readonly password: string };
+}
+
+/** A keyframe the fixture's encoder emitted (from its `KEYFRAME` lines). */
+export interface FixtureKeyframe {
+  /** Frame index in its encoder. */
+  readonly frame: number;
+  /** Frames since that encoder's previous keyframe (0 for the first). */
+  readonly gap: number;
+  /** The first keyframe after a forced-keyframe request. */
+  readonly forced: boolean;
+  /** performance.now() when the line was read. */
+  readonly at: number;
 }
 
 export interface RtspServerHandle {
@@ -45,6 +65,16 @@ export interface RtspServerHandle {
   /** The URL with the credentials in its userinfo (for the code under test; do not log it). */
   readonly urlWithAuth: string;
   readonly pid: number;
+  /** Keyframe interval in frames (gopSeconds × fps). */
+  readonly keyInterval: number;
+  /** Every keyframe emitted so far. */
+  keyframes(): readonly FixtureKeyframe[];
+  /** Keyframes forced so far (SIGUSR1 handled by the encoder process). */
+  forcedRequests(): number;
+  /** Asks the encoder for a keyframe now (what the ONVIF SetSynchronizationPoint does). */
+  forceKeyframe(): void;
+  /** The ONVIF service, when `onvif` was given. */
+  readonly onvif: OnvifFixture | undefined;
   /** Stops the server (SIGTERM, then SIGKILL after 2 s) and waits for it to exit. */
   close(): Promise<void>;
 }
@@ -116,6 +146,30 @@ export async function startRtspServer(o: RtspServerOptions = {}): Promise<RtspSe
     await exited;
     clearTimeout(t);
   };
+  const keyframes: FixtureKeyframe[] = [];
+  let forced = 0;
+  let lineBuf = '';
+  proc.stdout?.setEncoding('utf8');
+  proc.stdout?.on('data', (d: string) => {
+    lineBuf += d;
+    let nl = lineBuf.indexOf('\n');
+    while (nl >= 0) {
+      const line = lineBuf.slice(0, nl);
+      lineBuf = lineBuf.slice(nl + 1);
+      const k = /^KEYFRAME frame=(\d+) gap=(\d+) forced=([01])$/.exec(line);
+      if (k) {
+        keyframes.push({
+          frame: Number(k[1]),
+          gap: Number(k[2]),
+          forced: k[3] === '1',
+          at: performance.now(),
+        });
+      }
+      const f = /^FORCED (\d+)/.exec(line);
+      if (f) forced = Number(f[1]);
+      nl = lineBuf.indexOf('\n');
+    }
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     const t = setTimeout(
@@ -130,7 +184,6 @@ export async function startRtspServer(o: RtspServerOptions = {}): Promise<RtspSe
     const onExit = (code: number | null, sig: NodeJS.Signals | null): void =>
       fail(new Error(`RTSP server exited (${sig ?? code}) before ready: ${stderr.trim().slice(-500)}`));
     proc.once('exit', onExit);
-    proc.stdout?.setEncoding('utf8');
     proc.stdout?.on('data', (d: string) => {
       out += d;
       const m = /^READY (rtsp:\/\/\S+)$/m.exec(out);
@@ -147,5 +200,30 @@ export async function startRtspServer(o: RtspServerOptions = {}): Promise<RtspSe
     u.username = encodeURIComponent(o.auth.user);
     u.password = encodeURIComponent(o.auth.password);
   }
-  return { url, urlWithAuth: u.toString(), pid, close: kill };
+  const forceKeyframe = (): void => {
+    if (proc.exitCode === null && proc.signalCode === null) process.kill(pid, 'SIGUSR1');
+  };
+  let onvif: OnvifFixture | undefined;
+  if (o.onvif) {
+    try {
+      onvif = await startOnvifFixture({ ...o.onvif, rtspUrl: url, onSynchronizationPoint: forceKeyframe });
+    } catch (e) {
+      await kill();
+      throw e;
+    }
+  }
+  return {
+    url,
+    urlWithAuth: u.toString(),
+    pid,
+    keyInterval: Math.max(1, Math.round((o.gopSeconds ?? 10) * (o.fps ?? 15))),
+    keyframes: () => [...keyframes],
+    forcedRequests: () => forced,
+    forceKeyframe,
+    onvif,
+    close: async () => {
+      await onvif?.close();
+      await kill();
+    },
+  };
 }
