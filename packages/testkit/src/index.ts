@@ -11,6 +11,7 @@ export {
   chromiumFlags,
   launchChromium,
 } from './browser.js';
+export * from './native-gc.js';
 export * from './natlab/index.js';
 export {
   type FixtureKeyframe,

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import {
+  collectClosedPeers,
   type FixtureKeyframe,
   type RtspServerHandle,
   rtspServerAvailable,
@@ -98,6 +99,7 @@ describe('on-demand RTSP camera with ONVIF: a cold view asks the camera for a ke
     await hub?.close();
     await server?.close();
     for (const pid of await childPidsNamed('ffmpeg')) process.kill(pid, 'SIGKILL');
+    await collectClosedPeers(); // else the process can linger after its last test (testkit native-gc.ts)
   });
 
   /** The fixture's most recent keyframe when the camera's source gets its first keyframe. */

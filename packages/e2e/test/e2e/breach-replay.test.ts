@@ -53,6 +53,7 @@ import {
   x25519Generate,
 } from '@hearth/protocol';
 import { type HearthServer, startServer } from '@hearth/server';
+import { collectClosedPeers } from '@hearth/testkit';
 import WebSocket from 'ws';
 import { FAKE_FINGERPRINT, swapFingerprint } from '../../../cli/test/e2e/hostile-proxy.js';
 import { connectViewer, type Msg, pair, type TestViewer, until, weriftViewer } from './breach/viewer.js';
@@ -221,19 +222,7 @@ describe('breach replay: F1–F10 against the real server, agent and protocol', 
     await media?.close();
     await server?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
-    // libdatachannel's closed peers keep the process alive until their JS objects are collected
-    // (about 90 s of idle here, every run): collect them now. Calling node-datachannel's cleanup()
-    // instead crashed the process (SIGSEGV).
-    {
-      const v8 = await import('node:v8');
-      const vm = await import('node:vm');
-      v8.setFlagsFromString('--expose-gc');
-      const gc = vm.runInNewContext('gc') as () => void;
-      for (let i = 0; i < 3; i++) {
-        gc();
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await collectClosedPeers(); // else the process lingers ~90 s (testkit native-gc.ts)
   });
 
   it('F2 default passwords (Meari, CS2/iLnkP2P: admin / public): pairing with default secrets', async () => {
