@@ -1,10 +1,10 @@
 /**
- * Security review R2 and R3, through the real SessionManager (verifyOffer, the ACL, the replay
+ * Security review R2 and R4, through the real SessionManager (verifyOffer, the ACL, the replay
  * cache):
  * - R2: a stranger who knows only the device ID floods offers stamped 29 s ahead; the owner's next
  *   offer is still answered. Controls: the same kind of flood, reaching a copy of the old cache,
  *   does lock the owner out.
- * - R3: an offer answered before a restart, replayed to a new SessionManager (the agent after a
+ * - R4: an offer answered before a restart, replayed to a new SessionManager (the agent after a
  *   restart, same ACL), is refused with E_RESTARTED; a fresh offer is answered. Control: without
  *   the start-time check, the replay is answered again.
  */
@@ -159,7 +159,7 @@ describe('review R2: a replay-cache flood cannot lock the owner out', () => {
   });
 });
 
-describe('review R3: an offer replayed across a restart', () => {
+describe('review R4: an offer replayed across a restart', () => {
   it('is refused with E_RESTARTED by the restarted device; a fresh offer is answered', async () => {
     const w = await world();
     const before = w.manager();

@@ -89,7 +89,7 @@ export class SessionManager {
   private readonly replay: ReplayCache;
   /**
    * The device's clock when this manager started. An offer stamped before it is refused
-   * (E_RESTARTED, review R3): the replay cache is in memory, so an offer answered before a
+   * (E_RESTARTED, review R4): the replay cache is in memory, so an offer answered before a
    * restart would otherwise be answered again. A viewer whose offer was in flight makes a new one.
    */
   readonly startedAt: number;
@@ -158,7 +158,7 @@ export class SessionManager {
     if (!acl) return refuse('E_NO_GRANT', false);
     const d = acl.authorize(offer.viewerKey, 'live', this.o.env.now(), offer.camera);
     if (!d.allowed) return refuse(d.error.code, false);
-    // Made before this start: possibly answered by the previous run, whose cache is gone (R3).
+    // Made before this start: possibly answered by the previous run, whose cache is gone (R4).
     if (env.t < this.startedAt) return refuse('E_RESTARTED', false);
     const replayed = checkReplay(env, this.replay, this.o.env.now());
     if (replayed) return refuse(replayed.error.code, isPossibleAttack(replayed.error));
