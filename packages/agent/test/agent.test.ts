@@ -441,6 +441,49 @@ describe('startAgent', () => {
     o.send(agent.deviceId, { t: 'cameras' });
     assert.equal((await o.next((m) => m.t === 'cameras')).role, 'owner');
   });
+
+  it('review R4: an offer answered before a restart, replayed after it, is refused with E_RESTARTED; a fresh one is answered', async () => {
+    // One connection per key: close the earlier ones of the owner (they would replace ours).
+    for (const x of viewers) if (x.id === owner.id) x.client.close();
+    let v = await connectViewer(srv.url, owner.signer);
+    viewers.push(v);
+    const offer = await createOffer(
+      owner.signer,
+      { deviceId: agent.deviceId, camera: 'demo', sdp: sdp('offer') },
+      systemEnv,
+    );
+    v.send(agent.deviceId, { t: 'session/offer', env: offer.envelope });
+    assert.equal(
+      (await v.next((m) => m.t === 'session/answer' || m.t === 'session/refused')).t,
+      'session/answer',
+    );
+    v.send(agent.deviceId, { t: 'session/offer', env: offer.envelope });
+    assert.equal((await v.next((m) => m.t === 'session/refused')).code, 'E_REPLAY');
+    v.send(agent.deviceId, { t: 'session/close', sid: offer.sid });
+    await until('closed', () => agent.sessions.size === 0);
+    // The agent restarts (its in-memory replay cache is gone) on the same data directory.
+    await until('the clock moved past the offer', () => Date.now() > offer.envelope.t);
+    await agent.close();
+    agent = await start();
+    v.client.close();
+    v = await connectViewer(srv.url, owner.signer);
+    viewers.push(v);
+    v.send(agent.deviceId, { t: 'session/offer', env: offer.envelope });
+    const r = await v.next((m) => m.t === 'session/answer' || m.t === 'session/refused');
+    assert.deepEqual([r.t, r.code], ['session/refused', 'E_RESTARTED']);
+    const fresh = await createOffer(
+      owner.signer,
+      { deviceId: agent.deviceId, camera: 'demo', sdp: sdp('offer') },
+      systemEnv,
+    );
+    v.send(agent.deviceId, { t: 'session/offer', env: fresh.envelope });
+    assert.equal(
+      (await v.next((m) => m.t === 'session/answer' || m.t === 'session/refused')).t,
+      'session/answer',
+    );
+    v.send(agent.deviceId, { t: 'session/close', sid: fresh.sid });
+    await until('closed', () => agent.sessions.size === 0);
+  });
 });
 
 describe('RendezvousClient', () => {

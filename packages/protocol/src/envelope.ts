@@ -225,11 +225,23 @@ export async function verify<B>(e: Envelope, o: VerifyOptions<B>): Promise<Verif
   if (e.t < o.now - maxAge || e.t > o.now + maxFuture)
     return reject('E_STALE', `${e.p} timestamp outside the accepted window`);
   if (o.replay) {
-    const v = o.replay.check(`${e.k}/${e.n}`, e.t);
-    if (v === 'replay') return reject('E_REPLAY', `${e.p} nonce already used`);
-    if (v === 'stale') return reject('E_STALE', `${e.p} older than the replay cache's low-water mark`);
+    const refused = checkReplay(e, o.replay, o.now);
+    if (refused) return refused;
   }
   return { ok: true, body: body.data, signer, signerText: e.k, envelope: e };
+}
+
+/**
+ * Record a verified envelope's nonce in `cache` (key `k/n`), received at `now`: undefined when
+ * fresh, else E_REPLAY or E_STALE. {@link verify} calls it last when given a cache; a receiver that
+ * must first know whether the signer holds a grant (the device, for offers) verifies without a
+ * cache and calls this afterwards, so that strangers never reach the cache (review R2).
+ */
+export function checkReplay(e: Envelope, cache: ReplayCache, now: number): Rejected | undefined {
+  const v = cache.check(`${e.k}/${e.n}`, e.t, now);
+  if (v === 'replay') return reject('E_REPLAY', `${e.p} nonce already used`);
+  if (v === 'stale') return reject('E_STALE', `${e.p} older than the replay cache's low-water mark`);
+  return undefined;
 }
 
 /** Hash input that identifies one envelope exactly (used to bind an answer to its offer). */

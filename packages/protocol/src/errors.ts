@@ -159,6 +159,7 @@ export const ERRORS = {
     E_OFFLINE: ['offline', 'the target is not connected'],
     E_NO_SERVER: ['retry', 'the rendezvous server cannot be reached'],
     E_SHUTDOWN: ['retry', 'the device or the server is shutting down'],
+    E_RESTARTED: ['retry', 'the offer was made before the device last started; make a new one'],
     E_CAMERA_OFFLINE: [
       'camera-offline',
       "the camera's source does not deliver (unreachable, ffmpeg exits, probe fails, no keyframe)",

@@ -13,7 +13,6 @@ import {
   decodeClientFrame,
   HearthError,
   type IceServer,
-  MemoryReplayCache,
   newChallenge,
   type RendezvousErrorCode,
   type ServerFrame,
@@ -107,7 +106,6 @@ export class Hub {
   private readonly perAddr = new Map<string, number>();
   private readonly watchers = new Map<string, Set<Conn>>();
   private readonly tags = new Map<string, string>();
-  private readonly replay = new MemoryReplayCache(100_000, 3 * 60_000);
   private closing = false;
 
   constructor(private readonly o: HubOptions) {
@@ -330,7 +328,9 @@ export class Hub {
         serverKey: this.o.serverKey,
         challenge: conn.challenge,
         now: Date.now(),
-        replay: this.replay,
+        // No replay cache (review R2): the proof is bound to this connection's own random
+        // challenge, so it cannot be used on another connection; a shared cache only let a
+        // flood of proofs stamped in the future block every login.
       });
       if (conn.state !== 'authenticating') return; // closed (timeout, shutdown) meanwhile
       this.admit(conn, r.id, r.role);

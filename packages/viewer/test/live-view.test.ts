@@ -308,6 +308,22 @@ describe('live view', () => {
     assert.equal(h.offers().length, 1);
   });
 
+  it('refused with E_RESTARTED (the device restarted while the offer was in flight): a new signed offer, then connected', async () => {
+    const h = setup();
+    h.view.start();
+    await until(() => h.offers().length === 1);
+    const sid1 = decodeEnvelope(h.offers()[0]!.m.env).b.sid as string;
+    await h.view.onMessage({ t: 'session/refused', sid: sid1, code: 'E_RESTARTED' });
+    assert.equal(h.view.state.name, 'reconnecting');
+    await until(() => h.offers().length === 2);
+    const sid2 = decodeEnvelope(h.offers()[1]!.m.env).b.sid as string;
+    assert.notEqual(sid2, sid1);
+    await h.view.onMessage(await h.answer());
+    h.pcs[1]!.connect('host', 'host', DEVICE_FP);
+    await until(() => h.view.state.name === 'connected (direct)');
+    assert.ok(!h.states.includes('access refused'));
+  });
+
   it('revoked mid-session: access refused; camera restart: reconnecting, then a new signed offer', async () => {
     const h = setup();
     h.view.start();

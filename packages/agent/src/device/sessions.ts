@@ -6,6 +6,7 @@
 import {
   type Acl,
   type CryptoEnv,
+  checkReplay,
   createAnswer,
   createStillSealer,
   decodeEnvelope,
@@ -14,6 +15,7 @@ import {
   type IceServer,
   isPossibleAttack,
   MemoryReplayCache,
+  type ReplayCache,
   type Signer,
   type StillSealer,
   verifyOffer,
@@ -83,7 +85,14 @@ export class SessionManager {
   private readonly pending = new Map<string, unknown[]>();
   /** Offers the viewer closed while they were being answered. */
   private readonly cancelled = new Set<string>();
-  private readonly replay = new MemoryReplayCache(50_000, 5 * 60_000);
+  /** Nonces of offers from keys that hold a grant (strangers never reach it: review R2). */
+  private readonly replay: ReplayCache;
+  /**
+   * The device's clock when this manager started. An offer stamped before it is refused
+   * (E_RESTARTED, review R4): the replay cache is in memory, so an offer answered before a
+   * restart would otherwise be answered again. A viewer whose offer was in flight makes a new one.
+   */
+  readonly startedAt: number;
   private sweeper: NodeJS.Timeout | undefined;
   /** How often grants are re-checked for expiry. */
   readonly sweepMs: number;
@@ -99,9 +108,15 @@ export class SessionManager {
       iceServers: () => IceServer[];
       onEvent?: (e: SessionEvent) => void;
       sweepMs?: number;
+      /** The agent's start time on `env`'s clock (default: when this manager is made). */
+      startedAt?: number;
+      /** The offers' replay cache (default: in memory, 50 000 nonces, 5 min). */
+      replay?: ReplayCache;
     },
   ) {
     this.sweepMs = o.sweepMs ?? 2_000;
+    this.startedAt = o.startedAt ?? o.env.now();
+    this.replay = o.replay ?? new MemoryReplayCache(50_000, 5 * 60_000);
     this.sweeper = setInterval(() => this.sweep(), this.sweepMs);
     this.sweeper.unref();
   }
@@ -131,11 +146,9 @@ export class SessionManager {
     // (and dropped if the offer is refused).
     const key = `${from}/${sid}`;
     if (sid && !this.live.has(key) && this.pending.size < 256) this.pending.set(key, []);
-    const r = await verifyOffer(env, {
-      deviceId: this.o.deviceId,
-      now: this.o.env.now(),
-      replay: this.replay,
-    });
+    // Verified without the replay cache: it is checked below, only for a key that holds a grant,
+    // so a stranger's flood can neither fill it nor move its mark (review R2).
+    const r = await verifyOffer(env, { deviceId: this.o.deviceId, now: this.o.env.now() });
     if (!r.ok) return refuse(r.error.code, isPossibleAttack(r.error));
     const offer = r.body;
     // The sender the server authenticated must be the key that signed: an offer forwarded by
@@ -145,6 +158,10 @@ export class SessionManager {
     if (!acl) return refuse('E_NO_GRANT', false);
     const d = acl.authorize(offer.viewerKey, 'live', this.o.env.now(), offer.camera);
     if (!d.allowed) return refuse(d.error.code, false);
+    // Made before this start: possibly answered by the previous run, whose cache is gone (R4).
+    if (env.t < this.startedAt) return refuse('E_RESTARTED', false);
+    const replayed = checkReplay(env, this.replay, this.o.env.now());
+    if (replayed) return refuse(replayed.error.code, isPossibleAttack(replayed.error));
     if (!this.o.media.cameras().some((c) => c.name === offer.camera)) return refuse('E_NO_CAMERA', false);
     let created: Awaited<ReturnType<MediaBackend['createViewerSession']>>;
     try {

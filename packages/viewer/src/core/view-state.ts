@@ -136,7 +136,9 @@ export function nextViewState(s: ViewState, e: ViewEvent): ViewState {
     case 'retry':
       return keepsOnFailure(s) ? s : { name: 'reconnecting' };
     case 'refused':
-      // Any refusal that is not about the camera is final: the device did not allow this view.
+      // The device restarted while this offer was in flight (review R4): a new offer is answered.
+      if (e.code === 'E_RESTARTED') return { name: 'reconnecting' };
+      // Any other refusal that is not about the camera is final: the device did not allow this view.
       return byCode(e.code) ?? { name: 'access refused', code: e.code };
     case 'closed':
       return byCode(e.code) ?? { name: 'reconnecting' };

@@ -244,7 +244,7 @@ export class LiveView {
         this.fail({ code: m.code, message: 'the device refused the session', attack: false });
         this.endAttempt(false);
         this.dispatch({ type: 'refused', code: m.code });
-        if (this.state.name === 'camera offline') this.scheduleRetry();
+        if (this.state.name === 'camera offline' || this.state.name === 'reconnecting') this.scheduleRetry();
         return;
       }
       case 'session/closed': {
