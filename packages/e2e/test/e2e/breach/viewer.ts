@@ -16,19 +16,14 @@ import {
   ViewerPairing,
   WebCryptoSigner,
 } from '@hearth/protocol';
+import { until as pollUntil } from '@hearth/testkit';
 import { RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
 
 export type Msg = { t: string; [k: string]: unknown };
 
-export async function until<T>(what: string, f: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** The shared poll (testkit's), at this suite's pace: every 10 ms, 10 s unless told. */
+export const until = <T>(what: string, f: () => T | undefined | false, ms = 10_000) =>
+  pollUntil(what, f, ms, 10) as Promise<T>;
 
 export interface TestViewer {
   readonly signer: WebCryptoSigner;
