@@ -124,18 +124,6 @@ export class Hub {
     });
   }
 
-  /** Open connections (authenticated or not). */
-  get connections(): number {
-    return this.all.size;
-  }
-
-  /** Devices connected and authenticated. */
-  get devicesOnline(): number {
-    let n = 0;
-    for (const c of this.byId.values()) if (c.role === 'device') n++;
-    return n;
-  }
-
   /** Take a new WebSocket connection from `addr`. */
   accept(ws: WebSocket, addr: string) {
     const l = this.o.limits;

@@ -212,7 +212,10 @@ export async function startServer(
         }
         if (path === '/healthz') {
           res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-          res.end(JSON.stringify({ ok: true, connections: hub.connections, devices: hub.devicesOnline }));
+          // Anyone can ask, so the answer is only ok: counts of connections and devices online
+          // would tell a stranger how busy the server is and when a device comes and goes
+          // (review R5c).
+          res.end('{"ok":true}');
           return;
         }
         const file = c.serveViewer ? files.get(path) : undefined;

@@ -217,16 +217,17 @@ describe('rendezvous', () => {
     c.close();
   });
 
-  it('GET /healthz', async () => {
+  it('GET /healthz is only ok, with no counts of connections or devices (review R5c)', async () => {
     const d = await device();
     const cd = await connect(srv.wsUrl, d);
+    const cv = await connect(srv.wsUrl, await viewer());
     const r = await fetch(`${srv.url}/healthz`);
     assert.equal(r.status, 200);
-    const j = (await r.json()) as { ok: boolean; connections: number; devices: number };
-    assert.equal(j.ok, true);
-    assert.ok(j.connections >= 1);
-    assert.ok(j.devices >= 1);
+    assert.equal(r.headers.get('cache-control'), 'no-store');
+    // A device and a viewer are online: the old answer said so with counts.
+    assert.equal(await r.text(), '{"ok":true}');
     cd.c.close();
+    cv.c.close();
   });
 
   it('serves the viewer with the production CSP: /, /pair, shell files; never dist/lib', async () => {
