@@ -13,7 +13,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ERRORS, type ErrorCode, type IceServer, shortId } from '@hearth/protocol';
 import { issueTurnCredentials, RelayServer } from '@hearth/relay';
-import { APP_HEADERS, APP_ROUTES, CONTENT_TYPES, SHELL_FILES, webRoot } from '@hearth/viewer';
+import { APP_HEADERS, APP_ROUTES, CONTENT_TYPES, SHELL_FILES, TLS_HEADERS, webRoot } from '@hearth/viewer';
 import { type Logger, pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { isWildcardHost, resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
@@ -202,6 +202,9 @@ export async function startServer(
     const files = viewerFiles();
 
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      // Every answer, errors and /healthz included, carries the security headers (review R10).
+      for (const [k, v] of Object.entries(APP_HEADERS)) res.setHeader(k, v);
+      if (tls) for (const [k, v] of Object.entries(TLS_HEADERS)) res.setHeader(k, v);
       void (async () => {
         let path: string;
         try {

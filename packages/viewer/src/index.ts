@@ -30,10 +30,18 @@ export const APP_ROUTES = ['/pair'] as const;
 
 /** Security headers to send with every file of the app: the policy it is built and tested for. */
 export const APP_HEADERS = {
-  'content-security-policy': "default-src 'self'",
+  // frame-ancestors: no site may frame the app (clickjacking a pairing or a share); X-Frame-Options
+  // says the same to browsers that predate CSP level 2 (review R10).
+  'content-security-policy': "default-src 'self'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
+  // The app uses none of these; talk-back (audio) will allow the microphone for itself only.
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), usb=(), payment=()',
 } as const;
+
+/** Sent on every response over TLS, with {@link APP_HEADERS} (review R10). */
+export const TLS_HEADERS = { 'strict-transport-security': 'max-age=31536000' } as const;
 
 /** Content types of the files in {@link webRoot}, by extension. */
 export const CONTENT_TYPES: Readonly<Record<string, string>> = {
