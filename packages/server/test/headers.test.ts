@@ -29,7 +29,7 @@ const EXPECTED: Readonly<Record<string, RegExp>> = {
   'x-frame-options': /^DENY$/,
   'x-content-type-options': /^nosniff$/,
   'referrer-policy': /^no-referrer$/,
-  'permissions-policy': /(^|,\s*)camera=\(\)/,
+  'permissions-policy': /(^|,\s*)geolocation=\(\)/,
 };
 
 function fetchHeaders(

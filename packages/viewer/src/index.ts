@@ -36,8 +36,10 @@ export const APP_HEADERS = {
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
-  // The app uses none of these; talk-back (audio) will allow the microphone for itself only.
-  'permissions-policy': 'camera=(), microphone=(), geolocation=(), usb=(), payment=()',
+  // The app uses none of these. Camera and microphone are left out on purpose: Chromium ties
+  // WebRTC's local candidates to them (turning them off broke live view on the same host), and
+  // talk-back (audio) will need the microphone.
+  'permissions-policy': 'geolocation=(), usb=(), payment=(), serial=(), hid=()',
 } as const;
 
 /** Sent on every response over TLS, with {@link APP_HEADERS} (review R10). */
