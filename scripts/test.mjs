@@ -3,7 +3,7 @@
 // after the type check and the linter. Usage:
 //   node scripts/test.mjs [--no-lint] [--only <substring>] [files...]
 // Heavy suites (end-to-end, NAT lab) live in test/e2e and run too; set HEARTH_SKIP_E2E=1 to skip them locally.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -23,6 +23,43 @@ function run(cmd, cmdArgs, label) {
     `== ${label}: ${r.status === 0 ? 'ok' : `FAILED (exit ${r.status ?? r.signal})`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
   return r.status === 0;
+}
+
+// A test run with a wall-clock budget. A file that hangs (a test with no timeout of its own, or a
+// handle left open after its tests) is killed with its whole process group when the budget is spent,
+// counted as a failure and named, so one hang can never eat CI's whole time limit.
+const timedOut = [];
+function runBudgeted(cmd, cmdArgs, label, budgetS) {
+  const t0 = Date.now();
+  console.log(`\n== ${label}`);
+  return new Promise((resolve) => {
+    const child = spawn(cmd, cmdArgs, { stdio: 'inherit', cwd: root, env: process.env, detached: true });
+    let expired = false;
+    const killGroup = (sig) => {
+      try {
+        process.kill(-child.pid, sig);
+      } catch {}
+    };
+    const timer = setTimeout(() => {
+      expired = true;
+      console.log(`\n== ${label}: TIMED OUT after ${budgetS} s; killing it (SIGTERM, then SIGKILL)`);
+      killGroup('SIGTERM');
+      setTimeout(() => killGroup('SIGKILL'), 10_000).unref();
+    }, budgetS * 1000);
+    const onSignal = () => killGroup('SIGKILL');
+    process.once('exit', onSignal);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      process.removeListener('exit', onSignal);
+      // Whatever the file left behind in its group goes too.
+      killGroup('SIGKILL');
+      if (expired) timedOut.push(label);
+      const ok = code === 0 && !expired;
+      const how = expired ? 'TIMED OUT' : `FAILED (exit ${code ?? signal})`;
+      console.log(`== ${label}: ${ok ? 'ok' : how} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      resolve(ok);
+    });
+  });
 }
 
 function findTests(dir, out = []) {
@@ -52,16 +89,28 @@ const unit = files.filter((f) => !f.includes('/test/e2e/'));
 const e2e = files.filter((f) => f.includes('/test/e2e/'));
 const tapDir = mkdtempSync(join(tmpdir(), 'hearth-test-'));
 const totals = { pass: 0, fail: 0, skipped: 0, todo: 0 };
-function suite(list, label, extra, netns) {
+// Budgets (seconds, overridable): a whole unit run, and each end-to-end file. A single test gets
+// HEARTH_TEST_TIMEOUT_S unless it sets a timeout of its own.
+const UNIT_BUDGET_S = Number(process.env.HEARTH_UNIT_BUDGET_S ?? 1800);
+const FILE_BUDGET_S = Number(process.env.HEARTH_FILE_BUDGET_S ?? 900);
+const TEST_TIMEOUT_S = Number(process.env.HEARTH_TEST_TIMEOUT_S ?? 300);
+async function suite(list, label, extra, netns, budgetS) {
   const tap = join(tapDir, `${label.replace(/\W+/g, '-')}.tap`);
   // (No --test-force-exit: it also cuts the reporters' closing summary that CI reads.)
-  const nodeArgs = ['--conditions=source', '--import', 'tsx', '--test', ...extra];
+  const nodeArgs = [
+    '--conditions=source',
+    '--import',
+    'tsx',
+    '--test',
+    `--test-timeout=${TEST_TIMEOUT_S * 1000}`,
+  ];
+  nodeArgs.push(...extra);
   nodeArgs.push('--test-reporter=spec', '--test-reporter-destination=stdout');
   nodeArgs.push('--test-reporter=tap', `--test-reporter-destination=${tap}`);
   const cmd = netns
     ? ['ip', ['netns', 'exec', netns, process.execPath, ...nodeArgs, ...list]]
     : [process.execPath, [...nodeArgs, ...list]];
-  const ok = run(cmd[0], cmd[1], `${label} (${list.length} files)`);
+  const ok = await runBudgeted(cmd[0], cmd[1], `${label} (${list.length} files)`, budgetS);
   if (existsSync(tap)) {
     const text = readFileSync(tap, 'utf8');
     for (const k of ['pass', 'fail', 'skipped', 'todo']) {
@@ -95,26 +144,38 @@ function e2eNamespace() {
   return name;
 }
 // (Never call node --test with no files: it would go looking for tests itself, and find this script.)
-let ok = unit.length ? suite(unit, 'unit tests', []) : true;
+let ok = unit.length ? await suite(unit, 'unit tests', [], undefined, UNIT_BUDGET_S) : true;
 const isLab = (f) => f.startsWith('packages/testkit/') || f.startsWith('packages/e2e/test/e2e/natlab/');
 const inLab = e2e.filter(isLab);
 // The packaging test installs the packed tarballs with npm: it needs the registry, so it runs in
 // the root namespace too (it serves on 127.0.0.1 only).
 const needsRegistry = e2e.filter((f) => f.endsWith('/pack.test.ts'));
 const inNs = e2e.filter((f) => !isLab(f) && !needsRegistry.includes(f));
+// End-to-end files run one at a time, each in a run of its own with its own budget.
+async function eachFile(list, label, netns) {
+  let all = true;
+  for (const [i, f] of list.entries()) {
+    const name = `${label} ${i + 1}/${list.length}: ${f}`;
+    all = (await suite([f], name, ['--test-concurrency=1'], netns, FILE_BUDGET_S)) && all;
+  }
+  return all;
+}
 if (inNs.length) {
   const ns = e2eNamespace();
   try {
-    ok = suite(inNs, `end-to-end tests${ns ? ` in netns ${ns}` : ''}`, ['--test-concurrency=1'], ns) && ok;
+    ok = (await eachFile(inNs, `end-to-end${ns ? ` (netns ${ns})` : ''}`, ns)) && ok;
   } finally {
     if (ns) spawnSync('ip', ['netns', 'del', ns]);
   }
 }
-if (inLab.length) ok = suite(inLab, 'NAT lab tests', ['--test-concurrency=1']) && ok;
-if (needsRegistry.length) ok = suite(needsRegistry, 'packaging test', ['--test-concurrency=1']) && ok;
+if (inLab.length) ok = (await eachFile(inLab, 'NAT lab')) && ok;
+if (needsRegistry.length) ok = (await eachFile(needsRegistry, 'packaging')) && ok;
 rmSync(tapDir, { recursive: true, force: true });
 // One closing line over both runs, in the plain form CI reads.
 // (todo: a scenario for something not built yet, e.g. the breach-replay suite's F3 and F9.)
+if (timedOut.length)
+  console.log(`\ntimed out (killed, counted as failed):\n${timedOut.map((l) => `  ${l}`).join('\n')}`);
+totals.fail += timedOut.length;
 console.log(
   `\ntests: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped, ${totals.todo} todo`,
 );
