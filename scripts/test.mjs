@@ -3,6 +3,9 @@
 // after the type check and the linter. Usage:
 //   node scripts/test.mjs [--no-lint] [--only <substring>] [files...]
 // Heavy suites (end-to-end, NAT lab) live in test/e2e and run too; set HEARTH_SKIP_E2E=1 to skip them locally.
+// Each end-to-end file runs alone, within a wall-clock budget (HEARTH_FILE_BUDGET_S, default 900);
+// the unit run has HEARTH_UNIT_BUDGET_S (1800), a test without its own timeout HEARTH_TEST_TIMEOUT_S
+// (300), and the whole run HEARTH_TOTAL_BUDGET_S (4500). What overruns is killed, named and failed.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +32,7 @@ function run(cmd, cmdArgs, label) {
 // handle left open after its tests) is killed with its whole process group when the budget is spent,
 // counted as a failure and named, so one hang can never eat CI's whole time limit.
 const timedOut = [];
+const timings = [];
 function runBudgeted(cmd, cmdArgs, label, budgetS) {
   const t0 = Date.now();
   console.log(`\n== ${label}`);
@@ -56,6 +60,7 @@ function runBudgeted(cmd, cmdArgs, label, budgetS) {
       if (expired) timedOut.push(label);
       const ok = code === 0 && !expired;
       const how = expired ? 'TIMED OUT' : `FAILED (exit ${code ?? signal})`;
+      timings.push({ label, s: (Date.now() - t0) / 1000, result: ok ? 'ok' : how });
       console.log(`== ${label}: ${ok ? 'ok' : how} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       resolve(ok);
     });
@@ -94,6 +99,12 @@ const totals = { pass: 0, fail: 0, skipped: 0, todo: 0 };
 const UNIT_BUDGET_S = Number(process.env.HEARTH_UNIT_BUDGET_S ?? 1800);
 const FILE_BUDGET_S = Number(process.env.HEARTH_FILE_BUDGET_S ?? 900);
 const TEST_TIMEOUT_S = Number(process.env.HEARTH_TEST_TIMEOUT_S ?? 300);
+// The whole run stops starting files once HEARTH_TOTAL_BUDGET_S is spent (CI gives 90 min in all,
+// installs included), and names what it did not run, so a slow machine fails with a reason.
+const TOTAL_BUDGET_S = Number(process.env.HEARTH_TOTAL_BUDGET_S ?? 4500);
+const startedAt = Date.now();
+const leftS = () => TOTAL_BUDGET_S - (Date.now() - startedAt) / 1000;
+const notRun = [];
 async function suite(list, label, extra, netns, budgetS) {
   const tap = join(tapDir, `${label.replace(/\W+/g, '-')}.tap`);
   // (No --test-force-exit: it also cuts the reporters' closing summary that CI reads.)
@@ -156,7 +167,13 @@ async function eachFile(list, label, netns) {
   let all = true;
   for (const [i, f] of list.entries()) {
     const name = `${label} ${i + 1}/${list.length}: ${f}`;
-    all = (await suite([f], name, ['--test-concurrency=1'], netns, FILE_BUDGET_S)) && all;
+    const budget = Math.min(FILE_BUDGET_S, Math.floor(leftS()));
+    if (budget < 30) {
+      notRun.push(f);
+      all = false;
+      continue;
+    }
+    all = (await suite([f], name, ['--test-concurrency=1'], netns, budget)) && all;
   }
   return all;
 }
@@ -173,9 +190,16 @@ if (needsRegistry.length) ok = (await eachFile(needsRegistry, 'packaging')) && o
 rmSync(tapDir, { recursive: true, force: true });
 // One closing line over both runs, in the plain form CI reads.
 // (todo: a scenario for something not built yet, e.g. the breach-replay suite's F3 and F9.)
+// Each run's time and result, at the end where CI's excerpt shows it.
+console.log('\nruns:');
+for (const t of timings) console.log(`  ${t.s.toFixed(1).padStart(7)} s  ${t.result.padEnd(9)}  ${t.label}`);
 if (timedOut.length)
   console.log(`\ntimed out (killed, counted as failed):\n${timedOut.map((l) => `  ${l}`).join('\n')}`);
-totals.fail += timedOut.length;
+if (notRun.length)
+  console.log(
+    `\nnot run, the run's budget of ${TOTAL_BUDGET_S} s being spent (counted as failed):\n${notRun.map((f) => `  ${f}`).join('\n')}`,
+  );
+totals.fail += timedOut.length + notRun.length;
 console.log(
   `\ntests: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped, ${totals.todo} todo`,
 );
