@@ -33,6 +33,7 @@ import { loadOrCreateIdentity } from './device/identity.js';
 import { type PairingEvent, PairingHost, type PairingInfo, pairingStatePath } from './device/pairing-host.js';
 import { RendezvousClient } from './device/rendezvous-client.js';
 import { type MediaBackend, type SessionEvent, SessionManager } from './device/sessions.js';
+import { StrangerReplies, type StrangerRepliesOptions } from './device/stranger-replies.js';
 
 export type { PairingInfo } from './device/pairing-host.js';
 
@@ -85,6 +86,14 @@ export interface AgentOptions {
    * would leave them). Not reachable from the CLI.
    */
   unsealedForTests?: boolean;
+  /**
+   * How fast the device answers keys without a grant (refusals, channel and pairing replies):
+   * per stranger and in total, per second and burst. Defaults 1/10 and 10/40 (review R3).
+   */
+  strangerReplies?: Pick<
+    StrangerRepliesOptions,
+    'perStrangerPerSecond' | 'perStrangerBurst' | 'totalPerSecond' | 'totalBurst'
+  >;
 }
 
 /** A running agent. */
@@ -142,11 +151,37 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     );
     log.info(fields, kind);
   };
+  // Grant holders now (owner and members in time): the server shows them our presence and favours
+  // their messages (the `allow` frame); everyone else is a stranger, answered at a trickle (R3).
+  let holders = new Set<string>(acl?.holders(env.now()) ?? []);
+  let allowSent: string | undefined;
+  const publishAllow = (force = false) => {
+    const list = acl?.holders(env.now()) ?? [];
+    holders = new Set(list);
+    const text = list.join(',');
+    if (!force && text === allowSent) return;
+    if (client.send({ t: 'allow', k: list })) allowSent = text;
+  };
+  const strangers = new StrangerReplies({
+    ...o.strangerReplies,
+    isHolder: (k) => holders.has(k),
+    now: () => env.now(),
+  });
+  const toAnyone = (to: string, m: unknown): boolean => strangers.allow(to) && client.sendTo(to, m);
+  // Once a minute: grants that expired or began leave or join the list, and one line says how
+  // many replies to strangers were dropped.
+  const housekeeping = setInterval(() => {
+    publishAllow();
+    const d = strangers.takeDropped();
+    if (d.dropped)
+      log.warn(d, 'dropped replies to keys without a grant over their rate (a flood from strangers?)');
+  }, 60_000);
+  housekeeping.unref();
   const channels = new DeviceChannels({
     signer: id.signer,
     deviceId: id.deviceId,
     env,
-    route: (to, m) => client.sendTo(to, m),
+    route: toAnyone,
     ...(o.unsealedForTests ? { unsealedForTests: true } : {}),
   });
   /** Which channel each session (viewer/sid) came on, so that its replies go back on it. */
@@ -200,7 +235,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     ...(o.pairingPolicies ? { policies: o.pairingPolicies } : {}),
     ...(o.pairingIterations !== undefined ? { iterations: o.pairingIterations } : {}),
     stateFile: pairingStatePath(o.dataDir),
-    send: (to, m) => client.sendTo(to, m),
+    send: (to, m) => void toAnyone(to, m),
     register: (tag) => client.send({ t: 'pair/register', tag }),
     isPaired: () => acl !== undefined,
     onPaired: (v) => {
@@ -208,6 +243,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         const next = Acl.create(id.deviceId, v.viewerKey);
         saveAcl(o.dataDir, next); // persisted before the viewer hears it is paired
         acl = next;
+        publishAllow();
         emit({ kind: 'acl-created', owner: v.viewer });
       } else {
         // A member window (re-opened on the device): the device now knows the viewer's key, but
@@ -235,6 +271,8 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       emit({ kind: 'impostor-alert', count: f.impostors });
     }
     pairing.reregister();
+    allowSent = undefined;
+    publishAllow(true);
     // The channels outlive the WebSocket (same process, same keys); a restart loses them, and
     // viewers then re-handshake on chan/reset.
   });
@@ -309,6 +347,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
           const dropped = acl.dropped(next, env.now());
           saveAcl(o.dataDir, next);
           acl = next;
+          publishAllow();
           const closed = sessions.sweep();
           emit({ kind: 'acl-updated', ver: next.state.ver, dropped: dropped.length, closed });
           reply({ t: 'acl/ok', ver: next.state.ver });
@@ -343,6 +382,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     channels,
     openPairing: () => pairing.open(),
     async close() {
+      clearInterval(housekeeping);
       sessions.dispose();
       pairing.dispose();
       client.close();

@@ -249,6 +249,12 @@ export class Acl {
     return [...before].filter((k) => !after.has(k) && k !== next.state.owner);
   }
 
+  /** The keys that hold a grant at `now`: the owner, then every member whose grant is in time. */
+  holders(now: number): string[] {
+    const subs = this.activeGrants.filter((g) => inTime(g, now)).map((g) => g.sub);
+    return [...new Set([this.state.owner, ...subs])];
+  }
+
   /** May `key` (raw bytes or `huk_` text) do `scope` on `camera` at time `now`? */
   authorize(key: Uint8Array | string, scope: Scope, now: number, camera?: string): Decision {
     let text: string;

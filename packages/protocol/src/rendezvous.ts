@@ -33,6 +33,10 @@ const idText = z
   .string()
   .refine((s): boolean => isId('deviceId', s) || isId('userKey', s), 'device id or user key');
 const deviceIdText = z.string().refine((s): boolean => isId('deviceId', s), 'device id');
+const userKeyText = z.string().refine((s): boolean => isId('userKey', s), 'user key');
+
+/** Most viewer keys in one `allow` frame (a device's owner and members). */
+export const MAX_ALLOW = 1024;
 const b64 = (n: number) => z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${n}}$`));
 
 /** ICE server entry handed to authenticated clients (TURN credentials are per session, short-lived). */
@@ -64,6 +68,7 @@ export const RENDEZVOUS_ERROR_CODES = [
   'E_BAD_STATE',
   'E_OFFLINE',
   'E_CONGESTED',
+  'E_RATE_LIMITED',
   'E_TAG_TAKEN',
   'E_AUTH',
 ] as const satisfies readonly ErrorCode[];
@@ -126,6 +131,12 @@ export const clientFrameSchema = z.discriminatedUnion('t', [
         .nullable(),
     })
     .strict(),
+  /**
+   * Device: the viewer keys that hold a grant now (its owner and members). The server shows the
+   * device's presence only to them, and routes their messages to it ahead of strangers' (whose
+   * total it caps). Sent after every `ready` and whenever the ACL changes; it replaces the last one.
+   */
+  z.object({ t: z.literal('allow'), k: z.array(userKeyText).max(MAX_ALLOW) }).strict(),
   /** Viewer: which device registered this lookup tag? */
   z.object({ t: z.literal('pair/lookup'), tag: z.string().regex(/^[0-9A-Z]{4}$/) }).strict(),
   z.object({ t: z.literal('ping') }).strict(),

@@ -55,6 +55,17 @@ const limitsSchema = z
     maxFrameBytes: posInt.max(MAX_FRAME_BYTES).default(MAX_FRAME_BYTES),
     messagesPerSecond: posInt.default(50),
     messageBurst: posInt.default(200),
+    /**
+     * Messages routed to one device from one sender, per sender key and per sender address (token
+     * bucket). Excess is refused to the sender with `E_RATE_LIMITED`; nothing reaches the device.
+     */
+    inboundPerSenderPerSecond: posInt.default(10),
+    inboundPerSenderBurst: posInt.default(40),
+    /** Messages routed to one device from all senders not on its `allow` list together. */
+    strangersPerSecond: posInt.default(20),
+    strangersBurst: posInt.default(60),
+    /** Idle authenticated connection: pinged after this long without a frame, closed if silent as long again. */
+    idleTimeoutMs: posInt.default(60_000),
     maxConnectionsPerAddress: posInt.default(32),
     maxConnections: posInt.default(10_000),
     authTimeoutMs: posInt.default(10_000),

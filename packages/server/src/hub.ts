@@ -18,6 +18,7 @@ import {
   type ServerFrame,
   shortId,
   systemEnv,
+  TokenBucket,
   VerificationError,
   verifyAuth,
 } from '@hearth/protocol';
@@ -36,12 +37,29 @@ export const FRAME_ERRORS: { readonly [C in RendezvousErrorCode]: string } = {
   E_BAD_STATE: 'frame not valid in this state (authenticate first, or wrong role)',
   E_OFFLINE: 'the target is not connected',
   E_CONGESTED: 'the target is not reading its messages',
+  E_RATE_LIMITED: 'too many messages to this device; retry later',
   E_TAG_TAKEN: 'another device holds this lookup tag',
   E_AUTH: 'authentication failed',
 };
 
 /** Most bytes queued towards one connection before sends to it are refused. */
 const MAX_BUFFERED = 4 * 1024 * 1024;
+
+/** Most per-sender buckets kept for one device (the oldest goes first; strangers' total still caps). */
+const MAX_SENDER_BUCKETS = 4096;
+
+/** What the hub keeps for a connected device, to protect it from what others send it (review R3). */
+interface DeviceGuard {
+  /** Per sender key (`k:`) and sender address (`a:`). */
+  senders: Map<string, TokenBucket>;
+  /** All senders not on the device's allow list, together. */
+  strangers: TokenBucket;
+  /**
+   * Frames the device may send beyond its own rate, earned one per message routed to it: its
+   * replies to traffic that others provoked never get its connection closed.
+   */
+  credit: number;
+}
 
 interface Conn {
   ws: WebSocket;
@@ -57,6 +75,9 @@ interface Conn {
   tag?: string;
   authTimer?: NodeJS.Timeout;
   replaced?: boolean;
+  /** When the last complete frame arrived (the idle sweep closes silent connections). */
+  lastFrame: number;
+  guard?: DeviceGuard;
 }
 
 export interface HubOptions {
@@ -98,6 +119,12 @@ export interface HubTestHooks {
   admitted?(id: string, role: 'device' | 'viewer'): void;
   /** ICE servers to hand out instead of `iceFor` (undefined: use iceFor). */
   ice?(id: string): IceServer[] | undefined;
+  /**
+   * Turn defences off, for the controls that show an attack test can fail: `inbound`, the
+   * per-sender and strangers' caps on what reaches a device and the device's reply credit (R3);
+   * `presence`, presence following the device's allow list (R5d).
+   */
+  unguarded?: { inbound?: boolean; presence?: boolean };
 }
 
 export class Hub {
@@ -106,9 +133,18 @@ export class Hub {
   private readonly perAddr = new Map<string, number>();
   private readonly watchers = new Map<string, Set<Conn>>();
   private readonly tags = new Map<string, string>();
+  /**
+   * Each device's last `allow` list (viewer keys that hold a grant), kept while it is offline too:
+   * presence goes only to these, and their messages skip the strangers' cap.
+   */
+  private readonly allowed = new Map<string, Set<string>>();
   private closing = false;
+  private readonly idleSweep: NodeJS.Timeout;
 
   constructor(private readonly o: HubOptions) {
+    const idle = o.limits.idleTimeoutMs;
+    this.idleSweep = setInterval(() => this.sweepIdle(), Math.max(50, Math.floor(idle / 4)));
+    this.idleSweep.unref();
     o.test?.attach?.({
       online: () => [...this.byId.keys()],
       tags: () => new Map(this.tags),
@@ -137,6 +173,7 @@ export class Hub {
       lastRefill: now,
       bad: 0,
       watching: new Set(),
+      lastFrame: now,
     };
     ws.on('error', (e) => this.o.log.debug?.({ addr, err: e.message }, 'websocket error'));
     ws.on('close', () => this.onClose(conn));
@@ -153,6 +190,7 @@ export class Hub {
       if (conn.state !== 'ready') this.close(conn, 'E_TIMEOUT', 'authentication timeout');
     }, l.authTimeoutMs);
     ws.on('message', (data, isBinary) => {
+      conn.lastFrame = Date.now();
       try {
         this.onMessage(conn, data as Buffer, isBinary);
       } catch (e) {
@@ -169,6 +207,7 @@ export class Hub {
   /** Close every connection with 1001 (server shutdown). */
   shutdown() {
     this.closing = true;
+    clearInterval(this.idleSweep);
     for (const c of [...this.all]) this.close(c, 'E_SHUTDOWN', 'server shutting down');
   }
 
@@ -255,9 +294,55 @@ export class Hub {
       conn.tokens + ((now - conn.lastRefill) / 1000) * l.messagesPerSecond,
     );
     conn.lastRefill = now;
-    if (conn.tokens < 1) return false;
-    conn.tokens -= 1;
-    return true;
+    if (conn.tokens >= 1) {
+      conn.tokens -= 1;
+      return true;
+    }
+    // A device's replies are paid for by the messages that provoked them (review R3).
+    if (conn.guard && conn.guard.credit >= 1 && !this.o.test?.unguarded?.inbound) {
+      conn.guard.credit -= 1;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Close authenticated connections that sent no complete frame for `limits.idleTimeoutMs` (clients
+   * ping every 25 s), and so also one that trickles a frame byte by byte (review R5b).
+   */
+  private sweepIdle() {
+    const now = Date.now();
+    const idle = this.o.limits.idleTimeoutMs;
+    for (const c of this.all) {
+      if (c.state === 'ready' && now - c.lastFrame > idle) {
+        this.o.log.info({ addr: c.addr, id: c.id && shortId(c.id) }, 'closing an idle connection');
+        this.close(c, 'E_TIMEOUT', 'idle timeout');
+      }
+    }
+  }
+
+  /**
+   * May `from` send one more message to the device behind `target`? Per sender key and address,
+   * and, for senders the device has not allowed, all of them together (review R3).
+   */
+  private admitInbound(from: Conn, target: Conn): boolean {
+    const g = target.guard;
+    if (!g || this.o.test?.unguarded?.inbound) return true;
+    const l = this.o.limits;
+    const now = Date.now();
+    const bucket = (k: string) => {
+      let b = g.senders.get(k);
+      if (!b) {
+        if (g.senders.size >= MAX_SENDER_BUCKETS) g.senders.delete(g.senders.keys().next().value as string);
+        b = new TokenBucket(l.inboundPerSenderPerSecond, l.inboundPerSenderBurst, now);
+        g.senders.set(k, b);
+      }
+      return b;
+    };
+    if (!bucket(`k:${from.id}`).take(now)) return false;
+    if (this.allowed.get(target.id!)?.has(from.id!)) return true;
+    if (!bucket(`a:${from.addr}`).take(now)) return false;
+    return g.strangers.take(now);
   }
 
   private onMessage(conn: Conn, data: Buffer, isBinary: boolean) {
@@ -304,6 +389,8 @@ export class Hub {
         return this.watch(conn, f.d);
       case 'pair/register':
         return this.register(conn, f.tag);
+      case 'allow':
+        return this.allow(conn, f.k);
       case 'pair/lookup':
         return this.sendFrame(conn, { t: 'pair/found', tag: f.tag, d: this.tags.get(f.tag) ?? null });
     }
@@ -363,6 +450,14 @@ export class Hub {
     conn.id = id;
     conn.role = role;
     this.byId.set(id, conn);
+    if (role === 'device') {
+      const l = this.o.limits;
+      conn.guard = {
+        senders: new Map(),
+        strangers: new TokenBucket(l.strangersPerSecond, l.strangersBurst, Date.now()),
+        credit: 0,
+      };
+    }
     let impostors = 0;
     if (role === 'device') {
       try {
@@ -390,7 +485,34 @@ export class Hub {
     const text = JSON.stringify({ t: 'recv', from: conn.id!, m } satisfies ServerFrame);
     if (Buffer.byteLength(text) > this.o.limits.maxFrameBytes) return this.error(conn, 'E_TOO_LARGE', ref);
     if (target.ws.bufferedAmount > MAX_BUFFERED) return this.error(conn, 'E_CONGESTED', ref);
+    if (!this.admitInbound(conn, target)) return this.error(conn, 'E_RATE_LIMITED', ref);
+    if (target.guard) target.guard.credit = Math.min(this.o.limits.messageBurst, target.guard.credit + 1);
     target.ws.send(text);
+  }
+
+  /** A device's allow list: presence follows it, and its viewers skip the strangers' cap. */
+  private allow(conn: Conn, keys: string[]) {
+    if (conn.role !== 'device') return this.bad(conn, 'E_BAD_STATE', 'only devices send allow lists');
+    const d = conn.id!;
+    const before = this.allowed.get(d);
+    const next = new Set(keys);
+    this.allowed.delete(d); // re-inserted last: the oldest list goes first when over the bound
+    this.allowed.set(d, next);
+    if (this.allowed.size > this.o.limits.maxConnections)
+      this.allowed.delete(this.allowed.keys().next().value as string);
+    // Watchers who gain the device see it online; those who lose it see it gone.
+    for (const c of this.watchers.get(d) ?? []) {
+      const was = before?.has(c.id!) ?? false;
+      const is = next.has(c.id!);
+      if (is && !was) this.sendFrame(c, { t: 'presence', d, online: true });
+      if (was && !is) this.sendFrame(c, { t: 'presence', d, online: false });
+    }
+  }
+
+  /** Is `viewer` on device `d`'s allow list (may it see the device's presence)? */
+  private mayWatch(viewer: Conn, d: string): boolean {
+    if (this.o.test?.unguarded?.presence) return true;
+    return this.allowed.get(d)?.has(viewer.id!) ?? false;
   }
 
   private watch(conn: Conn, ids: string[]) {
@@ -404,7 +526,8 @@ export class Hub {
         this.watchers.set(d, set);
       }
       set.add(conn);
-      const online = this.byId.get(d)?.role === 'device';
+      // Presence follows the device's allow list (review R5d): anyone else sees it offline.
+      const online = this.byId.get(d)?.role === 'device' && this.mayWatch(conn, d);
       this.sendFrame(conn, { t: 'presence', d, online });
     }
   }
@@ -416,7 +539,8 @@ export class Hub {
   }
 
   private presence(d: string, online: boolean) {
-    for (const c of this.watchers.get(d) ?? []) this.sendFrame(c, { t: 'presence', d, online });
+    for (const c of this.watchers.get(d) ?? [])
+      if (this.mayWatch(c, d)) this.sendFrame(c, { t: 'presence', d, online });
   }
 
   private register(conn: Conn, tag: string | null) {

@@ -32,7 +32,7 @@ import {
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { ServerConfig } from './config.js';
-import type { HubTestAccess } from './hub.js';
+import type { HubTestAccess, HubTestHooks } from './hub.js';
 import { type HearthServer, startServer } from './server.js';
 
 /** One client frame as the hub decoded it. */
@@ -51,6 +51,8 @@ export interface TestHubOptions {
   serveViewer?: boolean;
   limits?: Partial<ServerConfig['limits']>;
   log?: Logger;
+  /** Turn defences off, for controls (see `HubTestHooks.unguarded`). */
+  unguarded?: HubTestHooks['unguarded'];
 }
 
 /** A real hub on 127.0.0.1, and the levers a test may pull. */
@@ -116,6 +118,7 @@ export async function startTestHub(o: TestHubOptions = {}): Promise<TestHub> {
       {
         ...(o.log ? { log: o.log } : {}),
         hubTestHooks: {
+          ...(o.unguarded ? { unguarded: o.unguarded } : {}),
           attach: (a) => {
             access = a;
           },

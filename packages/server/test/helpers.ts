@@ -12,6 +12,7 @@ import {
   WebCryptoSigner,
 } from '@hearth/protocol';
 import WebSocket from 'ws';
+import type { HubTestHooks } from '../src/hub.js';
 import { type HearthServer, type ServerConfigInput, startServer } from '../src/index.js';
 
 export type Frame = ServerFrame & Record<string, unknown>;
@@ -24,14 +25,18 @@ export function tempDir(): { dir: string; rm(): void } {
 export async function testServer(
   dataDir: string,
   over: Partial<ServerConfigInput> = {},
+  hubTestHooks?: HubTestHooks,
 ): Promise<HearthServer & { wsUrl: string }> {
-  const s = await startServer({
-    dataDir,
-    host: '127.0.0.1',
-    port: 0,
-    relay: { enabled: false },
-    ...over,
-  });
+  const s = await startServer(
+    {
+      dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      relay: { enabled: false },
+      ...over,
+    },
+    hubTestHooks ? { hubTestHooks } : {},
+  );
   return Object.assign(s, { wsUrl: `${s.url.replace(/^http/, 'ws')}/ws` });
 }
 

@@ -41,6 +41,8 @@ describe('RendezvousCore against the real hub', () => {
     await until('offline presence', () => presence.length === 1);
     dev.start();
     await dev.whenReady();
+    // Presence follows the device's allow list (review R5d): the device names the viewer.
+    assert.ok(dev.core.send({ t: 'allow', k: [viewer.id] }));
     await until('online presence', () => presence.some((p) => p.online));
     assert.ok(hub.online().includes(dev.id) && hub.online().includes(viewer.id));
     assert.ok(hub.authenticated.includes(dev.id));

@@ -108,6 +108,8 @@ describe('rendezvous', () => {
     const v = await viewer();
     const w = await connect(srv.wsUrl, v);
     const one = await connect(srv.wsUrl, d);
+    one.c.send({ t: 'allow', k: [v.id] });
+    await sleep(50);
     w.c.send({ t: 'watch', d: [d.id] });
     assert.equal((await w.c.next('presence')).online, true);
     const two = await connect(srv.wsUrl, d);
@@ -162,6 +164,7 @@ describe('rendezvous', () => {
     cv.c.send({ t: 'watch', d: [d.id] });
     assert.deepEqual(await cv.c.next('presence'), { t: 'presence', d: d.id, online: false });
     const cd = await connect(srv.wsUrl, d);
+    cd.c.send({ t: 'allow', k: [v.id] });
     assert.deepEqual(await cv.c.next('presence'), { t: 'presence', d: d.id, online: true });
     cd.c.close();
     assert.deepEqual(await cv.c.next('presence'), { t: 'presence', d: d.id, online: false });
