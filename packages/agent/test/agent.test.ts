@@ -234,11 +234,19 @@ describe('startAgent', () => {
       { d: agent.deviceId, ver: 1, add: [grant], revoke: [] },
       systemEnv,
     );
+
+    const lastAllow = () =>
+      srv.frames.filter((f) => f.from === agent.deviceId && f.frame.t === 'allow').at(-1)?.frame as
+        | { k: string[] }
+        | undefined;
     owner.send(agent.deviceId, { t: 'acl/update', env: up1 });
     assert.deepEqual(await owner.next((m) => m.t === 'acl/ok' || m.t === 'acl/error'), {
       t: 'acl/ok',
       ver: 1,
     });
+    // The device names its grant holders to the hub (presence follows them, review R5d).
+    await until('allow list with the member', () => lastAllow()?.k.includes(member.id));
+    assert.deepEqual(lastAllow()?.k.sort(), [owner.id, member.id].sort());
     const o = await createOffer(
       member.signer,
       { deviceId: agent.deviceId, camera: 'demo', sdp: sdp('offer') },
@@ -262,6 +270,8 @@ describe('startAgent', () => {
     );
     owner.send(agent.deviceId, { t: 'acl/update', env: up2 });
     assert.deepEqual(await owner.next((m) => m.t === 'acl/ok'), { t: 'acl/ok', ver: 2 });
+    await until('allow list without the member', () => !lastAllow()?.k.includes(member.id));
+    assert.deepEqual(lastAllow()?.k, [owner.id]);
     assert.deepEqual(await member.next((m) => m.t === 'session/closed'), {
       t: 'session/closed',
       sid: o.sid,

@@ -67,6 +67,8 @@ export interface TestHub {
   readonly frames: TestHubFrame[];
   /** IDs that authenticated, in order. */
   readonly authenticated: string[];
+  /** Call `f` with each ID as it authenticates (from now on); returns a function that stops it. */
+  onAuthenticated(f: (id: string) => void): () => void;
   /** ICE servers handed out in `ready` (default none: the built-in relay is off). */
   ice: IceServer[];
   /** Swallow every client frame: the server goes silent, as on a half-open connection. */
@@ -97,6 +99,7 @@ export async function startTestHub(o: TestHubOptions = {}): Promise<TestHub> {
   const frames: TestHubFrame[] = [];
   const authenticated: string[] = [];
   const peers = new Set<TestPeer>();
+  const onAuth = new Set<(id: string) => void>();
   const state: Pick<TestHub, 'ice' | 'silent' | 'intercept'> = {
     ice: [],
     silent: false,
@@ -127,7 +130,10 @@ export async function startTestHub(o: TestHubOptions = {}): Promise<TestHub> {
             if (state.silent) return false;
             return state.intercept?.(f, from) !== false;
           },
-          admitted: (id) => void authenticated.push(id),
+          admitted: (id) => {
+            authenticated.push(id);
+            for (const f of onAuth) f(id);
+          },
           ice: () => state.ice,
         },
       },
@@ -145,6 +151,10 @@ export async function startTestHub(o: TestHubOptions = {}): Promise<TestHub> {
     serverKey: server.serverKey,
     frames,
     authenticated,
+    onAuthenticated(f) {
+      onAuth.add(f);
+      return () => onAuth.delete(f);
+    },
     get ice() {
       return state.ice;
     },

@@ -56,6 +56,16 @@ export async function startHarness(): Promise<Harness> {
             await handler(r.m, (out) => void channels.send(f.from, out as never, r.channel), f.from);
         })().catch((e) => console.error('fake device handler failed', e));
       });
+      // A scripted device grants every viewer that connects: it names them all in its allow list
+      // (presence follows that list, review R5d), now and on each new viewer; the hub keeps the list
+      // across the device's reconnects.
+      const allowAll = () =>
+        peer.core.send({
+          t: 'allow',
+          k: [...new Set(hub.authenticated.filter((x) => x.startsWith('huk_')))].slice(-1024),
+        });
+      hub.onAuthenticated((x) => x.startsWith('huk_') && allowAll());
+      allowAll();
       devices.set(peer.id, peer);
       if (!online) peer.stop();
       return peer.id;
