@@ -46,7 +46,36 @@ export function canonicalBytes(value: unknown): Uint8Array {
 }
 
 /**
- * Parse JSON text or UTF-8 bytes with a size limit. Raises ProtocolError E_TOO_LARGE or E_DECODE,
+ * Deepest nesting of arrays and objects accepted in any JSON the protocol parses. Hearth's own
+ * messages nest fewer than 10 levels; the limit keeps a hostile payload from reaching code that
+ * recurses over it (`JSON.stringify` of a 9 000-level `send` overflowed the server's stack and
+ * closed the connection with 1011, review R5a).
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Refuse JSON text nested deeper than `max` (E_TOO_LARGE), before it is parsed. One pass over the
+ * text that skips string contents (brackets in strings do not count); it does not validate the
+ * JSON, which the parser then does.
+ */
+export function checkJsonDepth(text: string, max = MAX_JSON_DEPTH): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped unit
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) throw new ProtocolError('E_TOO_LARGE', `nested deeper than ${max} levels`);
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
+
+/**
+ * Parse JSON text or UTF-8 bytes with a size limit and a nesting limit ({@link MAX_JSON_DEPTH}). Raises ProtocolError E_TOO_LARGE or E_DECODE,
  * never anything untyped.
  */
 export function parseJson(input: string | Uint8Array, maxBytes: number): unknown {
@@ -62,6 +91,7 @@ export function parseJson(input: string | Uint8Array, maxBytes: number): unknown
       throw new ProtocolError('E_TOO_LARGE', `message larger than ${maxBytes} bytes`);
     text = fromUtf8(input);
   }
+  checkJsonDepth(text);
   try {
     return JSON.parse(text);
   } catch {

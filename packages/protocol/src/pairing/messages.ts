@@ -13,6 +13,7 @@
  */
 import { z } from 'zod';
 import { b64u, fromB64u, fromUtf8, utf8 } from '../bytes.js';
+import { checkJsonDepth } from '../canonical.js';
 import { ALL_ERROR_CODES, ProtocolError } from '../errors.js';
 import { CONFIRM_BYTES, POINT_BYTES } from './spake2plus.js';
 
@@ -131,6 +132,7 @@ export function parseJsonLimited(input: Uint8Array | string, max: number, what: 
   } else {
     throw new ProtocolError('E_DECODE', `${what}: expected bytes or a string`);
   }
+  checkJsonDepth(text);
   try {
     return JSON.parse(text);
   } catch {
