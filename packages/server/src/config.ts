@@ -64,6 +64,15 @@ const limitsSchema = z
     /** Messages routed to one device from all senders not on its `allow` list together. */
     strangersPerSecond: posInt.default(20),
     strangersBurst: posInt.default(60),
+    /**
+     * `pair/lookup` per source address and per tag, per minute and burst (review R7): one honest
+     * pairing needs one lookup; a sweep of the 2^20 tags from one address takes months.
+     */
+    lookupsPerMinute: posInt.default(10),
+    lookupBurst: posInt.default(10),
+    lookupsPerTagPerMinute: posInt.default(30),
+    /** Least time between two live impostor alerts to one device; the count adds up meanwhile (R14). */
+    alertIntervalMs: posInt.default(60_000),
     /** Idle authenticated connection: pinged after this long without a frame, closed if silent as long again. */
     idleTimeoutMs: posInt.default(60_000),
     maxConnectionsPerAddress: posInt.default(32),

@@ -140,6 +140,10 @@ export class Hub {
   private readonly allowed = new Map<string, Set<string>>();
   private closing = false;
   private readonly idleSweep: NodeJS.Timeout;
+  /** `pair/lookup` buckets per source address (`a:`) and per tag (`t:`), review R7. */
+  private readonly lookups = new Map<string, TokenBucket>();
+  /** Per device: when its last live impostor alert went, and the timer of the next one (R14). */
+  private readonly alerts = new Map<string, { last: number; timer?: NodeJS.Timeout }>();
 
   constructor(private readonly o: HubOptions) {
     const idle = o.limits.idleTimeoutMs;
@@ -208,6 +212,7 @@ export class Hub {
   shutdown() {
     this.closing = true;
     clearInterval(this.idleSweep);
+    for (const a of this.alerts.values()) clearTimeout(a.timer);
     for (const c of [...this.all]) this.close(c, 'E_SHUTDOWN', 'server shutting down');
   }
 
@@ -392,6 +397,7 @@ export class Hub {
       case 'allow':
         return this.allow(conn, f.k);
       case 'pair/lookup':
+        if (!this.mayLookUp(conn.addr, f.tag)) return this.error(conn, 'E_RATE_LIMITED');
         return this.sendFrame(conn, { t: 'pair/found', tag: f.tag, d: this.tags.get(f.tag) ?? null });
     }
   }
@@ -420,6 +426,28 @@ export class Hub {
     }
   }
 
+  /**
+   * May `addr` look up `tag` now? Per source address and per tag (review R7): a sweep of the tag
+   * space from one address runs at `lookupsPerMinute`, not at the message rate.
+   */
+  private mayLookUp(addr: string, tag: string): boolean {
+    const l = this.o.limits;
+    const now = Date.now();
+    const take = (k: string, perMinute: number, burst: number) => {
+      let b = this.lookups.get(k);
+      if (!b) {
+        if (this.lookups.size >= 65_536) this.lookups.delete(this.lookups.keys().next().value as string);
+        b = new TokenBucket(perMinute / 60, burst, now);
+        this.lookups.set(k, b);
+      }
+      return b.take(now);
+    };
+    return (
+      take(`a:${addr}`, l.lookupsPerMinute, l.lookupBurst) &&
+      take(`t:${tag}`, l.lookupsPerTagPerMinute, l.lookupsPerTagPerMinute)
+    );
+  }
+
   /** A failed proof for a device ID: count it, and tell the device now if it is connected. */
   private impostor(deviceId: string, addr: string, code: string) {
     this.o.log.warn(
@@ -427,14 +455,43 @@ export class Hub {
       'failed attempt to connect as a device: possible attack',
     );
     try {
-      const count = this.o.store.countImpostor(deviceId, Date.now());
-      const live = this.byId.get(deviceId);
-      if (live && live.role === 'device') {
-        this.o.store.takeImpostors(deviceId);
-        this.sendFrame(live, { t: 'alert', code: 'E_IMPOSTOR', count });
-      }
+      this.o.store.countImpostor(deviceId, Date.now());
+      this.alertSoon(deviceId);
     } catch (e) {
       this.o.log.error({ err: (e as Error).message }, 'store write failed');
+    }
+  }
+
+  /**
+   * Tell a connected device of the failed attempts counted for it: at once if the last alert is
+   * older than `limits.alertIntervalMs`, else once that much time has passed, with everything
+   * counted meanwhile in one count (review R14: a flood of attempts is one alert a minute).
+   */
+  private alertSoon(deviceId: string) {
+    const a = this.alerts.get(deviceId) ?? { last: 0 };
+    this.alerts.set(deviceId, a);
+    if (a.timer) return; // one is already due
+    const send = () => {
+      a.timer = undefined;
+      const live = this.byId.get(deviceId);
+      if (!live || live.role !== 'device' || live.state !== 'ready') return; // told at its next ready
+      try {
+        const count = this.o.store.takeImpostors(deviceId);
+        if (!count) return;
+        a.last = Date.now();
+        this.sendFrame(live, { t: 'alert', code: 'E_IMPOSTOR', count });
+      } catch (e) {
+        this.o.log.error({ err: (e as Error).message }, 'store write failed');
+      }
+    };
+    const wait = a.last + this.o.limits.alertIntervalMs - Date.now();
+    if (wait <= 0) return send();
+    a.timer = setTimeout(send, wait);
+    a.timer.unref();
+    if (this.alerts.size > this.o.limits.maxConnections) {
+      const [k, v] = this.alerts.entries().next().value as [string, { timer?: NodeJS.Timeout }];
+      clearTimeout(v.timer);
+      this.alerts.delete(k);
     }
   }
 

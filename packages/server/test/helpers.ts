@@ -49,9 +49,14 @@ export class Client {
   readonly closed: Promise<{ code: number; reason: string }>;
   closeCode: number | undefined;
 
-  constructor(url: string) {
+  /** `localAddress`: connect from this loopback address (e.g. 127.0.0.2, a second "host"). */
+  constructor(url: string, localAddress?: string) {
     // Test servers use throwaway certificates.
-    this.ws = new WebSocket(url, { maxPayload: 1 << 20, rejectUnauthorized: false });
+    this.ws = new WebSocket(url, {
+      maxPayload: 1 << 20,
+      rejectUnauthorized: false,
+      ...(localAddress ? { localAddress } : {}),
+    });
     this.ws.on('error', () => {});
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
@@ -123,8 +128,12 @@ export async function viewer(): Promise<Identity> {
 }
 
 /** Connect and authenticate; resolves with the client and its `ready` frame. */
-export async function connect(url: string, who: Identity): Promise<{ c: Client; ready: Frame }> {
-  const c = new Client(url);
+export async function connect(
+  url: string,
+  who: Identity,
+  localAddress?: string,
+): Promise<{ c: Client; ready: Frame }> {
+  const c = new Client(url, localAddress);
   const hello = await c.next('hello');
   const env = await createAuth(who.signer, who.role, hello as { srv: string; ch: string }, systemEnv);
   c.send({ t: 'auth', env });
