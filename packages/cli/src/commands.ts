@@ -15,7 +15,7 @@ import {
 import { describeError, type ErrorCode, HearthError } from '@hearth/protocol';
 import { type HearthServer, loadServerConfig, startServer } from '@hearth/server';
 import { pino } from 'pino';
-import { renderPairing } from './pairing-display.js';
+import { forgetPairing, readPairing, renderPairing, showPairing } from './pairing-display.js';
 
 type Opts = Record<string, unknown>;
 
@@ -153,7 +153,10 @@ async function startAgentWith(o: {
     log: o.log,
     ...(o.pinCert ? { pinnedCertSha256: o.pinCert } : {}),
     ...(o.insecure ? { insecure: true } : {}),
-    onPairingWindow: (info) => renderPairing(info),
+    onPairingWindow: (info) => showPairing(info, o.dataDir),
+    onEvent: (e) => {
+      if (e.kind === 'pairing-window-closed') forgetPairing(o.dataDir);
+    },
   });
   process.stdout.write(`Agent ${agent.deviceId} serving ${cameras.map((c) => c.name).join(', ')}\n`);
   if (!agent.pairing()) process.stdout.write('  Already paired: open the viewer on a paired browser.\n');
@@ -162,6 +165,9 @@ async function startAgentWith(o: {
 
 async function agentCmd(o: Opts): Promise<void> {
   const log = logger(o.logLevel);
+  for (const k of ['server', 'cameras'])
+    if (typeof o[k] !== 'string')
+      throw new CliError('E_USAGE', `hearth agent needs --${k} (see hearth agent --help)`);
   const server = String(o.server);
   if (!/^https?:\/\/[^/]+/.test(server))
     throw new CliError('E_USAGE', `--server must be an http(s) URL (got ${JSON.stringify(server)})`);
@@ -180,7 +186,20 @@ async function agentCmd(o: Opts): Promise<void> {
   onStop(async () => {
     await agent.close();
     await media.close();
+    forgetPairing(resolve(String(o.dataDir))); // a restart draws new secrets
   });
+}
+
+/** `hearth agent pairing`: show the open pairing window's QR, link and code again (review R9). */
+async function agentPairingCmd(o: Opts): Promise<void> {
+  const dataDir = resolve(String(o.dataDir));
+  const info = readPairing(dataDir);
+  if (!info)
+    throw new CliError(
+      'E_PAIRING_CLOSED',
+      `no pairing window is open for the agent in ${dataDir} (it is paired, the window expired, or the agent is not running)`,
+    );
+  renderPairing(info);
 }
 
 async function demoCmd(o: Opts): Promise<void> {
@@ -231,10 +250,11 @@ async function demoCmd(o: Opts): Promise<void> {
 }
 
 /** Run one command; print failures as `hearth: CODE: message` and exit with {@link exitCode}. */
-export async function run(cmd: 'server' | 'agent' | 'demo', o: Opts): Promise<void> {
+export async function run(cmd: 'server' | 'agent' | 'agent-pairing' | 'demo', o: Opts): Promise<void> {
   try {
     if (cmd === 'server') await serverCmd(o);
     else if (cmd === 'agent') await agentCmd(o);
+    else if (cmd === 'agent-pairing') await agentPairingCmd(o);
     else await demoCmd(o);
   } catch (e) {
     const code = (e as { code?: unknown } | null)?.code;

@@ -3,6 +3,7 @@
  *
  *   hearth server [--config hearth.yaml] [--data-dir DIR] [--host H] [--port P] ...
  *   hearth agent  --server URL --cameras cameras.yaml [--data-dir DIR] [--pin-cert SHA256] [--ffmpeg PATH]
+ *   hearth agent pairing [--data-dir DIR]   (the open pairing window's secrets, shown again)
  *   hearth demo   [--port 8443] [--data-dir .hearth/demo] [--ffmpeg PATH]
  *
  * Errors are printed as one line `hearth: <code>: <message>` and exit with status 1 (2 for usage:
@@ -28,6 +29,7 @@ what to install.`;
 const program = new Command('hearth')
   .description('Hearth: end-to-end encrypted remote access to your cameras, with no port forwarding')
   .showHelpAfterError()
+  .enablePositionalOptions()
   .exitOverride();
 
 program
@@ -46,11 +48,12 @@ program
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
   .action((o) => run('server', o));
 
-program
+const agent = program
   .command('agent')
   .description('run a camera agent: device identity, pairing, access control, ffmpeg capture, WebRTC')
-  .requiredOption('-s, --server <url>', 'rendezvous server URL, e.g. https://hearth.example.org')
-  .requiredOption('--cameras <file>', 'camera map (YAML, go2rtc style: cameras: {name: source})')
+  .option('-s, --server <url>', 'rendezvous server URL, e.g. https://hearth.example.org (required)')
+  .option('--cameras <file>', 'camera map (YAML, go2rtc style: cameras: {name: source}) (required)')
+  .passThroughOptions()
   .option('-d, --data-dir <dir>', 'data directory (device key, ACL)', '.hearth/agent')
   .option('--pin-cert <sha256>', "pin the server's self-signed certificate (SHA-256 fingerprint)")
   .option('--insecure', 'accept any server certificate (development only)')
@@ -59,6 +62,12 @@ program
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
   .addHelpText('after', FFMPEG_HELP)
   .action((o) => run('agent', o));
+
+agent
+  .command('pairing')
+  .description("show the open pairing window's QR, link and code again (they are printed only to a terminal)")
+  .option('-d, --data-dir <dir>', 'the agent data directory', '.hearth/agent')
+  .action((o) => run('agent-pairing', o));
 
 program
   .command('demo')

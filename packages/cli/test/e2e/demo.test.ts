@@ -2,9 +2,14 @@
  * The README's quick start, as a person runs it: `hearth demo` (what `npm start` runs) prints a URL
  * and a code; a fresh Chromium opens the URL, types the code, and watches the demo camera. A second
  * view of the same camera does not start a second ffmpeg. Ctrl-C stops everything, ffmpeg included.
+ *
+ * Review R9: here stdout is a pipe (as under systemd or Docker, where it is a log), so the pairing
+ * secrets are not printed: they are in a 0600 file that `hearth agent pairing` shows. Control: the
+ * same demo on a terminal (util-linux `script`) prints them, so the scan of the log can see them.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +20,9 @@ import {
   descendants,
   framesFlow,
   freePort,
+  HEARTH_BIN,
   hearth,
+  hearthOnTty,
   hook,
   launchLoopbackChromium,
   openApp,
@@ -42,7 +49,8 @@ describe('quick start: hearth demo', { skip: avail.ok ? false : avail.reason, ti
     const port = await freePort();
     demo = hearth(['demo', '--port', String(port), '--data-dir', dir, '--gop', '4']);
     url = (await demo.waitFor(/Open (http:\/\/\S+?)\/? in a browser/, 120_000))[1]!;
-    code = (await demo.waitFor(/type the code:\s+([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5})/, 60_000))[1]!;
+    await demo.waitFor(/hearth agent pairing --data-dir \S+/, 60_000);
+    code = JSON.parse(readFileSync(secretFile(), 'utf8')).manualCode;
     chromium = await launchLoopbackChromium();
     ctx = await chromium.newContext();
     page = await ctx.newPage();
@@ -54,11 +62,46 @@ describe('quick start: hearth demo', { skip: avail.ok ? false : avail.reason, ti
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('prints a loopback URL and a pairing code, and never the secret in logs', () => {
+  const secretFile = () => join(dir, 'agent', 'pairing-secret.json');
+  const hearthEnv = { ...process.env, HEARTH_FROM_SOURCE: '1' };
+
+  it('stdout is not a terminal: the pairing secrets are only in a 0600 file, shown by `hearth agent pairing` (review R9)', () => {
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
-    assert.match(demo.output(), /Scan to pair/);
-    // The QR link's secret is shown only inside the QR; the text never spells it out in a log line.
-    assert.doesNotMatch(demo.output(), /"level":\d+.*#v=1&d=/);
+    const secret = JSON.parse(readFileSync(secretFile(), 'utf8'));
+    assert.equal(statSync(secretFile()).mode & 0o777, 0o600);
+    const qrSecret = /[#&]s=([a-z2-7]+)/.exec(secret.qrUrl)?.[1];
+    assert.ok(qrSecret && code, 'the file holds the QR link and the code');
+    const log = demo.output(); // stdout and stderr, as a journal would keep them
+    assert.ok(!log.includes(code), 'the manual code is not in the log');
+    assert.ok(!log.includes(qrSecret), 'the QR secret is not in the log');
+    assert.match(log, /A pairing window is open/);
+    const shown = execFileSync(
+      process.execPath,
+      [HEARTH_BIN, 'agent', 'pairing', '--data-dir', join(dir, 'agent')],
+      {
+        env: hearthEnv,
+        encoding: 'utf8',
+      },
+    );
+    assert.ok(shown.includes(code) && shown.includes(secret.qrUrl), 'hearth agent pairing shows them again');
+  });
+
+  it('control: on a terminal the same demo prints them (so the scan above can see a leak)', async () => {
+    const dir2 = mkdtempSync(join(tmpdir(), 'hearth-demo-tty-'));
+    const port = await freePort();
+    try {
+      const tty = hearthOnTty(['demo', '--port', String(port), '--data-dir', dir2, '--gop', '4']);
+      const m = await tty.waitFor(/type the code:\s+([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5})/, 120_000);
+      const fileCode = JSON.parse(
+        readFileSync(join(dir2, 'agent', 'pairing-secret.json'), 'utf8'),
+      ).manualCode;
+      assert.equal(m[1], fileCode);
+      // `script` runs the demo (exec'd) as its child: stop the demo itself, as Ctrl-C would.
+      for (const pid of descendants(tty.pid, 'node')) process.kill(pid, 'SIGINT');
+      await tty.exited();
+    } finally {
+      rmSync(dir2, { recursive: true, force: true });
+    }
   });
 
   it('a fresh browser pairs by typing the code and watches the demo camera', async () => {
@@ -68,6 +111,7 @@ describe('quick start: hearth demo', { skip: avail.ok ? false : avail.reason, ti
     const devs = await pairedDevices(page);
     assert.equal(devs.length, 1);
     assert.equal(devs[0]!.role, 'owner');
+    await until('the secrets file is gone with the window', () => !existsSync(secretFile()), 10_000);
     await page.click('a.cam[data-camera="demo"]');
     const [first, later] = await framesFlow(page);
     assert.ok(later > first, `frames keep coming (${first} → ${later})`);

@@ -213,7 +213,7 @@ describe('the packed packages install and run outside the workspace', { timeout:
     for (const cmd of ['server', 'agent', 'demo']) assert.match(out, new RegExp(`^\\s+${cmd}\\b`, 'm'));
   });
 
-  it('hearth demo prints the pairing code and serves the viewer app; SIGTERM stops it', async () => {
+  it('hearth demo opens a pairing window (its code in a 0600 file, stdout being a pipe) and serves the viewer app; SIGTERM stops it', async () => {
     const t0 = performance.now();
     const p = spawn(bin(), ['demo', '--port', '0', '--data-dir', join(app, 'demo-data')], {
       cwd: app,
@@ -235,13 +235,15 @@ describe('the packed packages install and run outside the workspace', { timeout:
     const seen = await Promise.race([
       new Promise<string>((resolve) => {
         const check = () => {
-          if (/type the code:\s+[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5}/.test(out)) resolve('code');
+          if (/A pairing window is open[\s\S]*hearth agent pairing/.test(out)) resolve('code');
         };
         p.stdout?.on('data', check);
       }),
       exited.then((e) => `exited early (${e.code ?? e.signal})`),
     ]);
-    assert.equal(seen, 'code', `the demo prints a pairing code:\n${out}\n${err}`);
+    assert.equal(seen, 'code', `the demo says where its pairing code is:\n${out}\n${err}`);
+    const secret = JSON.parse(readFileSync(join(app, 'demo-data', 'agent', 'pairing-secret.json'), 'utf8'));
+    assert.match(secret.manualCode, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5}$/);
     timings['hearth demo: start to pairing code'] = Math.round(performance.now() - t0) / 1000;
     const url = /Open (http:\/\/127\.0\.0\.1:\d+)\/ in a browser/.exec(out)?.[1];
     assert.ok(url, `the demo prints its URL:\n${out}`);

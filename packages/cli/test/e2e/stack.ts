@@ -28,7 +28,18 @@ export interface Proc {
 
 /** Run `hearth <args>` (from source through tsx) as a child process. */
 export function hearth(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [HEARTH_BIN, ...args], {
+  return spawnProc(process.execPath, [HEARTH_BIN, ...args], env);
+}
+
+/** Run `hearth <args>` on a pseudo-terminal (util-linux `script`), as a person at a terminal does. */
+export function hearthOnTty(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const q = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
+  const cmd = ['exec', process.execPath, HEARTH_BIN, ...args].map(q).join(' ');
+  return spawnProc('script', ['-qfec', cmd, '/dev/null'], env);
+}
+
+function spawnProc(file: string, args: string[], env: NodeJS.ProcessEnv): Proc {
+  const child = spawn(file, args, {
     env: { ...process.env, HEARTH_FROM_SOURCE: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
