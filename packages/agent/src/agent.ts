@@ -32,6 +32,7 @@ import { loadAcl, saveAcl } from './device/acl-store.js';
 import { loadOrCreateIdentity } from './device/identity.js';
 import { type PairingEvent, PairingHost, type PairingInfo, pairingStatePath } from './device/pairing-host.js';
 import { RendezvousClient } from './device/rendezvous-client.js';
+import { fileServerKeyPin } from './device/server-key-pin.js';
 import { type MediaBackend, type SessionEvent, SessionManager } from './device/sessions.js';
 import { StrangerReplies, type StrangerRepliesOptions } from './device/stranger-replies.js';
 
@@ -46,7 +47,12 @@ export type AgentEvent =
   | { kind: 'channel-attack'; viewer: string; code: string }
   | { kind: 'acl-created'; owner: string }
   | { kind: 'acl-updated'; ver: number; dropped: number; closed: number }
-  | { kind: 'member-paired-needs-grant'; viewer: string };
+  | { kind: 'member-paired-needs-grant'; viewer: string }
+  /**
+   * The server is not the one pinned at first contact (another key, or no proof of it): the agent
+   * has stopped talking to it. Possible attack, or a reinstalled server (review R15).
+   */
+  | { kind: 'server-key-changed'; pinned: string | undefined; offered: string; reason: string };
 
 /** The structured logger (pino-compatible), shared with the server through @hearth/node. */
 export type { Logger } from '@hearth/node';
@@ -87,6 +93,13 @@ export interface AgentOptions {
    */
   unsealedForTests?: boolean;
   /**
+   * Pin the server key at first contact (`server-key` in the data directory) and refuse any other
+   * (default true; false only for the control of the pin's test).
+   */
+  pinServerKey?: boolean;
+  /** Accept this server key (hsk_…) as the pinned one, e.g. after a server reinstall. */
+  acceptServerKey?: string;
+  /**
    * How fast the device answers keys without a grant (refusals, channel and pairing replies):
    * per stranger and in total, per second and burst. Defaults 1/10 and 10/40 (review R3).
    */
@@ -125,6 +138,8 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   if (id.migrationError)
     log.warn({ err: id.migrationError }, 'device.key is in an older format and could not be rewritten');
   let acl = await loadAcl(o.dataDir, env.now());
+  const serverKeyPin = o.pinServerKey === false ? undefined : fileServerKeyPin(o.dataDir, o.acceptServerKey);
+  serverKeyPin?.get(); // a damaged pin file stops the start, not a connection attempt
   const wsUrl = `${o.serverUrl.replace(/^http/, 'ws').replace(/\/$/, '')}/ws`;
   const client = new RendezvousClient({
     url: wsUrl,
@@ -135,6 +150,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     ...(o.minBackoffMs !== undefined ? { minBackoffMs: o.minBackoffMs } : {}),
     ...(o.maxBackoffMs !== undefined ? { maxBackoffMs: o.maxBackoffMs } : {}),
     log: (level, msg, extra) => log[level]({ ...extra }, msg),
+    ...(serverKeyPin ? { serverKeyPin } : {}),
   });
   const emit = (e: AgentEvent) => {
     try {
@@ -276,6 +292,9 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     // The channels outlive the WebSocket (same process, same keys); a restart loses them, and
     // viewers then re-handshake on chan/reset.
   });
+  client.on('server-key-changed', (e: { pinned: string | undefined; offered: string; reason: string }) =>
+    emit({ kind: 'server-key-changed', ...e }),
+  );
   client.on('alert', (f: { code: string; count: number }) => {
     log.warn({ code: f.code, count: f.count }, 'alert from the server: possible attack');
     emit({ kind: 'impostor-alert', count: f.count });

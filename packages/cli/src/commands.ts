@@ -59,7 +59,7 @@ function onStop(stop: () => Promise<void>): void {
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     stop().then(
-      () => process.exit(0),
+      () => process.exit(process.exitCode ?? 0),
       (e) => {
         process.stderr.write(`hearth: error while stopping: ${(e as Error).message}\n`);
         process.exit(1);
@@ -133,6 +133,7 @@ async function startAgentWith(o: {
   cameras: CameraConfig[];
   pinCert?: string;
   insecure?: boolean;
+  acceptServerKey?: string;
   log: ReturnType<typeof logger>;
   loopback?: boolean;
   tools: MediaTools;
@@ -154,8 +155,20 @@ async function startAgentWith(o: {
     ...(o.pinCert ? { pinnedCertSha256: o.pinCert } : {}),
     ...(o.insecure ? { insecure: true } : {}),
     onPairingWindow: (info) => showPairing(info, o.dataDir),
+    ...(o.acceptServerKey ? { acceptServerKey: o.acceptServerKey } : {}),
     onEvent: (e) => {
       if (e.kind === 'pairing-window-closed') forgetPairing(o.dataDir);
+      if (e.kind === 'server-key-changed') {
+        // Like ssh's "REMOTE HOST IDENTIFICATION HAS CHANGED": stop, say why and what to do.
+        process.stderr.write(
+          `hearth: E_SERVER_KEY_CHANGED: ${o.server} ${e.reason}.\n` +
+            `  pinned at first contact: ${e.pinned ?? '(none)'}\n  offered now:             ${e.offered}\n` +
+            '  This is a possible attack (someone else answering at that address). If you reinstalled the\n' +
+            `  server, check its key (hearth server prints it) and run the agent once with --accept-server-key ${e.offered}\n`,
+        );
+        process.exitCode = 1;
+        process.kill(process.pid, 'SIGTERM');
+      }
     },
   });
   process.stdout.write(`Agent ${agent.deviceId} serving ${cameras.map((c) => c.name).join(', ')}\n`);
@@ -181,6 +194,7 @@ async function agentCmd(o: Opts): Promise<void> {
     tools,
     ...(typeof o.pinCert === 'string' ? { pinCert: o.pinCert } : {}),
     ...(o.insecure ? { insecure: true } : {}),
+    ...(typeof o.acceptServerKey === 'string' ? { acceptServerKey: o.acceptServerKey } : {}),
     log,
   });
   onStop(async () => {

@@ -57,6 +57,10 @@ const agent = program
   .option('-d, --data-dir <dir>', 'data directory (device key, ACL)', '.hearth/agent')
   .option('--pin-cert <sha256>', "pin the server's self-signed certificate (SHA-256 fingerprint)")
   .option('--insecure', 'accept any server certificate (development only)')
+  .option(
+    '--accept-server-key <hsk>',
+    'accept this server key as the pinned one (after a server reinstall; the agent pins the first it meets)',
+  )
   .option('--ffmpeg <path>', 'ffmpeg executable (default: $HEARTH_FFMPEG, else ffmpeg in PATH)')
   .option('--ffprobe <path>', 'ffprobe executable (default: $HEARTH_FFPROBE, else ffprobe in PATH)')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')

@@ -127,6 +127,10 @@ export const ERRORS = {
     ],
     E_AUTH: ['fatal', 'the rendezvous authentication proof did not verify'],
     E_IMPOSTOR: ['attack', "someone failed to prove this device's key while claiming its ID"],
+    E_SERVER_KEY_CHANGED: [
+      'attack',
+      'the server is not the one pinned at first contact (another key, or no proof of it): reinstalled, or an impostor',
+    ],
   }),
   ...ofClass('access', {
     // authentic but not allowed

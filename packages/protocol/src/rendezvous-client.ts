@@ -25,6 +25,7 @@
  * The server is trusted for delivery only: `recv.m` is handed to the caller as it came, and the
  * caller authenticates it end to end.
  */
+import { b64u } from './bytes.js';
 import type { CryptoEnv } from './crypto/env.js';
 import type { Signer } from './crypto/primitives.js';
 import {
@@ -33,6 +34,7 @@ import {
   decodeServerFrame,
   type IceServer,
   type ServerFrame,
+  verifyServerProof,
 } from './rendezvous.js';
 import { backoffDelay, envUnit, type RetrySchedule } from './retry.js';
 
@@ -77,6 +79,11 @@ export interface RendezvousCoreEvents {
   status: RendezvousStatus;
   /** A connection ended: the socket's close code, or ours when the core gave up on it. */
   disconnected: { code: number; reason: string; wasReady: boolean };
+  /**
+   * The server is not the one pinned (`offered` differs from `pinned`), or could not prove it holds
+   * the key it named (`reason`). The core has stopped: nothing more is sent to this server.
+   */
+  'server-key-changed': { pinned: string | undefined; offered: string; reason: string };
 }
 
 /** Log sink; never receives message payloads or key material. */
@@ -121,6 +128,8 @@ export interface RendezvousCoreOptions {
   handshakeMs?: number;
   timers?: RendezvousTimers;
   log?: RendezvousLog;
+  /** Pin the server key at first contact and hold the server to it (see {@link ServerKeyPin}). */
+  serverKeyPin?: ServerKeyPin;
 }
 
 const defaultTimers: RendezvousTimers = {
@@ -139,6 +148,18 @@ interface Live {
   sock: RendezvousSocket | undefined;
   /** Ping ticks since the server last sent anything. */
   silentTicks: number;
+  /** This connection's hello and our nonce, for the server's proof in `ready` (R15). */
+  hello?: { srv: string; ch: string; cn: string };
+}
+
+/**
+ * Where a client keeps the server key it met first (trust on first use, as ssh's known_hosts).
+ * With one, the core accepts a server only if it names that key in `hello` and proves it holds it
+ * in `ready`; on a mismatch it stops and reports `server-key-changed` (review R15).
+ */
+export interface ServerKeyPin {
+  get(): string | undefined;
+  set(key: string): void;
 }
 
 /** One rendezvous connection, kept up until {@link stop}. */
@@ -212,6 +233,13 @@ export class RendezvousCore {
     if (this.stopped || this.status !== 'down') return;
     this.timers.clear(this.retryTimer);
     this.connect();
+  }
+
+  /** The server is not the pinned one: say so, and stop (nothing more goes to it). */
+  private keyChanged(pinned: string | undefined, offered: string, reason: string): void {
+    this.log('error', `server key changed: ${reason}: possible attack`, { pinned, offered });
+    this.stop();
+    this.emit('server-key-changed', { pinned, offered, reason });
   }
 
   /** Stop for good: close the connection, cancel every timer. */
@@ -288,7 +316,12 @@ export class RendezvousCore {
     switch (f.t) {
       case 'hello': {
         if (this.status !== 'connecting') return;
+        const pinned = this.o.serverKeyPin?.get();
+        if (pinned !== undefined && pinned !== f.srv)
+          return this.keyChanged(pinned, f.srv, 'the server names another key than the one pinned');
         this.setStatus('authenticating');
+        const cn = b64u(this.o.env.random(16));
+        live.hello = { srv: f.srv, ch: f.ch, cn };
         let env: unknown;
         try {
           env = await createAuth(this.o.signer, this.o.role, f, this.o.env);
@@ -297,11 +330,23 @@ export class RendezvousCore {
           if (this.live === live) this.end(CLIENT_CLOSE.HANDSHAKE_TIMEOUT, 'cannot authenticate');
           return;
         }
-        if (this.live === live) live.sock?.send(JSON.stringify({ t: 'auth', env } satisfies ClientFrame));
+        if (this.live === live) live.sock?.send(JSON.stringify({ t: 'auth', env, cn } satisfies ClientFrame));
         return;
       }
       case 'ready':
         if (this.status !== 'authenticating') return;
+        if (this.o.serverKeyPin && live.hello) {
+          const h = live.hello;
+          const ok = await verifyServerProof(h.srv, { ch: h.ch, cn: h.cn, id: f.id, proof: f.proof });
+          if (this.live !== live || this.status !== 'authenticating') return;
+          const pinned = this.o.serverKeyPin.get();
+          if (!ok)
+            return this.keyChanged(pinned, h.srv, 'the server did not prove it holds the key it named');
+          if (pinned === undefined) {
+            this.o.serverKeyPin.set(h.srv);
+            this.log('info', 'pinned the server key at first contact', { serverKey: h.srv });
+          }
+        }
         this.timers.clear(this.handshakeTimer);
         this.attempt = 0;
         this.ice = f.ice;

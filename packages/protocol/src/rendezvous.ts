@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { b64u, constantTimeEqual, fromB64u } from './bytes.js';
 import { parseJson } from './canonical.js';
 import type { CryptoEnv } from './crypto/env.js';
-import type { Signer } from './crypto/primitives.js';
+import { ed25519Verify, type Signer } from './crypto/primitives.js';
 import { decodeEnvelope, describeZod, type Envelope, seal, verify } from './envelope.js';
 import { type ErrorCode, ProtocolError, VerificationError } from './errors.js';
 import { decodeId, deviceIdFromKey, isId } from './ids.js';
@@ -90,6 +90,12 @@ export const serverFrameSchema = z.discriminatedUnion('t', [
       ice: z.array(iceServerSchema).max(8),
       /** Failed attempts to claim this device's ID since it was last connected (S3 alert). */
       impostors: z.number().int().nonnegative().optional(),
+      /**
+       * The server's proof that it holds the key it named in `hello` (`srv`): an Ed25519 signature
+       * of {@link serverProofMessage} over this connection's challenge, the client's `cn` and the
+       * client's ID. Sent when the `auth` frame carried `cn` (review R15).
+       */
+      proof: b64(86).optional(),
     })
     .strict(),
   z.object({ t: z.literal('recv'), from: idText, m: z.unknown() }).strict(),
@@ -116,7 +122,8 @@ export type ServerFrame = z.infer<typeof serverFrameSchema>;
 
 /** Frames a client sends. */
 export const clientFrameSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('auth'), env: z.unknown() }).strict(),
+  /** `cn`: a fresh client nonce (16 bytes), for the server's proof of its key in `ready`. */
+  z.object({ t: z.literal('auth'), env: z.unknown(), cn: b64(22).optional() }).strict(),
   /** Route `m` to a device (by hdid_) or a viewer (by huk_). `ref` is echoed in a delivery error. */
   z.object({ t: z.literal('send'), to: idText, m: z.unknown(), ref: z.string().max(64).optional() }).strict(),
   /** Viewer: tell me when these devices come and go. */
@@ -177,6 +184,36 @@ export async function createAuth(
     { srv: hello.srv, ch: hello.ch, role },
     env,
   );
+}
+
+/** What the server signs to prove, in `ready`, that it holds its key (`hsk_`, review R15). */
+export function serverProofMessage(ch: string, cn: string, id: string): Uint8Array {
+  return new TextEncoder().encode(`hearth/rendezvous/server-proof/v1\n${ch}\n${cn}\n${id}`);
+}
+
+/** Server: the `ready.proof` for a client that sent `cn`. */
+export async function signServerProof(signer: Signer, ch: string, cn: string, id: string): Promise<string> {
+  return b64u(await signer.sign(serverProofMessage(ch, cn, id)));
+}
+
+/**
+ * Client: does `proof` show that the holder of `serverKey` (hsk_ text) answered this connection
+ * (its challenge `ch`, our nonce `cn`, our ID)? False for anything malformed.
+ */
+export async function verifyServerProof(
+  serverKey: string,
+  o: { ch: string; cn: string; id: string; proof: string | undefined },
+): Promise<boolean> {
+  if (!o.proof) return false;
+  try {
+    return await ed25519Verify(
+      decodeId('serverKey', serverKey),
+      serverProofMessage(o.ch, o.cn, o.id),
+      fromB64u(o.proof, 64),
+    );
+  } catch {
+    return false;
+  }
 }
 
 /** Server: a fresh challenge for a new connection. */

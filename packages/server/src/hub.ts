@@ -16,7 +16,9 @@ import {
   newChallenge,
   type RendezvousErrorCode,
   type ServerFrame,
+  type Signer,
   shortId,
+  signServerProof,
   systemEnv,
   TokenBucket,
   VerificationError,
@@ -82,6 +84,8 @@ interface Conn {
 
 export interface HubOptions {
   serverKey: string;
+  /** The key behind `serverKey`: signs `ready.proof` for clients that pin it (review R15). */
+  serverSigner: Signer;
   limits: ServerConfig['limits'];
   store: Store;
   log: Logger;
@@ -373,7 +377,7 @@ export class Hub {
     if (conn.state !== 'ready') {
       if (conn.state === 'hello' && f.t === 'auth') {
         conn.state = 'authenticating';
-        void this.authenticate(conn, f.env);
+        void this.authenticate(conn, f.env, f.cn);
         return;
       }
       if (f.t === 'ping') return this.sendFrame(conn, { t: 'pong' });
@@ -402,7 +406,7 @@ export class Hub {
     }
   }
 
-  private async authenticate(conn: Conn, env: unknown): Promise<void> {
+  private async authenticate(conn: Conn, env: unknown, cn?: string): Promise<void> {
     const log = this.o.log;
     try {
       const r = await verifyAuth(env, {
@@ -413,8 +417,9 @@ export class Hub {
         // challenge, so it cannot be used on another connection; a shared cache only let a
         // flood of proofs stamped in the future block every login.
       });
+      const proof = cn ? await signServerProof(this.o.serverSigner, conn.challenge, cn, r.id) : undefined;
       if (conn.state !== 'authenticating') return; // closed (timeout, shutdown) meanwhile
-      this.admit(conn, r.id, r.role);
+      this.admit(conn, r.id, r.role, proof);
     } catch (e) {
       if (conn.state === 'closed') return;
       const code = e instanceof HearthError ? e.code : 'E_INTERNAL';
@@ -474,7 +479,7 @@ export class Hub {
     const send = () => {
       a.timer = undefined;
       const live = this.byId.get(deviceId);
-      if (!live || live.role !== 'device' || live.state !== 'ready') return; // told at its next ready
+      if (live?.role !== 'device' || live.state !== 'ready') return; // told at its next ready
       try {
         const count = this.o.store.takeImpostors(deviceId);
         if (!count) return;
@@ -495,7 +500,7 @@ export class Hub {
     }
   }
 
-  private admit(conn: Conn, id: string, role: 'device' | 'viewer') {
+  private admit(conn: Conn, id: string, role: 'device' | 'viewer', proof?: string) {
     clearTimeout(conn.authTimer);
     const prev = this.byId.get(id);
     if (prev && prev !== conn) {
@@ -530,7 +535,13 @@ export class Hub {
     } catch (e) {
       this.o.log.error({ err: (e as Error).message }, 'cannot issue ICE credentials');
     }
-    this.sendFrame(conn, { t: 'ready', id, ice, ...(impostors ? { impostors } : {}) });
+    this.sendFrame(conn, {
+      t: 'ready',
+      id,
+      ice,
+      ...(impostors ? { impostors } : {}),
+      ...(proof ? { proof } : {}),
+    });
     this.o.test?.admitted?.(id, role);
     this.o.log.info({ id: shortId(id), role, ...(impostors ? { impostors } : {}) }, 'authenticated');
     if (role === 'device') this.presence(id, true);

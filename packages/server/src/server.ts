@@ -95,7 +95,12 @@ export async function startServer(
   const c = resolveServerConfig(cfg);
   const log = (opts.log ?? pino({ level: 'silent' })).child({ mod: 'server' });
   ensureDataDir(c.dataDir);
-  const { id: serverKey, migratedFrom, migrationError } = await loadServerKey(c.dataDir);
+  const {
+    id: serverKey,
+    signer: serverSigner,
+    migratedFrom,
+    migrationError,
+  } = await loadServerKey(c.dataDir);
   if (migratedFrom) log.info({ from: migratedFrom }, 'rewrote server.key in the current key file format');
   if (migrationError)
     log.warn({ err: migrationError }, 'server.key is in an older format and could not be rewritten');
@@ -192,6 +197,7 @@ export async function startServer(
 
     const hub = new Hub({
       serverKey,
+      serverSigner,
       limits: c.limits,
       store,
       log,

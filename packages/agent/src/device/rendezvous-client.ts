@@ -12,6 +12,7 @@ import {
   type IceServer,
   RendezvousCore,
   type RendezvousSocketFactory,
+  type ServerKeyPin,
   type Signer,
   systemEnv,
 } from '@hearth/protocol';
@@ -39,6 +40,8 @@ export interface RendezvousClientOptions {
   readyTimeoutMs?: number;
   /** Signs the auth proof and jitters retries. Default systemEnv (the auth proof needs the real clock). */
   env?: CryptoEnv;
+  /** Hold the server to the key met at first contact (review R15). */
+  serverKeyPin?: ServerKeyPin;
   /** Called for logging; never receives message payloads. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
@@ -83,7 +86,8 @@ export function wsSocketFactory(
 
 /**
  * Events: `ready` (ServerFrame 'ready'), `recv` (from, m), `alert` (frame), `presence`,
- * `pair/found`, `error-frame`, `disconnected` (code, reason).
+ * `pair/found`, `error-frame`, `disconnected` (code, reason), `server-key-changed` (pinned,
+ * offered, reason: the client has stopped).
  */
 export class RendezvousClient extends EventEmitter {
   readonly core: RendezvousCore;
@@ -108,8 +112,10 @@ export class RendezvousClient extends EventEmitter {
       ...(o.heartbeatMs !== undefined ? { pingMs: o.heartbeatMs } : {}),
       handshakeMs: o.readyTimeoutMs ?? 20_000,
       ...(o.log ? { log: o.log } : {}),
+      ...(o.serverKeyPin ? { serverKeyPin: o.serverKeyPin } : {}),
     });
     const c = this.core;
+    c.on('server-key-changed', (e) => this.emit('server-key-changed', e));
     c.on('ready', (f) => this.emit('ready', f));
     c.on('recv', (f) => this.emit('recv', f.from, f.m));
     c.on('alert', (f) => this.emit('alert', f));
