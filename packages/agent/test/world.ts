@@ -121,7 +121,13 @@ export async function connectViewer(url: string, signer?: WebCryptoSigner): Prom
 }
 
 /** Pair like the browser does: lookup the tag (manual code) or read the QR, then the PAKE. */
-export async function pairViewer(v: TestViewer, info: PairingInfo, method: 'code' | 'qr') {
+/** `iterations`: the PAKE's password-hash cost, as the device uses it ('default': production's). */
+export async function pairViewer(
+  v: TestViewer,
+  info: PairingInfo,
+  method: 'code' | 'qr',
+  iterations: number | 'default' = ITER,
+) {
   let deviceId: string;
   let secret: Uint8Array;
   if (method === 'code') {
@@ -142,7 +148,7 @@ export async function pairViewer(v: TestViewer, info: PairingInfo, method: 'code
     secret,
     signer: v.signer,
     env: systemEnv,
-    iterations: ITER,
+    ...(iterations !== 'default' ? { iterations } : {}),
     deviceIdMatches: (k) => deviceIdFromKey(k) === deviceId,
   });
   let step = await vp.start();

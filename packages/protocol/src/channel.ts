@@ -586,6 +586,12 @@ export interface DeviceChannelsOptions {
   maxChannels?: number;
   /** TEST ONLY: accept and send viewer messages in clear. See {@link ViewerChannelsOptions}. */
   unsealedForTests?: boolean;
+  /**
+   * When this device process started (ms, default: when this object was made). A hello stamped
+   * earlier is refused with E_RESTARTED: the replay cache is in memory, so a hello recorded before
+   * a restart could otherwise be replayed to the new process, as offers could (review R4).
+   */
+  startedAt?: number;
 }
 
 interface DeviceSlot {
@@ -601,8 +607,11 @@ export class DeviceChannels {
   /** Insertion order = least recently used first. */
   private readonly byId = new Map<string, DeviceSlot>();
   private readonly replay = new MemoryReplayCache(50_000, 5 * 60_000);
+  private readonly startedAt: number;
 
-  constructor(private readonly o: DeviceChannelsOptions) {}
+  constructor(private readonly o: DeviceChannelsOptions) {
+    this.startedAt = o.startedAt ?? o.env.now();
+  }
 
   /** Number of channels held. */
   get size(): number {
@@ -662,6 +671,16 @@ export class DeviceChannels {
     const f = r.m;
     switch (f.t) {
       case 'chan/hello': {
+        const cOf = () => {
+          const c = typeof f.env.b === 'object' && f.env.b ? (f.env.b as { c?: unknown }).c : undefined;
+          return typeof c === 'string' && /^[A-Za-z0-9_-]{22}$/.test(c) ? c : '';
+        };
+        if (typeof f.env.t === 'number' && f.env.t < this.startedAt) {
+          // Made before this process started: a replay of a recorded hello (or a very slow clock).
+          this.o.route(from, { t: 'chan/refused', c: cOf(), code: 'E_RESTARTED' });
+          const err = new ProtocolError('E_RESTARTED', 'hello made before the device started');
+          return { kind: 'rejected', error: err, attack: false };
+        }
         const a = await acceptHello(f.env, {
           device: this.o.signer,
           deviceId: this.o.deviceId,
@@ -670,12 +689,7 @@ export class DeviceChannels {
           replay: this.replay,
         });
         if (!a.ok) {
-          const c = typeof f.env.b === 'object' && f.env.b ? (f.env.b as { c?: unknown }).c : undefined;
-          this.o.route(from, {
-            t: 'chan/refused',
-            c: typeof c === 'string' && /^[A-Za-z0-9_-]{22}$/.test(c) ? c : '',
-            code: a.error.code,
-          });
+          this.o.route(from, { t: 'chan/refused', c: cOf(), code: a.error.code });
           return { kind: 'rejected', error: a.error, attack: isAttack(a.error) };
         }
         this.add(a.value.channel.id, { viewer: from, channel: a.value.channel });
@@ -697,6 +711,13 @@ export class DeviceChannels {
             : { kind: 'rejected', error: d.error, attack: false };
         } catch (e) {
           const err = e instanceof HearthError ? e : new ProtocolError('E_DECODE', 'channel message');
+          if (err.code === 'E_DECRYPT') {
+            // Not sealed with this channel's key: the viewer holds other keys for this id (a hello
+            // of its replayed to us, say). Drop the channel and ask for a new handshake, or the
+            // viewer would talk into it for ever; the failure is still reported.
+            this.byId.delete(f.c);
+            this.o.route(from, { t: 'chan/reset', c: f.c });
+          }
           return { kind: 'rejected', error: err, attack: isAttack(err) };
         }
       }

@@ -315,6 +315,46 @@ describe('sealed channel: attacks', () => {
     assert.ok(r.kind === 'rejected' && r.error.code === 'E_REPLAY');
   });
 
+  it('review R4: a hello recorded before the device restarted is refused (E_RESTARTED), a fresh one is not; control: without the start time it is accepted', async () => {
+    const env = fixedEnv(7);
+    const recorded = await createHello(viewer, deviceId, env);
+    env.advance(5_000); // the device restarts 5 s later (a new DeviceChannels: empty replay cache)
+    const sent: { t: string; c?: string; code?: string }[] = [];
+    const d = new DeviceChannels({
+      signer: device,
+      deviceId,
+      env,
+      route: (_t, m) => !!sent.push(m as never),
+    });
+    const r = await d.receive(viewerId, { t: 'chan/hello', env: recorded.hello });
+    assert.ok(r.kind === 'rejected' && r.error.code === 'E_RESTARTED' && !r.attack);
+    assert.equal(sent.at(-1)?.t, 'chan/refused');
+    assert.equal(sent.at(-1)?.code, 'E_RESTARTED');
+    const fresh = await createHello(viewer, deviceId, env);
+    assert.equal((await d.receive(viewerId, { t: 'chan/hello', env: fresh.hello })).kind, 'handled');
+    // Control: a device that does not know when it started takes the recorded hello.
+    const old = new DeviceChannels({ signer: device, deviceId, env, route: () => true, startedAt: 0 });
+    assert.equal((await old.receive(viewerId, { t: 'chan/hello', env: recorded.hello })).kind, 'handled');
+  });
+
+  it('a message the channel cannot open (other keys under its id) is E_DECRYPT, and the device asks for a new handshake', async () => {
+    const p = pair();
+    p.v.send(deviceId, { t: 'cameras' });
+    await p.settle(() => p.atDevice.length > 0);
+    const msg = p.wire.find((w) => w.dir === 'v2d' && (w.m as { t: string }).t === 'chan/msg')!.m as {
+      c: string;
+      n: number;
+      ct: string;
+    };
+    const garbled = { ...msg, n: msg.n + 1, ct: `${msg.ct.slice(0, -4)}AAAA` };
+    const r = await p.d.receive(viewerId, garbled);
+    assert.ok(r.kind === 'rejected' && r.error.code === 'E_DECRYPT' && r.attack);
+    await p.settle(() => p.atViewer.some((x) => x.kind === 'handled' && x.event === 'reset'));
+    assert.equal(p.v.established(deviceId), false, 'the viewer drops the channel and will shake hands anew');
+    p.v.send(deviceId, { t: 'acl/get' });
+    await p.settle(() => p.atDevice.some((x) => x.kind === 'message' && x.m.t === 'acl/get'));
+  });
+
   it('a stale accept is E_STALE; an accept for another hello is E_BAD_BINDING', async () => {
     const env = fixedEnv(7);
     const h1 = await createHello(viewer, deviceId, env);
