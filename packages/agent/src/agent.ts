@@ -43,6 +43,8 @@ export type AgentEvent =
   | SessionEvent
   | PairingEvent
   | { kind: 'impostor-alert'; count: number }
+  /** This device's clock differs from the server's by `offsetMs` (positive: ours is ahead); R13. */
+  | { kind: 'clock-drift'; offsetMs: number }
   /** A sealed-channel check failed (a forged or tampered frame, a replay): possible attack. */
   | { kind: 'channel-attack'; viewer: string; code: string }
   | { kind: 'acl-created'; owner: string }
@@ -127,6 +129,9 @@ export interface Agent {
   close(): Promise<void>;
 }
 
+/** Beyond this drift from the server's clock, the agent warns (offers allow 30 s ahead). */
+const CLOCK_WARN_MS = 30_000;
+
 /** Start an agent: identity, ACL, pairing window (while unpaired), connection to the rendezvous. */
 export async function startAgent(o: AgentOptions): Promise<Agent> {
   const log = o.log ?? silentLogger;
@@ -145,6 +150,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     url: wsUrl,
     signer: id.signer,
     role: 'device',
+    env,
     ...(o.pinnedCertSha256 ? { pinnedCertSha256: o.pinnedCertSha256 } : {}),
     ...(o.insecure ? { insecure: true } : {}),
     ...(o.minBackoffMs !== undefined ? { minBackoffMs: o.minBackoffMs } : {}),
@@ -235,6 +241,23 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
           { viewer: shortId(e.viewer), code: e.code },
           'refused an offer that failed verification: possible attack',
         );
+      if (e.kind === 'clock-skew') {
+        const skewS = Math.round(e.skewMs / 1000);
+        const drift = client.clockOffsetMs;
+        // The server's time (not authenticated) only says whose clock is likely off.
+        const ours = drift !== undefined && Math.abs(drift - e.skewMs) < Math.abs(e.skewMs) / 2;
+        log.warn(
+          {
+            viewer: shortId(e.viewer),
+            code: 'E_CLOCK_SKEW',
+            skewS,
+            serverOffsetS: drift === undefined ? null : Math.round(drift / 1000),
+          },
+          ours
+            ? `refused an offer: clock is off by ${skewS} s (this device's clock, the server's time says: set it, e.g. NTP)`
+            : `refused an offer: clock is off by ${skewS} s (the viewer's clock, or an old offer replayed)`,
+        );
+      }
       if (e.kind === 'media-attack')
         log.warn(
           { viewer: shortId(e.viewer), sid: e.sid, code: e.code },
@@ -279,6 +302,15 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
 
   client.on('ready', (f: { impostors?: number }) => {
     log.info({ device: id.deviceId }, 'connected to the rendezvous server');
+    const drift = client.clockOffsetMs;
+    if (drift !== undefined && Math.abs(drift) > CLOCK_WARN_MS) {
+      const s = Math.round(-drift / 1000);
+      log.warn(
+        { code: 'E_CLOCK_SKEW', clockOffsetS: s },
+        `this device's clock is off by ${s} s from the server's (no RTC or NTP?): offers will be refused until it is set`,
+      );
+      emit({ kind: 'clock-drift', offsetMs: -drift });
+    }
     if (f.impostors) {
       log.warn(
         { count: f.impostors },
@@ -319,6 +351,20 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     const r = await channels.receive(from, raw);
     if (r.kind === 'pair') return pairing.onMessage(from, r.m);
     if (r.kind === 'rejected') {
+      if (r.error.code === 'E_STALE') {
+        // Signed by the viewer's key (verify checks the signature first) but stamped outside the
+        // window: a clock is off, not a forgery (review R13).
+        const drift = client.clockOffsetMs;
+        const s = drift === undefined ? undefined : Math.round(-drift / 1000);
+        log.warn(
+          { viewer: shortId(from), code: 'E_CLOCK_SKEW', clockOffsetS: s ?? null },
+          s !== undefined && Math.abs(drift ?? 0) > CLOCK_WARN_MS
+            ? `refused a channel message stamped outside the window: clock is off by ${s} s (this device's clock, the server's time says: set it, e.g. NTP)`
+            : "refused a channel message stamped outside the window: the viewer's clock is off, or an old message was replayed",
+        );
+        emit({ kind: 'clock-skew', viewer: from, skewMs: -(drift ?? 0) });
+        return;
+      }
       if (r.attack) {
         log.warn(
           { viewer: shortId(from), code: r.error.code },

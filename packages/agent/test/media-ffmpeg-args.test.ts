@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${VAR} is the config substitution syntax under test
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { buildProbePlan, rtspConcatList } from '../src/media/ffmpeg-args.js';
 import { buildFfmpegArgs, buildProbeArgs, decideMode, parseCameraSource } from '../src/media/index.js';
 
 const env = { P: 'pw' };
@@ -54,9 +55,9 @@ describe('ffmpeg argv', () => {
       codec: 'h264',
       mode: 'copy',
       has: [
-        ['-rtsp_transport', 'tcp'],
+        ['-f', 'concat'],
+        ['-i', 'pipe:0'],
         ['-c:v', 'copy'],
-        ['-i', 'rtsp://u:pw@cam.lan/live'],
         ['-bsf:v', 'dump_extra=freq=keyframe'],
       ],
       hasNot: ['libx264'],
@@ -67,7 +68,7 @@ describe('ffmpeg argv', () => {
       codec: 'hevc',
       mode: 'transcode',
       has: [
-        ['-rtsp_transport', 'tcp'],
+        ['-i', 'pipe:0'],
         ['-c:v', 'libx264'],
         ['-profile:v', 'baseline'],
         ['-pix_fmt', 'yuv420p'],
@@ -132,11 +133,26 @@ describe('ffmpeg argv', () => {
     });
   }
 
-  it('probe args: none for testsrc, tcp for rtsp', () => {
+  it('review R12: an rtsp URL and its password are never in the argv, only in the stdin list', () => {
+    const plan = buildFfmpegArgs(src('rtsp://u:${P}@cam.lan/live'), { sourceCodec: 'h264' });
+    assert.ok(!plan.args.some((a) => a.includes('pw') || a.includes('rtsp://')), plan.args.join(' '));
+    assert.equal(
+      plan.stdin,
+      "ffconcat version 1.0\nfile 'rtsp://u:pw@cam.lan/live'\noption rtsp_transport tcp\noption timeout 10000000\n",
+    );
+    assert.equal(
+      rtspConcatList("rtsp://h/a'b", '1'),
+      "ffconcat version 1.0\nfile 'rtsp://h/a'\\''b'\noption rtsp_transport tcp\noption timeout 1\n",
+    );
+    assert.throws(() => rtspConcatList('rtsp://h/a\nfile x', '1'));
+  });
+
+  it('probe args: none for testsrc, the stdin list for rtsp', () => {
     assert.equal(buildProbeArgs(src('testsrc')), undefined);
-    const p = buildProbeArgs(src('rtsp://u:${P}@h/x')) ?? [];
-    assert.equal(after(p, '-rtsp_transport'), 'tcp');
-    assert.equal(p.at(-1), 'rtsp://u:pw@h/x');
+    const p = buildProbePlan(src('rtsp://u:${P}@h/x'));
+    assert.equal(after(p?.args ?? [], '-i'), 'pipe:0');
+    assert.ok(!p?.args.some((a) => a.includes('pw')));
+    assert.match(p?.stdin ?? '', /^file 'rtsp:\/\/u:pw@h\/x'$/m);
     assert.equal(buildProbeArgs(src('file:/a.mp4'))?.at(-1), 'file:/a.mp4');
   });
 });

@@ -113,6 +113,10 @@ export const ERRORS = {
     E_BAD_SIGNATURE: ['attack', 'signature does not verify under the expected key'],
     E_WRONG_SIGNER: ['attack', 'message is signed by a key other than the one expected'],
     E_STALE: ['attack', 'timestamp outside the accepted window'],
+    E_CLOCK_SKEW: [
+      'fatal',
+      "a validly signed message is stamped outside the window: one side's clock is off (its message says by how much)",
+    ],
     E_REPLAY: ['attack', 'nonce already seen'],
     E_FINGERPRINT_MISMATCH: ['attack', 'DTLS fingerprint differs from the signed one'],
     E_BAD_CONFIRMATION: [

@@ -166,6 +166,7 @@ export interface ServerKeyPin {
 export class RendezvousCore {
   private live: Live | undefined;
   private attempt = 0;
+  private clockOffset: number | undefined;
   private stopped = true;
   private retryTimer: unknown;
   private pingTimer: unknown;
@@ -217,6 +218,14 @@ export class RendezvousCore {
   }
 
   /** True while authenticated. */
+  /**
+   * The server's clock minus this client's (ms), from the last `hello` (ignoring its transit time);
+   * undefined when the server sent no time. Not authenticated: for warnings, never for freshness.
+   */
+  get clockOffsetMs(): number | undefined {
+    return this.clockOffset;
+  }
+
   get ready(): boolean {
     return this.status === 'ready';
   }
@@ -323,8 +332,17 @@ export class RendezvousCore {
         const cn = b64u(this.o.env.random(16));
         live.hello = { srv: f.srv, ch: f.ch, cn };
         let env: unknown;
+        // Review R13: the server's time tells this client's own drift. The proof is stamped with
+        // the server's time: it is bound to this connection's random challenge, so its timestamp
+        // proves nothing more, and a client without a real-time clock can still log in.
+        const offset = f.time === undefined ? undefined : f.time - this.o.env.now();
+        this.clockOffset = offset;
+        const stamp: CryptoEnv =
+          offset === undefined
+            ? this.o.env
+            : { random: (n) => this.o.env.random(n), now: () => this.o.env.now() + offset };
         try {
-          env = await createAuth(this.o.signer, this.o.role, f, this.o.env);
+          env = await createAuth(this.o.signer, this.o.role, f, stamp);
         } catch (e) {
           this.log('error', 'cannot sign the auth proof', { err: (e as Error)?.message });
           if (this.live === live) this.end(CLIENT_CLOSE.HANDSHAKE_TIMEOUT, 'cannot authenticate');

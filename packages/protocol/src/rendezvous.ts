@@ -82,7 +82,19 @@ export type RendezvousAlertCode = (typeof RENDEZVOUS_ALERT_CODES)[number];
 
 /** Frames the server sends. */
 export const serverFrameSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('hello'), v: z.literal(1), srv: z.string().max(80), ch: b64(43) }).strict(),
+  z
+    .object({
+      t: z.literal('hello'),
+      v: z.literal(1),
+      srv: z.string().max(80),
+      ch: b64(43),
+      /**
+       * The server's clock (ms since the epoch). Not authenticated: a client uses it only to stamp
+       * its auth proof (bound to `ch` anyway) and to tell, and warn about, its own drift (review R13).
+       */
+      time: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+    })
+    .strict(),
   z
     .object({
       t: z.literal('ready'),

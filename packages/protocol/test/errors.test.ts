@@ -88,7 +88,8 @@ describe('error registry', () => {
   it('verification codes are attacks, except those a viewer must handle otherwise', () => {
     // A wrong setup code fails key confirmation like a tampered message: the user may retry (the
     // device counts the attempts); the server's refusal of our own proof is not the device's attack.
-    const notAttack = new Set(['E_BAD_CONFIRMATION', 'E_AUTH']);
+    // A validly signed but stale message is a clock off, not a forgery (review R13).
+    const notAttack = new Set(['E_BAD_CONFIRMATION', 'E_AUTH', 'E_CLOCK_SKEW']);
     for (const code of ALL_ERROR_CODES) {
       if (ERRORS[code].class !== 'verification' || notAttack.has(code)) continue;
       assert.equal(ERRORS[code].action, 'attack', code);

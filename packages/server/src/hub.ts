@@ -209,7 +209,7 @@ export class Hub {
         this.close(conn, 'E_INTERNAL', 'internal error');
       }
     });
-    this.sendFrame(conn, { t: 'hello', v: 1, srv: this.o.serverKey, ch: conn.challenge });
+    this.sendFrame(conn, { t: 'hello', v: 1, srv: this.o.serverKey, ch: conn.challenge, time: Date.now() });
   }
 
   /** Close every connection with 1001 (server shutdown). */

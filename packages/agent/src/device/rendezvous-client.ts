@@ -125,6 +125,11 @@ export class RendezvousClient extends EventEmitter {
     c.on('disconnected', (d) => this.emit('disconnected', d.code, d.reason));
   }
 
+  /** The server's clock minus ours (ms), from the last `hello`; not authenticated (review R13). */
+  get clockOffsetMs(): number | undefined {
+    return this.core.clockOffsetMs;
+  }
+
   /** ICE servers from the last `ready`. */
   get ice(): IceServer[] {
     return this.core.ice;

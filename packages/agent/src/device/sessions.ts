@@ -66,7 +66,9 @@ export type SessionEvent =
   | { kind: 'session-closed'; viewer: string; sid: string; reason: string }
   | { kind: 'session-refused'; viewer: string; code: string; attack: boolean }
   /** The media peer completed ICE but failed DTLS for the signed fingerprint: nothing was sent. */
-  | { kind: 'media-attack'; viewer: string; sid: string; code: string };
+  | { kind: 'media-attack'; viewer: string; sid: string; code: string }
+  /** A validly signed offer stamped `skewMs` away from this device's clock (review R13). */
+  | { kind: 'clock-skew'; viewer: string; skewMs: number };
 
 interface Live {
   viewer: string;
@@ -149,6 +151,15 @@ export class SessionManager {
     // Verified without the replay cache: it is checked below, only for a key that holds a grant,
     // so a stranger's flood can neither fill it nor move its mark (review R2).
     const r = await verifyOffer(env, { deviceId: this.o.deviceId, now: this.o.env.now() });
+    if (!r.ok && r.error.code === 'E_STALE') {
+      // verify checks the signature before the time, so this offer is really signed by its key and
+      // only stamped outside the window: a clock is off (no RTC, no NTP), told apart from a forgery
+      // (review R13). Still refused: the server is not trusted to correct our time.
+      const skewMs = env.t - this.o.env.now();
+      refuse('E_CLOCK_SKEW', false);
+      this.o.onEvent?.({ kind: 'clock-skew', viewer: from, skewMs });
+      return;
+    }
     if (!r.ok) return refuse(r.error.code, isPossibleAttack(r.error));
     const offer = r.body;
     // The sender the server authenticated must be the key that signed: an offer forwarded by

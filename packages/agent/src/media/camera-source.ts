@@ -315,7 +315,14 @@ export class CameraSource extends EventEmitter<Events> {
     const secrets = this.spec.kind === 'rtsp' ? this.spec.secrets() : [];
     let proc: ChildProcess;
     try {
-      proc = spawn(this.opts.ffmpegPath ?? 'ffmpeg', [...plan.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      proc = spawn(this.opts.ffmpegPath ?? 'ffmpeg', [...plan.args], {
+        stdio: [plan.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      });
+      if (plan.stdin !== undefined) {
+        // The RTSP URL with its credentials, on stdin rather than argv (review R12).
+        proc.stdin?.on('error', () => {});
+        proc.stdin?.end(plan.stdin);
+      }
     } catch (e) {
       this.emitError(
         new MediaError('ffmpeg-spawn', `camera "${this.name}": cannot start ffmpeg`, { cause: e }),

@@ -28,8 +28,39 @@ export interface FfmpegArgsOptions {
 
 export interface FfmpegPlan {
   readonly mode: FfmpegMode;
-  /** Arguments after the executable. Holds the camera credentials for rtsp sources: never log it. */
+  /** Arguments after the executable. Never holds credentials (/proc/PID/cmdline is world-readable). */
   readonly args: readonly string[];
+  /**
+   * For rtsp sources: an ffconcat list holding the URL (with its credentials), to write on ffmpeg's
+   * stdin (`-f concat -i pipe:0`) and then close. Holds the camera credentials: never log it.
+   */
+  readonly stdin?: string;
+}
+
+/**
+ * Review R12: the RTSP URL (with its credentials) never goes on a command line or into an
+ * environment, both readable by any local user in /proc. ffmpeg reads it from its stdin instead, as
+ * a one-entry ffconcat list; the RTSP options go in the list's `option` lines, which the concat
+ * demuxer applies when it opens the URL.
+ */
+export const RTSP_CONCAT_INPUT = [
+  '-f',
+  'concat',
+  '-safe',
+  '0',
+  '-protocol_whitelist',
+  'pipe,rtsp,rtp,srtp,tcp,udp',
+  '-i',
+  'pipe:0',
+] as const;
+
+/** The ffconcat list naming one RTSP URL, quoted for av_get_token. Throws on a control character. */
+export function rtspConcatList(url: string, timeoutUs: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(url))
+    throw new MediaError('bad-url', 'rtsp URL holds a control character');
+  const quoted = `'${url.replaceAll("'", "'\\''")}'`;
+  return `ffconcat version 1.0\nfile ${quoted}\noption rtsp_transport tcp\noption timeout ${timeoutUs}\n`;
 }
 
 /** Copy only H.264 (anything else, including an unknown codec, is transcoded). testsrc is always encoded. */
@@ -102,27 +133,23 @@ export function buildFfmpegArgs(source: CameraSourceSpec, opts: FfmpegArgsOption
     }
     case 'rtsp': {
       const timeoutUs = String(Math.round((opts.rtspTimeoutSeconds ?? 10) * 1e6));
-      const input = [
-        '-rtsp_transport',
-        'tcp',
-        '-timeout',
-        timeoutUs,
-        '-fflags',
-        'nobuffer',
-        '-flags',
-        'low_delay',
-        '-i',
-        source.secretUrl(),
-      ];
+      const input = ['-fflags', 'nobuffer', '-flags', 'low_delay', ...RTSP_CONCAT_INPUT];
       const codec =
         mode === 'copy' ? ['-c:v', 'copy', '-bsf:v', 'dump_extra=freq=keyframe'] : x264Args(tGop, tFps);
-      return { mode, args: [...common, ...input, '-map', '0:v:0', ...codec, ...OUTPUT] };
+      return {
+        mode,
+        args: [...common, ...input, '-map', '0:v:0', ...codec, ...OUTPUT],
+        stdin: rtspConcatList(source.secretUrl(), timeoutUs),
+      };
     }
   }
 }
 
-/** ffprobe argv that prints the first video stream's codec name. Pure. */
-export function buildProbeArgs(source: CameraSourceSpec, timeoutSeconds = 10): string[] | undefined {
+/** ffprobe argv (and, for rtsp, its stdin: see FfmpegPlan.stdin) that prints the first video stream's codec name. Pure. */
+export function buildProbePlan(
+  source: CameraSourceSpec,
+  timeoutSeconds = 10,
+): { readonly args: string[]; readonly stdin?: string } | undefined {
   const common = [
     '-v',
     'error',
@@ -137,17 +164,18 @@ export function buildProbeArgs(source: CameraSourceSpec, timeoutSeconds = 10): s
     case 'testsrc':
       return undefined;
     case 'file':
-      return [...common, `file:${source.path}`];
+      return { args: [...common, `file:${source.path}`] };
     case 'rtsp':
-      return [
-        '-rtsp_transport',
-        'tcp',
-        '-timeout',
-        String(Math.round(timeoutSeconds * 1e6)),
-        ...common,
-        source.secretUrl(),
-      ];
+      return {
+        args: [...common, ...RTSP_CONCAT_INPUT],
+        stdin: rtspConcatList(source.secretUrl(), String(Math.round(timeoutSeconds * 1e6))),
+      };
   }
+}
+
+/** The probe's argv alone (see buildProbePlan). */
+export function buildProbeArgs(source: CameraSourceSpec, timeoutSeconds = 10): string[] | undefined {
+  return buildProbePlan(source, timeoutSeconds)?.args;
 }
 
 export interface ProbeOptions {
@@ -164,13 +192,13 @@ export async function probeCodec(
   opts: ProbeOptions = {},
 ): Promise<string | undefined> {
   const timeoutMs = opts.timeoutMs ?? 12_000;
-  const args = buildProbeArgs(source, Math.max(1, timeoutMs / 1000 - 1));
-  if (!args) return undefined;
+  const plan = buildProbePlan(source, Math.max(1, timeoutMs / 1000 - 1));
+  if (!plan) return undefined;
   const secrets = source.kind === 'rtsp' ? source.secrets() : [];
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       opts.ffprobePath ?? 'ffprobe',
-      args,
+      plan.args,
       { timeout: timeoutMs, maxBuffer: 64 * 1024 },
       (e, stdout, stderr) => {
         const codec = String(stdout).trim().split(/\s+/)[0];
@@ -190,5 +218,7 @@ export async function probeCodec(
         resolve(codec);
       },
     );
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(plan.stdin ?? '');
   });
 }
