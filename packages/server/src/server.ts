@@ -31,6 +31,8 @@ export interface HearthServer {
   serverKey: string;
   /** SHA-256 fingerprint of the TLS certificate (colon hex), when TLS is on. */
   certSha256?: string;
+  /** How TLS was resolved: off, files, self-signed (agents must pin it) or acme. */
+  tlsMode: 'off' | 'files' | 'self-signed' | 'acme';
   /** Bound ports of the built-in relay, when enabled. */
   relay?: { udpPort: number; tcpPort: number; tlsPort?: number };
   close(): Promise<void>;
@@ -350,6 +352,7 @@ export async function startServer(
       port,
       serverKey,
       ...(certSha256 ? { certSha256 } : {}),
+      tlsMode: c.tls.mode,
       ...(relayPorts ? { relay: relayPorts } : {}),
       close,
     };
