@@ -76,6 +76,15 @@ async function serverCmd(o: Opts): Promise<void> {
   for (const k of ['dataDir', 'host', 'port', 'publicUrl', 'tlsCert', 'tlsKey'])
     if (o[k] !== undefined) flags[k] = o[k];
   if (o.relay === false) flags.relay = false;
+  const acme: Record<string, unknown> = {};
+  if (o.acmeHostname !== undefined) acme.hostname = o.acmeHostname;
+  if (o.acmeEmail !== undefined) acme.email = o.acmeEmail;
+  if (o.acmeDirectory !== undefined) acme.directoryUrl = o.acmeDirectory;
+  if (o.tls !== undefined || Object.keys(acme).length)
+    flags.tls = {
+      ...(o.tls !== undefined ? { mode: o.tls } : {}),
+      ...(Object.keys(acme).length ? { acme } : {}),
+    };
   const cfg = loadServerConfig({
     ...(typeof o.config === 'string' ? { file: o.config } : {}),
     env: process.env,
@@ -90,8 +99,12 @@ function printServer(s: HearthServer): void {
   const out = process.stdout;
   out.write(`Hearth server listening on ${s.url}\n`);
   out.write(`  server key: ${s.serverKey}\n`);
-  if (s.certSha256)
-    out.write(`  TLS certificate SHA-256: ${s.certSha256}\n  (agents: --pin-cert ${s.certSha256})\n`);
+  if (s.tlsMode === 'acme')
+    out.write('  TLS certificate: from ACME, renewed automatically (agents need no --pin-cert)\n');
+  else if (s.certSha256)
+    out.write(
+      `  TLS certificate SHA-256: ${s.certSha256}\n  (${s.tlsMode === 'self-signed' ? 'self-signed: browsers will warn; ' : ''}agents: --pin-cert ${s.certSha256})\n`,
+    );
   if (s.relay)
     out.write(
       `  STUN/TURN relay: udp ${s.relay.udpPort}, tcp ${s.relay.tcpPort}${s.relay.tlsPort !== undefined ? `, tls ${s.relay.tlsPort}` : ''}\n`,

@@ -44,6 +44,13 @@ program
   .option('--public-url <url>', 'URL viewers and agents use to reach this server')
   .option('--tls-cert <file>', 'TLS certificate (PEM)')
   .option('--tls-key <file>', 'TLS private key (PEM)')
+  .option(
+    '--tls <mode>',
+    'auto, acme, files, self-signed (explicit choice; agents then --pin-cert) or off (loopback only)',
+  )
+  .option('--acme-hostname <name>', 'public DNS name: obtain and renew the certificate over ACME')
+  .option('--acme-email <email>', 'ACME account contact')
+  .option('--acme-directory <url>', "ACME directory URL (default: Let's Encrypt)")
   .option('--no-relay', 'do not run the built-in STUN/TURN relay')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
   .action((o) => run('server', o));

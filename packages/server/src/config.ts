@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { ConfigError, MAX_FRAME_BYTES } from '@hearth/protocol';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import type { AcmeOptions } from './acme.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.preprocess((v) => {
@@ -94,10 +95,34 @@ const schema = z
     publicUrl: z.url({ protocol: /^https?$/ }).optional(),
     tls: z
       .object({
-        /** auto: files when cert+key are given, plain HTTP on loopback, else a self-signed certificate. */
-        mode: z.enum(['auto', 'off', 'self-signed', 'files']).default('auto'),
+        /**
+         * auto: files when cert+key are given, ACME when acme.hostname is given, plain HTTP on
+         * loopback; anything else must choose (self-signed is never a default).
+         */
+        mode: z.enum(['auto', 'off', 'self-signed', 'files', 'acme']).default('auto'),
         cert: z.string().min(1).optional(),
         key: z.string().min(1).optional(),
+        acme: z
+          .object({
+            /** The public DNS name the certificate is for (the CA connects to it on port 80). */
+            hostname: z
+              .string()
+              .min(1)
+              .max(253)
+              .regex(/^[a-z0-9.-]+$/i)
+              .optional(),
+            directoryUrl: z
+              .url({ protocol: /^https$/ })
+              .default('https://acme-v02.api.letsencrypt.org/directory'),
+            email: z.email().optional(),
+            httpPort: port.default(80),
+            httpHost: z.string().min(1).optional(),
+            renewBeforeSeconds: posInt.default(30 * 86_400),
+            checkIntervalSeconds: posInt.default(12 * 3600),
+            caFile: z.string().min(1).optional(),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -117,7 +142,8 @@ const schema = z
 export type TlsConfig =
   | { mode: 'off' }
   | { mode: 'self-signed' }
-  | { mode: 'files'; cert: string; key: string };
+  | { mode: 'files'; cert: string; key: string }
+  | { mode: 'acme'; acme: AcmeOptions };
 
 type Parsed = z.infer<typeof schema>;
 /** The fully resolved, validated server configuration. */
@@ -134,7 +160,10 @@ export type ServerConfigInput = Omit<Partial<ServerConfig>, 'relay' | 'limits' |
   dataDir: string;
   relay?: Partial<ServerConfig['relay']> | boolean;
   limits?: Partial<ServerConfig['limits']>;
-  tls?: { mode?: 'auto' | TlsConfig['mode']; cert?: string; key?: string } | 'auto' | TlsConfig['mode'];
+  tls?:
+    | { mode?: 'auto' | TlsConfig['mode']; cert?: string; key?: string; acme?: Partial<AcmeOptions> }
+    | 'auto'
+    | TlsConfig['mode'];
 };
 
 /** Environment variables and the config key each one sets. */
@@ -147,6 +176,10 @@ export const ENV_KEYS: Record<string, string> = {
   HEARTH_TLS: 'tls.mode',
   HEARTH_TLS_CERT: 'tls.cert',
   HEARTH_TLS_KEY: 'tls.key',
+  HEARTH_ACME_HOSTNAME: 'tls.acme.hostname',
+  HEARTH_ACME_DIRECTORY: 'tls.acme.directoryUrl',
+  HEARTH_ACME_EMAIL: 'tls.acme.email',
+  HEARTH_ACME_HTTP_PORT: 'tls.acme.httpPort',
   HEARTH_RELAY: 'relay.enabled',
   HEARTH_RELAY_HOST: 'relay.host',
   HEARTH_RELAY_UDP_PORT: 'relay.udpPort',
@@ -283,7 +316,17 @@ export function resolveServerConfig(raw: unknown): ServerConfig {
   let mode = c.tls.mode;
   if ((cert || key) && !(cert && key))
     throw new ConfigError('E_CONFIG', 'tls.cert and tls.key must be given together');
-  if (mode === 'auto') mode = cert ? 'files' : isLoopbackHost(c.host) ? 'off' : 'self-signed';
+  const a = c.tls.acme;
+  if (mode === 'auto') {
+    if (cert) mode = 'files';
+    else if (a.hostname) mode = 'acme';
+    else if (isLoopbackHost(c.host)) mode = 'off';
+    else
+      throw new ConfigError(
+        'E_CONFIG',
+        `host ${JSON.stringify(c.host)} is not loopback and no certificate is configured: set tls.acme.hostname (HEARTH_ACME_HOSTNAME) to your public DNS name for an automatic certificate, give tls.cert/tls.key, or choose tls.mode "self-signed" explicitly (agents then need --pin-cert with the printed certSha256)`,
+      );
+  }
   if (mode === 'files') {
     if (!cert || !key) throw new ConfigError('E_CONFIG', 'tls.mode "files" needs tls.cert and tls.key');
     tls = { mode, cert: resolve(cert), key: resolve(key) };
@@ -295,6 +338,21 @@ export function resolveServerConfig(raw: unknown): ServerConfig {
       );
     }
     tls = { mode };
+  } else if (mode === 'acme') {
+    if (!a.hostname) throw new ConfigError('E_CONFIG', 'tls.mode "acme" needs tls.acme.hostname');
+    tls = {
+      mode,
+      acme: {
+        hostname: a.hostname.toLowerCase(),
+        directoryUrl: a.directoryUrl,
+        ...(a.email ? { email: a.email } : {}),
+        httpPort: a.httpPort,
+        httpHost: a.httpHost ?? c.host,
+        renewBeforeSeconds: a.renewBeforeSeconds,
+        checkIntervalSeconds: a.checkIntervalSeconds,
+        ...(a.caFile ? { caFile: resolve(a.caFile) } : {}),
+      },
+    };
   } else tls = { mode };
   const relayHost = c.relay.host ?? c.host;
   if (c.relay.enabled && isWildcardHost(relayHost) && !c.relay.externalAddress) {

@@ -7,7 +7,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { createServer as createHttps } from 'node:https';
+import { createServer as createHttps, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { issueTurnCredentials, RelayServer } from '@hearth/relay';
 import { APP_HEADERS, APP_ROUTES, CONTENT_TYPES, SHELL_FILES, TLS_HEADERS, webRoot } from '@hearth/viewer';
 import { type Logger, pino } from 'pino';
 import { WebSocketServer } from 'ws';
+import { type AcmeManager, startAcme } from './acme.js';
 import { isWildcardHost, resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { Hub, type HubTestHooks } from './hub.js';
 import { certFingerprint, ensureDataDir, loadSelfSigned, loadServerKey, loadTurnSecret } from './identity.js';
@@ -30,6 +31,8 @@ export interface HearthServer {
   serverKey: string;
   /** SHA-256 fingerprint of the TLS certificate (colon hex), when TLS is on. */
   certSha256?: string;
+  /** How TLS was resolved: off, files, self-signed (agents must pin it) or acme. */
+  tlsMode: 'off' | 'files' | 'self-signed' | 'acme';
   /** Bound ports of the built-in relay, when enabled. */
   relay?: { udpPort: number; tcpPort: number; tlsPort?: number };
   close(): Promise<void>;
@@ -110,8 +113,10 @@ export async function startServer(
   let relayPorts: { udpPort: number; tcpPort: number; tlsPort?: number } | undefined;
   let turnSecret: string | undefined;
   let server: Server | undefined;
+  let acmeMgr: AcmeManager | undefined;
   const fail = async (e: unknown): Promise<never> => {
     await relay?.close().catch(() => {});
+    await acmeMgr?.close().catch(() => {});
     server?.close(() => {});
     store.close();
     throw e;
@@ -130,6 +135,11 @@ export async function startServer(
         );
       }
     } else if (c.tls.mode === 'self-signed') tls = loadSelfSigned(c.dataDir, c.host);
+    else if (c.tls.mode === 'acme') {
+      acmeMgr = await startAcme(c.dataDir, c.tls.acme, log);
+      const cur = acmeMgr.current();
+      tls = { cert: cur.cert, key: cur.key };
+    }
     if (tls) {
       try {
         certSha256 = certFingerprint(tls.cert);
@@ -304,10 +314,14 @@ export async function startServer(
       srv.listen(c.port, c.host, () => resolve());
     });
     const port = (srv.address() as AddressInfo).port;
+    acmeMgr?.startTimer((n) => {
+      (srv as HttpsServer).setSecureContext({ cert: n.cert, key: n.key });
+      log.info({ notAfter: n.notAfter.toISOString() }, 'acme: renewed certificate installed');
+    });
     const scheme = tls ? 'https' : 'http';
     const url = c.publicUrl
       ? c.publicUrl.replace(/\/$/, '')
-      : `${scheme}://${hostForUrl(isWildcardHost(c.host) ? 'localhost' : c.host)}:${port}`;
+      : `${scheme}://${c.tls.mode === 'acme' ? c.tls.acme.hostname : hostForUrl(isWildcardHost(c.host) ? 'localhost' : c.host)}:${port}`;
     log.info(
       {
         url,
@@ -332,6 +346,7 @@ export async function startServer(
           }, 500).unref();
         });
         await relay?.close();
+        await acmeMgr?.close();
         store.close();
         log.info('Hearth server stopped');
       })();
@@ -343,6 +358,7 @@ export async function startServer(
       port,
       serverKey,
       ...(certSha256 ? { certSha256 } : {}),
+      tlsMode: c.tls.mode,
       ...(relayPorts ? { relay: relayPorts } : {}),
       close,
     };

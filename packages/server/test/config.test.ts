@@ -50,14 +50,21 @@ describe('loadServerConfig', () => {
     assert.equal(c.limits.messagesPerSecond, 7);
   });
 
-  it('TLS modes: files from cert/key, self-signed on a public host, HEARTH_CONFIG names the file', () => {
+  it('TLS modes: files from cert/key, self-signed on a public host only when chosen, acme with a hostname, HEARTH_CONFIG names the file', () => {
     const f = loadServerConfig({ flags: { dataDir: 'd', tlsCert: 'c.pem', tlsKey: 'k.pem' } });
     assert.equal(f.tls.mode, 'files');
-    const s = loadServerConfig({
-      flags: { dataDir: 'd', host: '0.0.0.0' },
-      env: { HEARTH_RELAY_EXTERNAL_ADDRESS: '203.0.113.7' },
-    });
+    const env = { HEARTH_RELAY_EXTERNAL_ADDRESS: '203.0.113.7' };
+    assert.throws(
+      () => loadServerConfig({ flags: { dataDir: 'd', host: '0.0.0.0' }, env }),
+      /tls\.acme\.hostname/,
+    );
+    const s = loadServerConfig({ flags: { dataDir: 'd', host: '0.0.0.0', tls: 'self-signed' }, env });
     assert.deepEqual(s.tls, { mode: 'self-signed' });
+    const a = loadServerConfig({
+      flags: { dataDir: 'd', host: '0.0.0.0' },
+      env: { ...env, HEARTH_ACME_HOSTNAME: 'cam.example.org' },
+    });
+    assert.equal(a.tls.mode, 'acme');
     const file = yaml('b.yaml', 'dataDir: x\nport: 9\n');
     assert.equal(loadServerConfig({ env: { HEARTH_CONFIG: file } }).port, 9);
     const turn = loadServerConfig({
@@ -82,7 +89,7 @@ describe('loadServerConfig', () => {
     ['cert without key', { flags: { dataDir: 'd', tlsCert: 'c.pem' } }, /tls\.cert and tls\.key/],
     [
       'wildcard relay without external address',
-      { flags: { dataDir: 'd', host: '0.0.0.0' } },
+      { flags: { dataDir: 'd', host: '0.0.0.0', tls: 'self-signed' } },
       /relay\.externalAddress/,
     ],
     [
