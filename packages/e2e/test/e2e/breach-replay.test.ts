@@ -194,6 +194,9 @@ describe('breach replay: F1–F10 against the real server, agent and protocol', 
       port: 0,
       relay: { enabled: false },
       serveViewer: false,
+      // F10 measures the device's own guess budget: the server's lookup throttle (review R7), which
+      // would stop the guesser first, is opened here; lookup-sweep.test.ts tests it.
+      limits: { lookupsPerMinute: 100_000, lookupBurst: 10_000, lookupsPerTagPerMinute: 100_000 },
     });
     wsUrl = `${server.url.replace(/^http/, 'ws')}/ws`;
     media = createMediaBackend({
@@ -297,6 +300,13 @@ describe('breach replay: F1–F10 against the real server, agent and protocol', 
       media: weakMedia,
       pairingPolicies: {
         code: { maxAttempts: 1_000_000, freeAttempts: 1_000_000, baseDelayMs: 0, maxDelayMs: 0 },
+      },
+      // And no trickle of replies to a stranger (review R3), so every guess is answered.
+      strangerReplies: {
+        perStrangerPerSecond: 1000,
+        perStrangerBurst: 1000,
+        totalPerSecond: 1000,
+        totalBurst: 1000,
       },
     });
     const weakSeen: string[] = [];
