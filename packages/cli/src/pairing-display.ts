@@ -9,6 +9,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPrivateFile, writePrivateFile } from '@hearth/node';
+import { deviceFingerprint, parseQrPayload } from '@hearth/protocol';
 import qrcode from 'qrcode-terminal';
 
 export interface PairingSecrets {
@@ -35,6 +36,11 @@ function isSecrets(v: unknown): v is PairingSecrets {
   );
 }
 
+/** The device's six-word fingerprint, which a viewer shows before pairing by link (R8); not secret. */
+export function fingerprintOf(info: PairingSecrets): string {
+  return deviceFingerprint(parseQrPayload(info.qrUrl, { allowInsecure: true }).deviceId);
+}
+
 /** Render the pairing QR, link and manual code as text. */
 export function renderPairing(info: PairingSecrets, out: NodeJS.WritableStream = process.stdout): void {
   qrcode.generate(info.qrUrl, { small: true }, (qr: string) => {
@@ -42,6 +48,7 @@ export function renderPairing(info: PairingSecrets, out: NodeJS.WritableStream =
     out.write(`\nScan to pair (opens the viewer):\n${qr}\n`);
     out.write(`  or open this link on this computer:    ${info.qrUrl}\n`);
     out.write(`  or open the viewer and type the code:  ${info.manualCode}\n`);
+    out.write(`  A link shows this device's fingerprint before it pairs: ${fingerprintOf(info)}\n`);
     out.write(`  The pairing window closes in ${mins} min or after the first pairing.\n\n`);
   });
 }
@@ -63,7 +70,8 @@ export function showPairing(
   }
   out.write(
     `\nA pairing window is open. Its QR link and code are secrets, so they are not printed here (not a terminal):\n` +
-      `  they are in ${path} (mode 0600); show them with: hearth agent pairing --data-dir ${dataDir}\n\n`,
+      `  they are in ${path} (mode 0600); show them with: hearth agent pairing --data-dir ${dataDir}\n` +
+      `  This device's fingerprint (a pairing link shows it before it pairs): ${fingerprintOf(info)}\n\n`,
   );
 }
 

@@ -196,6 +196,8 @@ export const ENV_KEYS: Record<string, string> = {
   HEARTH_WEB_ROOT: 'webRoot',
   HEARTH_MAX_CONNECTIONS_PER_ADDRESS: 'limits.maxConnectionsPerAddress',
   HEARTH_MESSAGES_PER_SECOND: 'limits.messagesPerSecond',
+  HEARTH_LOOKUPS_PER_MINUTE: 'limits.lookupsPerMinute',
+  HEARTH_LOOKUP_BURST: 'limits.lookupBurst',
   HEARTH_AUTH_TIMEOUT_MS: 'limits.authTimeoutMs',
 };
 

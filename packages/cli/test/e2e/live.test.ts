@@ -24,6 +24,7 @@ import {
 import { encodeManualCode, parseManualCode } from '@hearth/protocol';
 import { type ChromiumHandle, chromiumAvailable } from '@hearth/testkit';
 import type { BrowserContext, Page } from 'playwright-core';
+import { fingerprintOf } from '../../src/pairing-display.js';
 import { type HostileProxy, startHostileProxy } from './hostile-proxy.js';
 import {
   descendants,
@@ -75,7 +76,14 @@ describe('live view end to end', { skip: avail.ok ? false : avail.reason, timeou
         '--log-level',
         'warn',
       ],
-      { HEARTH_RELAY_UDP_PORT: '0', HEARTH_RELAY_TCP_PORT: '0' },
+      // Every browser here shares 127.0.0.1, and the lockout test types many codes: open the
+      // per-address lookup throttle (review R7; server/lookup-sweep.test.ts tests it).
+      {
+        HEARTH_RELAY_UDP_PORT: '0',
+        HEARTH_RELAY_TCP_PORT: '0',
+        HEARTH_LOOKUPS_PER_MINUTE: '600',
+        HEARTH_LOOKUP_BURST: '100',
+      },
     );
     serverUrl = (await server.waitFor(/listening on (http:\/\/\S+)/, 120_000))[1]!.replace(/\/$/, '');
   };
@@ -198,7 +206,7 @@ describe('live view end to end', { skip: avail.ok ? false : avail.reason, timeou
     await ctxB.close();
   });
 
-  it('opening the QR link pairs a second phone as a member, who may not watch until the owner grants it', async () => {
+  it('opening the QR link asks first, with the fingerprint the agent prints (review R8); Pair makes a second phone a member, who may not watch until granted', async () => {
     const before = windows.length;
     await agent.openPairing();
     await until('a new pairing window', () => windows.length > before);
@@ -207,6 +215,24 @@ describe('live view end to end', { skip: avail.ok ? false : avail.reason, timeou
     const ctxC = await chromium.newContext();
     const pageC = await ctxC.newPage();
     await pageC.goto(link);
+    // Nothing pairs on opening the link: the app shows the device's fingerprint and asks.
+    await pageC.waitForSelector('#pair-link-confirm');
+    const shown = (await pageC.textContent('#pair-link-fingerprint'))?.trim();
+    assert.equal(shown, fingerprintOf(windows.at(-1)!), 'the words the agent prints beside its QR code');
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(
+      (await pairedDevices(pageC).catch(() => [])).length,
+      0,
+      'not paired before the user says so',
+    );
+    assert.ok(agent.pairing(), 'the window is still open');
+    // Cancel pairs nothing; opening the link again and choosing Pair does.
+    await pageC.click('#pair-link-no');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await pairedDevices(pageC).catch(() => [])).length, 0);
+    await pageC.goto('about:blank');
+    await pageC.goto(link);
+    await pageC.click('#pair-link-yes');
     const [dev] = await until('paired by link', async () => {
       const d = await pairedDevices(pageC).catch(() => []);
       return d.length ? d : undefined;

@@ -285,6 +285,7 @@ async function run(sealed: boolean): Promise<RunResult> {
     await agent.openPairing();
     await until('a member window', () => windows.length > before);
     await page.goto(windows.at(-1)!.qrUrl);
+    await page.click('#pair-link-yes'); // a link asks first (review R8)
     await until('paired by link', async () => (await pairedDevices(page).catch(() => [])).length > 0, 60_000);
     const viewerKey = await page.evaluate(
       () => (window as { __hearth?: { viewerKey: string } }).__hearth?.viewerKey ?? '',

@@ -18,7 +18,7 @@
  * video frame. The app is driven and read through the one viewer driver (@hearth/testkit's
  * viewer-driver.ts: openApp, pairByCode, clickCamera, hook, waitForState).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -304,8 +304,11 @@ export async function runFullStackTopology(
       ],
       { env, cwd: REPO_ROOT },
     );
-    const codeLine = await agent.waitForLine(/type the code:\s+[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5}/, 120_000);
-    const code = codeLine.match(/([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5})/)?.[1] ?? '';
+    // stdout is a pipe here, so the agent keeps its pairing secrets in a 0600 file (review R9).
+    await agent.waitForLine(/hearth agent pairing --data-dir/, 120_000);
+    const code = String(
+      JSON.parse(readFileSync(join(dir, 'agent', 'pairing-secret.json'), 'utf8')).manualCode ?? '',
+    );
     await agent.waitForLine(new RegExp(`^Agent hdid_\\S+ serving .*\\b${camera}\\b`), 30_000);
     startup.agent = Date.now() - t;
     log(`${topology}: agent up in ${startup.agent} ms, code ${code}`);

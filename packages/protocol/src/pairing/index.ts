@@ -1,4 +1,6 @@
 /** Pairing: SPAKE2+ (RFC 9383), setup-secret formats, wire messages, guard and state machines. */
+
+export * from './fingerprint.js';
 export * from './guard.js';
 export * from './messages.js';
 export * from './pairing.js';

@@ -224,6 +224,11 @@ export function startPairing(o: PairingOptions): PairingRun {
       guard(async () => handle(await mm.receive(m)));
     },
     onServerError(f) {
+      // The server throttles lookups per address (review R7): its refusal carries no ref.
+      if (!done && !f.ref && tag && !deviceId && f.code === 'E_RATE_LIMITED') {
+        finish(new PairingFailure('wait', { code: f.code }));
+        return true;
+      }
       if (done || !f.ref || !refs.has(f.ref)) return false;
       finish(new PairingFailure('offline', { code: f.code }));
       return true;

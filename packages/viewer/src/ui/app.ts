@@ -218,7 +218,7 @@ export class App {
     if (this.pendingLink && this.route.kind === 'pair') {
       const link = this.pendingLink;
       this.pendingLink = undefined;
-      void this.pairing.pair({ kind: 'link', link }, '');
+      this.pairing.confirmLink(link); // pairs only when the user says so (review R8)
     }
   }
 

@@ -3,9 +3,10 @@
  * itself (by code typed here, or by a QR link the shell read at startup). A paired device is saved
  * to the directory (its key re-checked against its ID) before the shell is told.
  */
-import { type CryptoEnv, parseId, shortId } from '@hearth/protocol';
+import { type CryptoEnv, deviceFingerprint, parseId, shortId } from '@hearth/protocol';
 import { normalizeManualCode } from '../core/links.js';
 import type { RendezvousClient } from '../net/rendezvous.js';
+import { defaultPairingAdapter } from '../pairing/adapter.js';
 import {
   type PairInput,
   PairingFailure,
@@ -155,6 +156,72 @@ export class PairScreen {
       kind === 'progress' ? h('span', { class: 'spinner', 'aria-hidden': 'true' }) : null,
       text,
     );
+  }
+
+  /**
+   * A pairing link was opened: ask first (review R8). Anyone can send a link, and opening one
+   * must not pair this browser with a device the user does not own; so the screen shows the
+   * device's fingerprint, which its console prints beside its QR code, and pairs only on "Pair".
+   */
+  confirmLink(link: string): void {
+    this.render();
+    let deviceId: string;
+    try {
+      deviceId = defaultPairingAdapter.parseLink(link).deviceId;
+    } catch {
+      this.show('error', pairFailureText('bad-input'));
+      return;
+    }
+    const label = h('input', { id: 'pair-link-label', maxlength: 64, placeholder: 'e.g. Nursery' });
+    const card: HTMLElement = h(
+      'div',
+      {
+        id: 'pair-link-confirm',
+        class: 'card confirm',
+        role: 'alertdialog',
+        'aria-labelledby': 'pair-link-title',
+      },
+      h('h2', { id: 'pair-link-title' }, 'Pair with this camera?'),
+      h(
+        'p',
+        {},
+        'A link asks this browser to pair with a camera. Pair only if the words below are the ones its console shows beside its QR code:',
+      ),
+      h('p', { class: 'fingerprint', id: 'pair-link-fingerprint' }, deviceFingerprint(deviceId)),
+      h('label', { for: 'pair-link-label' }, 'Name for this device'),
+      label,
+      h(
+        'div',
+        { class: 'actions' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'primary',
+            id: 'pair-link-yes',
+            onclick: () => {
+              card.remove();
+              void this.pair({ kind: 'link', link }, label.value.trim());
+            },
+          },
+          'Pair',
+        ),
+        h(
+          'button',
+          {
+            type: 'button',
+            id: 'pair-link-no',
+            onclick: () => {
+              card.remove();
+              this.show('ok', 'Not paired.');
+            },
+          },
+          'Cancel',
+        ),
+      ),
+    );
+    this.main.querySelector('#pair-link-confirm')?.remove();
+    this.main.querySelector('section.screen.pair')?.prepend(card);
   }
 
   /** Pair with a device, by a typed code or a QR link; `label` is the user's name for it (or ''). */

@@ -31,7 +31,7 @@ export function pairFailureText(reason: PairFailureReason, attemptsLeft?: number
     case 'locked':
       return 'Too many wrong codes: the device has locked pairing. Re-open pairing on the device itself.';
     case 'wait':
-      return 'Too many attempts in a row: the device asks you to wait a few seconds before the next one.';
+      return 'Too many attempts in a row: wait a minute before the next one.';
     case 'closed':
       return 'The pairing window on this device is closed. Re-open it on the device, or ask its owner to invite you.';
     case 'timeout':
