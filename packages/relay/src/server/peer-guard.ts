@@ -38,17 +38,49 @@ function addCidr(list: BlockList, cidr: string): void {
   list.addSubnet(addr, prefix, v4 ? 'ipv4' : 'ipv6');
 }
 
-/** Embedded IPv4 of ::ffff:a.b.c.d and 64:ff9b::/96 (NAT64) forms, else undefined. */
-function embeddedV4(addr: string): string | undefined {
-  const m = /^(?:::ffff:|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
-  if (m) return m[1];
-  const h = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(addr);
-  if (h) {
-    const hi = Number.parseInt(h[1]!, 16);
-    const lo = Number.parseInt(h[2]!, 16);
-    return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+/** The eight 16-bit groups of an IPv6 address (with `::` and a dotted-quad tail), or undefined. */
+export function ipv6Groups(addr: string): number[] | undefined {
+  let a = addr.toLowerCase();
+  const pct = a.indexOf('%');
+  if (pct >= 0) a = a.slice(0, pct); // zone index
+  let tail: number[] = [];
+  const q = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
+  if (q) {
+    const b = q.slice(2, 6).map(Number);
+    if (b.some((x) => x > 255)) return undefined;
+    tail = [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!];
+    a = q[1]!.endsWith('::') ? q[1]! : q[1]!.slice(0, -1);
   }
-  return undefined;
+  const halves = a.split('::');
+  if (halves.length > 2) return undefined;
+  const parse = (t: string) => (t === '' ? [] : t.split(':'));
+  const head = parse(halves[0]!);
+  const rest = halves.length === 2 ? parse(halves[1]!) : [];
+  if ([...head, ...rest].some((g) => !/^[0-9a-f]{1,4}$/.test(g))) return undefined;
+  const known = head.length + rest.length + tail.length;
+  if (halves.length === 1 ? known !== 8 : known > 7) return undefined;
+  const zeros = Array(8 - known).fill(0);
+  return [...head, ...zeros, ...rest].map((g) => Number.parseInt(String(g), 16)).concat(tail).slice(0, 8);
+}
+
+const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+
+/**
+ * Every IPv4 address an IPv6 address carries, by the forms that route to it (review R6): mapped
+ * `::ffff:a.b.c.d`, SIIT `::ffff:0:a.b.c.d`, compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4
+ * `2002:AABB:CCDD::/48`, and Teredo `2001:0::/32` (server, and client XOR 0xffffffff).
+ */
+export function embeddedV4s(addr: string): string[] {
+  const g = ipv6Groups(addr);
+  if (!g) return [];
+  const out: string[] = [];
+  const zero = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  if (zero(0, 5) && (g[5] === 0xffff || g[5] === 0)) out.push(v4(g[6]!, g[7]!)); // mapped, compatible
+  if (zero(0, 4) && g[4] === 0xffff && g[5] === 0) out.push(v4(g[6]!, g[7]!)); // SIIT
+  if (g[0] === 0x64 && g[1] === 0xff9b) out.push(v4(g[6]!, g[7]!)); // NAT64 (well-known and local-use)
+  if (g[0] === 0x2002) out.push(v4(g[1]!, g[2]!)); // 6to4
+  if (g[0] === 0x2001 && g[1] === 0) out.push(v4(g[2]!, g[3]!), v4(g[6]! ^ 0xffff, g[7]! ^ 0xffff)); // Teredo
+  return out;
 }
 
 /** Decides whether a peer address may be relayed to. */
@@ -74,8 +106,9 @@ export class PeerGuard {
   /** True when relaying to `address` is permitted. */
   isAllowed(address: string, family: 4 | 6): boolean {
     if (family === 6) {
-      const v4 = embeddedV4(address);
-      if (v4 !== undefined) return this.isAllowed(v4, 4);
+      // An IPv6 form that reaches a denied IPv4 address is denied, whatever its spelling.
+      for (const inner of embeddedV4s(address)) if (!this.isAllowed(inner, 4)) return false;
+      if (ipv6Groups(address) === undefined) return false;
     }
     const type = family === 4 ? 'ipv4' : 'ipv6';
     if (this.allow.check(address, type)) return true;
