@@ -261,6 +261,30 @@ describe('RelayServer policy', () => {
     }
   });
 
+  it('review R6: allocations per client IP are capped whatever the credentials (many throwaway usernames, one address); control: without the cap they all succeed', async () => {
+    const clock = new FakeClock();
+    const run = async (maxAllocationsPerIp: number) => {
+      const { server, udpPort } = await startServer(clock, {
+        maxAllocationsPerIp,
+        maxAllocationsPerUser: 100,
+      });
+      const clients = await Promise.all(Array.from({ length: 6 }, () => TestTurnClient.udp(udpPort)));
+      try {
+        const codes: number[] = [];
+        for (const [i, c] of clients.entries()) {
+          const cr = creds(clock, `throwaway-${i}`);
+          codes.push((await c.allocate(cr.username, cr.password)).code);
+        }
+        return codes;
+      } finally {
+        for (const c of clients) c.close();
+        await server.close();
+      }
+    };
+    assert.deepEqual(await run(4), [0, 0, 0, 0, 486, 486]);
+    assert.deepEqual(await run(1000), [0, 0, 0, 0, 0, 0]);
+  });
+
   it('drops traffic above the per-allocation byte rate', async () => {
     const clock = new FakeClock();
     const { server, udpPort } = await startServer(clock, { bytesPerSecond: 1000, burstBytes: 1000 });

@@ -1,4 +1,5 @@
 /** `startServer`: HTTP(S) + WebSocket rendezvous, viewer files, built-in relay, SQLite store. */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
@@ -181,9 +182,13 @@ export async function startServer(
       (isWildcardHost(c.relay.host ?? c.host) ? publicHost : (c.relay.host ?? c.host)) ??
       '127.0.0.1';
 
-    const iceFor = (id: string): IceServer[] => {
+    // TURN usernames travel in clear in every STUN request: each connection gets a random one, so
+    // an observer on the path cannot follow a key across networks (review R6). Per-key quotas
+    // become per-connection ones; the relay's per-IP cap bounds what one address can hold.
+    const iceFor = (_id: string): IceServer[] => {
       const out: IceServer[] = [];
       const ttlSeconds = c.turnTtlSeconds;
+      const id = randomBytes(12).toString('base64url');
       if (relayPorts && turnSecret) {
         const h = hostForUrl(relayHost);
         const cr = issueTurnCredentials({ secret: turnSecret, id, ttlSeconds });

@@ -275,7 +275,13 @@ describe('built-in relay and ICE servers', () => {
       `turn:127.0.0.1:${srv.relay!.udpPort}?transport=udp`,
       `turn:127.0.0.1:${srv.relay!.tcpPort}?transport=tcp`,
     ]);
-    assert.match(turn.username!, new RegExp(`^\\d+:${v.id}$`));
+    // Random per connection: no long-term ID in what travels in clear (review R6).
+    assert.match(turn.username!, /^\d+:[A-Za-z0-9_-]{16}$/);
+    assert.ok(!turn.username!.includes(v.id) && !turn.username!.includes('huk_'));
+    const again = await connect(srv.wsUrl, v);
+    const turn2 = (again.ready.ice as { username?: string }[])[1]!;
+    assert.notEqual(turn2.username!.split(':')[1], turn.username!.split(':')[1], 'a new one per connection');
+    again.c.close();
     const exp = Number(turn.username!.split(':')[0]);
     const ttl = exp - Date.now() / 1000;
     assert.ok(ttl > 500 && ttl <= 600, `ttl ${ttl}`);

@@ -47,6 +47,11 @@ export interface RelayServerOptions {
   maxAllocations?: number;
   /** Allocations per identity (REST id part, or static username); beyond: 486. Default 20. */
   maxAllocationsPerUser?: number;
+  /**
+   * Allocations per client IP address, whatever the credentials (keys are free, and TURN
+   * usernames are per session: review R6); beyond: 486. Default 32.
+   */
+  maxAllocationsPerIp?: number;
   /** Per-allocation relayed bytes/s (both directions, token bucket; 0 = unlimited). Default 5_000_000. */
   bytesPerSecond?: number;
   /** Token bucket depth in bytes. Default max(bytesPerSecond, 65536). */
@@ -119,6 +124,7 @@ export function resolveOptions(o: RelayServerOptions): ResolvedOptions {
     nonceLifetime: o.nonceLifetime ?? 600,
     maxAllocations: o.maxAllocations ?? 10_000,
     maxAllocationsPerUser: o.maxAllocationsPerUser ?? 20,
+    maxAllocationsPerIp: o.maxAllocationsPerIp ?? 32,
     bytesPerSecond,
     burstBytes: o.burstBytes ?? Math.max(bytesPerSecond, 65_536),
     maxPermissionsPerAllocation: o.maxPermissionsPerAllocation ?? 128,

@@ -60,7 +60,10 @@ export function ipv6Groups(addr: string): number[] | undefined {
   const known = head.length + rest.length + tail.length;
   if (halves.length === 1 ? known !== 8 : known > 7) return undefined;
   const zeros = Array(8 - known).fill(0);
-  return [...head, ...zeros, ...rest].map((g) => Number.parseInt(String(g), 16)).concat(tail).slice(0, 8);
+  return [...head, ...zeros, ...rest]
+    .map((g) => Number.parseInt(String(g), 16))
+    .concat(tail)
+    .slice(0, 8);
 }
 
 const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;

@@ -129,6 +129,7 @@ export class TurnCore {
   private readonly udpAllocs = new Map<string, Map<number, Allocation>>();
   private readonly allocations = new Set<Allocation>();
   private readonly perUser = new Map<string, number>();
+  private readonly perIp = new Map<string, number>();
   /** EVEN-PORT reservations: token (hex) -> expiry. The shell holds the sockets. */
   private readonly reservations = new Map<string, number>();
   private readonly nonceKey: Uint8Array;
@@ -521,6 +522,9 @@ export class TurnCore {
     if ((this.perUser.get(auth.identity) ?? 0) >= o.maxAllocationsPerUser) {
       return fail(ErrorCodes.AllocationQuotaReached);
     }
+    if ((this.perIp.get(link.address) ?? 0) >= o.maxAllocationsPerIp) {
+      return fail(ErrorCodes.AllocationQuotaReached);
+    }
     let mode: RelayBindMode;
     if (token) {
       const t = hex(token);
@@ -562,6 +566,7 @@ export class TurnCore {
   private register(a: Allocation): void {
     this.allocations.add(a);
     this.perUser.set(a.identity, (this.perUser.get(a.identity) ?? 0) + 1);
+    this.perIp.set(a.link.address, (this.perIp.get(a.link.address) ?? 0) + 1);
     if (a.link.tcp) a.link.tcp.allocation = a;
     else {
       let byPort = this.udpAllocs.get(a.link.address);
@@ -582,6 +587,9 @@ export class TurnCore {
     const n = (this.perUser.get(a.identity) ?? 1) - 1;
     if (n <= 0) this.perUser.delete(a.identity);
     else this.perUser.set(a.identity, n);
+    const m = (this.perIp.get(a.link.address) ?? 1) - 1;
+    if (m <= 0) this.perIp.delete(a.link.address);
+    else this.perIp.set(a.link.address, m);
     if (a.link.tcp) {
       if (a.link.tcp.allocation === a) a.link.tcp.allocation = undefined;
       // RFC 8656 §7: an allocation over TCP ends with its connection, and vice versa.
