@@ -6,122 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Logger } from '@hearth/node';
-import {
-  type CryptoEnv,
-  createOffer,
-  encodeId,
-  systemEnv,
-  ViewerChannels,
-  WebCryptoSigner,
-} from '@hearth/protocol';
+import { type CryptoEnv, createOffer, systemEnv, WebCryptoSigner } from '@hearth/protocol';
 import { startTestHub, type TestHub } from '@hearth/server/testing';
 import { loadOrCreateIdentity } from '../src/device/identity.js';
 import { RendezvousClient } from '../src/device/rendezvous-client.js';
-import type { MediaBackend } from '../src/device/sessions.js';
-import { type Agent, type AgentEvent, MediaError, startAgent } from '../src/index.js';
-
-const FP = `${'AB:'.repeat(31)}AB`;
-const sdp = (tag: string) =>
-  `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=${tag}\r\nt=0 0\r\na=fingerprint:sha-256 ${FP}\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n`;
-
-function fakeMedia() {
-  const state = { created: 0, closed: 0, ice: [] as unknown[], lastIce: [] as unknown[] };
-  const media: MediaBackend = {
-    cameras: () => [
-      { name: 'demo', online: true },
-      { name: 'porch', online: false },
-      { name: 'attic', online: false },
-    ],
-    async createViewerSession(camera) {
-      if (camera === 'porch') throw new Error('no signal');
-      if (camera === 'attic') throw new MediaError('ffmpeg-spawn', 'camera "attic": ffmpeg cannot be run');
-      state.created++;
-      await new Promise((r) => setTimeout(r, 30)); // ICE gathering
-      return {
-        answerSdp: sdp('answer'),
-        session: {
-          close: () => void state.closed++,
-          addIceCandidate: (c) => void state.ice.push(c),
-          closed: new Promise<string | undefined>(() => {}),
-        },
-      };
-    },
-  };
-  return { media, state };
-}
-
-type Msg = { t: string; [k: string]: unknown };
-
-/** Device keys the test viewers know (as pairing would have pinned them), by device ID. */
-const pins = new Map<string, Uint8Array>();
-
-interface TestViewer {
-  signer: WebCryptoSigner;
-  id: string;
-  client: RendezvousClient;
-  /** The sealed channel to devices (everything but pairing goes through it). */
-  channels: ViewerChannels;
-  /** Send a device⇄viewer message to a device, sealed. */
-  send(to: string, m: { t: string; [k: string]: unknown }): boolean;
-  inbox: { from: string; m: Msg }[];
-  found: { tag: string; d: string | null }[];
-  next(pred: (m: Msg, from: string) => boolean, ms?: number): Promise<Msg>;
-}
-
-async function until<T>(what: string, f: () => T | undefined | false, ms = 5_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-async function connectViewer(url: string, signer?: WebCryptoSigner): Promise<TestViewer> {
-  const s = signer ?? (await WebCryptoSigner.generate());
-  const client = new RendezvousClient({
-    url: `${url.replace(/^http/, 'ws')}/ws`,
-    signer: s,
-    role: 'viewer',
-    minBackoffMs: 20,
-  });
-  const channels = new ViewerChannels({
-    signer: s,
-    env: systemEnv,
-    pinned: (d) => pins.get(d),
-    route: (to, m) => client.sendTo(to, m),
-  });
-  const v: TestViewer = {
-    signer: s,
-    id: encodeId('userKey', s.publicKey),
-    client,
-    channels,
-    send: (to, m) => channels.send(to, m),
-    inbox: [],
-    found: [],
-    async next(pred, ms = 5_000) {
-      const hit = await until(
-        'a message',
-        () => {
-          const i = v.inbox.findIndex((x) => pred(x.m, x.from));
-          return i >= 0 ? v.inbox.splice(i, 1)[0] : undefined;
-        },
-        ms,
-      );
-      return hit.m;
-    },
-  };
-  client.on('recv', (from: string, raw: unknown) => {
-    void channels.receive(from, raw).then((r) => {
-      if (r.kind === 'pair' || r.kind === 'message') v.inbox.push({ from, m: r.m as Msg });
-    });
-  });
-  client.on('pair/found', (f: { tag: string; d: string | null }) => v.found.push(f));
-  client.start();
-  await until('viewer ready', () => client.connected);
-  return v;
-}
+import { type Agent, type AgentEvent, startAgent } from '../src/index.js';
+import { connectViewer, fakeMedia, type Msg, pins, sdp, type TestViewer, until } from './world.js';
 
 const SKEW_MS = -10 * 60_000; // the device's clock is 10 min behind
 
