@@ -199,8 +199,18 @@ describe('live view end to end', { skip: avail.ok ? false : avail.reason, timeou
     const h = await waitForState(pageB, /^device offline/);
     assert.equal(h.frames, 0);
     await new Promise((r) => setTimeout(r, 300));
+    const keyB = await pageB.evaluate(
+      () => (window as { __hearth?: { viewerKey: string } }).__hearth?.viewerKey,
+    );
+    assert.match(String(keyB), /^huk_/);
     assert.ok(
-      !events.slice(n).some((e) => e.kind === 'session-refused' || e.kind === 'session-opened'),
+      !events
+        .slice(n)
+        .some(
+          (e) =>
+            (e.kind === 'session-refused' || e.kind === 'session-opened') &&
+            (e as { viewer?: string }).viewer === keyB,
+        ),
       'no offer from it reached the device',
     );
     await ctxB.close();
