@@ -147,6 +147,7 @@ export const ERRORS = {
     E_PAIRING_CLOSED: ['access', 'the pairing window is closed'],
     E_NO_CAMERA: ['access', 'the device has no camera of this name'],
     E_TAG_TAKEN: ['retry', 'another device holds this lookup tag'],
+    E_NO_SESSION: ['retry', 'relay credentials only for a viewer the device answers now'],
     E_REPLACED: ['fatal', 'another connection authenticated with the same ID'],
   }),
   ...ofClass('limit', {

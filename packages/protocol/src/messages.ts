@@ -66,6 +66,11 @@ export const viewerMessageSchema = z.discriminatedUnion('t', [
   sessionIce,
   z.object({ t: z.literal('session/close'), sid }).strict(),
   z.object({ t: z.literal('cameras') }).strict(),
+  /**
+   * Ask the device to have the server issue relay (TURN) credentials to this viewer before its
+   * offer (review R6). No reply from the device: the server sends them, in a `relay` frame.
+   */
+  z.object({ t: z.literal('relay/ask') }).strict(),
   z.object({ t: z.literal('acl/get') }).strict(),
   z.object({ t: z.literal('acl/update'), env }).strict(),
 ]);
@@ -103,6 +108,7 @@ export const VIEWER_MESSAGE_TYPES = [
   'session/ice',
   'session/close',
   'cameras',
+  'relay/ask',
   'acl/get',
   'acl/update',
 ] as const satisfies readonly ViewerMessage['t'][];

@@ -72,6 +72,8 @@ export interface RendezvousCoreEvents {
   recv: Frame<'recv'>;
   presence: Frame<'presence'>;
   'pair/found': Frame<'pair/found'>;
+  /** Relay credentials for one session (review R6); already merged into {@link RendezvousCore.ice}. */
+  relay: Frame<'relay'>;
   alert: Frame<'alert'>;
   /** Server error frame (e.g. a `send` that could not be delivered, with its `ref`). */
   error: Frame<'error'>;
@@ -162,6 +164,9 @@ export interface ServerKeyPin {
   set(key: string): void;
 }
 
+/** Relay credentials closer than this to expiry are not used for a new session (ms). */
+export const RELAY_MARGIN_MS = 60_000;
+
 /** One rendezvous connection, kept up until {@link stop}. */
 export class RendezvousCore {
   private live: Live | undefined;
@@ -173,8 +178,10 @@ export class RendezvousCore {
   private handshakeTimer: unknown;
   private readonly listeners = new Map<keyof RendezvousCoreEvents, Set<(e: never) => void>>();
   private readonly timers: RendezvousTimers;
-  /** ICE servers from the last `ready` (TURN credentials are short-lived: re-read per session). */
-  ice: IceServer[] = [];
+  /** ICE servers from the last `ready`: STUN only, since the server gives TURN to nobody unasked. */
+  private readyIce: IceServer[] = [];
+  /** The newest relay credentials (server frame `relay`, review R6) and when they expire. */
+  private relayIce: { ice: IceServer[]; until: number } | undefined;
   /** Our ID as the server knows it (`hdid_…` or `huk_…`), from the last `ready`. */
   id: string | undefined;
   status: RendezvousStatus = 'down';
@@ -185,6 +192,41 @@ export class RendezvousCore {
 
   constructor(private readonly o: RendezvousCoreOptions) {
     this.timers = o.timers ?? defaultTimers;
+  }
+
+  /**
+   * The ICE servers to use now: `ready`'s, plus the relay credentials of the last `relay` frame
+   * while they have more than {@link RELAY_MARGIN_MS} to live (TURN credentials are short-lived:
+   * re-read per session).
+   */
+  get ice(): IceServer[] {
+    if (!this.relayFresh()) return this.readyIce;
+    return [...this.readyIce, ...this.relayIce!.ice].slice(0, 8);
+  }
+
+  /**
+   * Wait for relay credentials: resolves true at the next `relay` frame (or an `error` frame with
+   * `ref`, false), false after `timeoutMs` or when the connection ends. Never rejects.
+   */
+  nextRelay(timeoutMs: number, ref?: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      const offs: (() => void)[] = [];
+      let timer: unknown;
+      const done = (v: boolean) => {
+        for (const off of offs) off();
+        this.timers.clear(timer);
+        resolve(v);
+      };
+      offs.push(this.on('relay', () => done(true)));
+      offs.push(this.on('disconnected', () => done(false)));
+      if (ref !== undefined) offs.push(this.on('error', (f) => f.ref === ref && done(false)));
+      timer = this.timers.set(() => done(false), timeoutMs, true);
+    });
+  }
+
+  /** Whether relay credentials are held with at least `marginMs` (default RELAY_MARGIN_MS) to live. */
+  relayFresh(marginMs = RELAY_MARGIN_MS): boolean {
+    return this.relayIce !== undefined && this.relayIce.until - this.o.env.now() > marginMs;
   }
 
   /** Subscribe; returns the unsubscribe function. */
@@ -367,13 +409,19 @@ export class RendezvousCore {
         }
         this.timers.clear(this.handshakeTimer);
         this.attempt = 0;
-        this.ice = f.ice;
+        this.readyIce = f.ice;
+        this.relayIce = undefined; // minted for the last connection's sessions
         this.id = f.id;
         this.setStatus('ready');
         this.schedulePing(live);
         this.emit('ready', f);
         return;
       case 'pong':
+        return;
+      case 'relay':
+        if (this.status !== 'ready') return;
+        this.relayIce = { ice: f.ice, until: f.until };
+        this.emit('relay', f);
         return;
       default:
         if (this.status !== 'ready' && f.t !== 'error') return;

@@ -71,6 +71,7 @@ export const RENDEZVOUS_ERROR_CODES = [
   'E_RATE_LIMITED',
   'E_TAG_TAKEN',
   'E_AUTH',
+  'E_NO_SESSION',
 ] as const satisfies readonly ErrorCode[];
 /** The code of a rendezvous `error` frame. */
 export type RendezvousErrorCode = (typeof RENDEZVOUS_ERROR_CODES)[number];
@@ -111,6 +112,20 @@ export const serverFrameSchema = z.discriminatedUnion('t', [
     })
     .strict(),
   z.object({ t: z.literal('recv'), from: idText, m: z.unknown() }).strict(),
+  /**
+   * Relay (TURN) credentials for one session, minted only when a device asked for them for a
+   * viewer it answers (client frame `relay`, review R6). To the device, `peer` is that viewer; to
+   * the viewer, the device. `until`: ms since the epoch when the credentials expire.
+   */
+  z
+    .object({
+      t: z.literal('relay'),
+      peer: idText,
+      ice: z.array(iceServerSchema).max(8),
+      until: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+      ref: z.string().max(64).optional(),
+    })
+    .strict(),
   z.object({ t: z.literal('presence'), d: deviceIdText, online: z.boolean() }).strict(),
   z.object({ t: z.literal('pair/found'), tag: z.string().max(8), d: deviceIdText.nullable() }).strict(),
   z
@@ -156,6 +171,12 @@ export const clientFrameSchema = z.discriminatedUnion('t', [
    * total it caps). Sent after every `ready` and whenever the ACL changes; it replaces the last one.
    */
   z.object({ t: z.literal('allow'), k: z.array(userKeyText).max(MAX_ALLOW) }).strict(),
+  /**
+   * Device: relay credentials for a session with viewer `v`, for itself and for `v` (server frame
+   * `relay`). Only for a viewer on this device's allow list that sent it a message lately; nobody
+   * else is ever given TURN credentials (review R6).
+   */
+  z.object({ t: z.literal('relay'), v: userKeyText, ref: z.string().max(64).optional() }).strict(),
   /** Viewer: which device registered this lookup tag? */
   z.object({ t: z.literal('pair/lookup'), tag: z.string().regex(/^[0-9A-Z]{4}$/) }).strict(),
   z.object({ t: z.literal('ping') }).strict(),

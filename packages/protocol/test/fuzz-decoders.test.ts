@@ -366,6 +366,22 @@ describe('fuzz: rendezvous frame decoders', () => {
     }),
     fc.record({ t: fc.constant('presence'), d: deviceIdArb, online: fc.boolean() }),
     fc.record({
+      t: fc.constant('relay'),
+      peer: id,
+      ice: fc.array(
+        fc.record({
+          urls: fc.array(fc.constantFrom('stun:a:1', 'turn:a:1?transport=udp', 'turns:a:5349'), {
+            minLength: 1,
+            maxLength: 3,
+          }),
+          username: fc.string({ maxLength: 30 }),
+          credential: fc.string({ maxLength: 30 }),
+        }),
+        { maxLength: 3 },
+      ),
+      until: fc.nat(),
+    }),
+    fc.record({
       t: fc.constant('pair/found'),
       tag: fc.stringMatching(/^[0-9A-Z]{4}$/),
       d: fc.option(deviceIdArb),
@@ -389,6 +405,7 @@ describe('fuzz: rendezvous frame decoders', () => {
     fc.record({ t: fc.constant('watch'), d: fc.array(deviceIdArb, { maxLength: 3 }) }),
     fc.record({ t: fc.constant('pair/register'), tag: fc.option(fc.stringMatching(/^[0-9A-Z]{4}$/)) }),
     fc.record({ t: fc.constant('pair/lookup'), tag: fc.stringMatching(/^[0-9A-Z]{4}$/) }),
+    fc.record({ t: fc.constant('relay'), v: id, ref: fc.string({ maxLength: 8 }) }),
     fc.constant({ t: 'ping' }),
   );
   for (const [name, decode, frames] of [

@@ -88,7 +88,9 @@ describe('viewer → device messages', () => {
     assert.ok(!r.ok && r.unknown);
   });
   it('the type lists name every schema branch', () => {
-    assert.equal(new Set(VIEWER_MESSAGE_TYPES).size, 6);
+    assert.equal(new Set(VIEWER_MESSAGE_TYPES).size, 7);
+    assert.ok(decodeViewerMessage({ t: 'relay/ask' }).ok);
+    assert.ok(!decodeViewerMessage({ t: 'relay/ask', x: 1 }).ok);
     assert.equal(new Set(DEVICE_MESSAGE_TYPES).size, 10);
   });
 });

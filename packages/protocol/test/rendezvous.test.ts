@@ -113,6 +113,13 @@ describe('rendezvous: frames', () => {
       { t: 'hello', v: 1, srv, ch: 'A'.repeat(43) },
       { t: 'ready', id, ice: [{ urls: ['stun:x'] }], impostors: 2 },
       { t: 'recv', from: id, m: { any: 1 } },
+      {
+        t: 'relay',
+        peer: id,
+        ice: [{ urls: ['turn:x'], username: '1:a', credential: 'c' }],
+        until: 1,
+        ref: 'r',
+      },
       { t: 'presence', d: id, online: true },
       { t: 'pair/found', tag: 'AB12', d: null },
       { t: 'alert', code: 'E_IMPOSTOR', count: 1 },
@@ -126,6 +133,7 @@ describe('rendezvous: frames', () => {
       { t: 'watch', d: [id] },
       { t: 'pair/register', tag: null },
       { t: 'pair/lookup', tag: 'AB12' },
+      { t: 'relay', v: encodeId('userKey', k.owner.publicKey), ref: 'r' },
       { t: 'ping' },
     ])
       assert.deepEqual(decodeClientFrame(JSON.stringify(f)), f);
@@ -143,6 +151,20 @@ describe('rendezvous: frames', () => {
     );
     assert.throws(
       () => decodeClientFrame(JSON.stringify({ t: 'pair/lookup', tag: 'ab12' })),
+      code('E_SCHEMA'),
+    );
+    // `relay` names a viewer key only (a device ID is refused), and its credentials are bounded.
+    assert.throws(() => decodeClientFrame(JSON.stringify({ t: 'relay', v: id })), code('E_SCHEMA'));
+    assert.throws(
+      () =>
+        decodeServerFrame(
+          JSON.stringify({
+            t: 'relay',
+            peer: id,
+            ice: [{ urls: ['turn:x'], username: 'u'.repeat(257) }],
+            until: 1,
+          }),
+        ),
       code('E_SCHEMA'),
     );
     assert.throws(
