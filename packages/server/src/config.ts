@@ -72,6 +72,13 @@ const limitsSchema = z
     lookupsPerMinute: posInt.default(10),
     lookupBurst: posInt.default(10),
     lookupsPerTagPerMinute: posInt.default(30),
+    /**
+     * A device's `relay` requests (review R6): per minute and burst. Each mints TURN credentials
+     * for the device and one viewer that messaged it within `relaySessionMs`.
+     */
+    relayPerMinute: posInt.default(30),
+    relayBurst: posInt.default(10),
+    relaySessionMs: posInt.default(120_000),
     /** Least time between two live impostor alerts to one device; the count adds up meanwhile (R14). */
     alertIntervalMs: posInt.default(60_000),
     /** Idle authenticated connection: pinged after this long without a frame, closed if silent as long again. */

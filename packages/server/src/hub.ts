@@ -42,6 +42,7 @@ export const FRAME_ERRORS: { readonly [C in RendezvousErrorCode]: string } = {
   E_RATE_LIMITED: 'too many messages to this device; retry later',
   E_TAG_TAKEN: 'another device holds this lookup tag',
   E_AUTH: 'authentication failed',
+  E_NO_SESSION: 'relay credentials are only for a viewer this device answers now',
 };
 
 /** Most bytes queued towards one connection before sends to it are refused. */
@@ -61,6 +62,20 @@ interface DeviceGuard {
    * replies to traffic that others provoked never get its connection closed.
    */
   credit: number;
+  /** Viewer keys that routed a message to the device, and when last (a `relay` needs one). */
+  recent: Map<string, number>;
+  /** The device's `relay` requests (review R6). */
+  relay: TokenBucket;
+}
+
+/** Most viewers remembered per device as having messaged it lately. */
+const MAX_RECENT = 1024;
+
+/** Relay credentials for one party of one session (a fresh random TURN username each). */
+export interface RelayGrant {
+  ice: IceServer[];
+  /** ms since the epoch when they expire. */
+  until: number;
 }
 
 interface Conn {
@@ -89,8 +104,13 @@ export interface HubOptions {
   limits: ServerConfig['limits'];
   store: Store;
   log: Logger;
-  /** ICE servers (with fresh credentials) for an authenticated ID. */
+  /** ICE servers for everyone, in `ready`: STUN only (no credentials). */
   iceFor: (id: string) => IceServer[];
+  /**
+   * Fresh TURN credentials, minted only for a `relay` request of a device for a viewer it answers
+   * (review R6); undefined when no relay is configured.
+   */
+  relayFor: () => RelayGrant | undefined;
   /** Test-only hooks (`@hearth/server/testing`); production passes none. */
   test?: HubTestHooks;
 }
@@ -126,9 +146,10 @@ export interface HubTestHooks {
   /**
    * Turn defences off, for the controls that show an attack test can fail: `inbound`, the
    * per-sender and strangers' caps on what reaches a device and the device's reply credit (R3);
-   * `presence`, presence following the device's allow list (R5d).
+   * `presence`, presence following the device's allow list (R5d); `relay`, TURN credentials only
+   * by a device's `relay` request: with it off, every `ready` carries them, as before R6.
    */
-  unguarded?: { inbound?: boolean; presence?: boolean };
+  unguarded?: { inbound?: boolean; presence?: boolean; relay?: boolean };
 }
 
 export class Hub {
@@ -400,6 +421,8 @@ export class Hub {
         return this.register(conn, f.tag);
       case 'allow':
         return this.allow(conn, f.k);
+      case 'relay':
+        return this.relay(conn, f.v, f.ref);
       case 'pair/lookup':
         if (!this.mayLookUp(conn.addr, f.tag)) return this.error(conn, 'E_RATE_LIMITED');
         return this.sendFrame(conn, { t: 'pair/found', tag: f.tag, d: this.tags.get(f.tag) ?? null });
@@ -518,6 +541,8 @@ export class Hub {
         senders: new Map(),
         strangers: new TokenBucket(l.strangersPerSecond, l.strangersBurst, Date.now()),
         credit: 0,
+        recent: new Map(),
+        relay: new TokenBucket(l.relayPerMinute / 60, l.relayBurst, Date.now()),
       };
     }
     let impostors = 0;
@@ -531,7 +556,11 @@ export class Hub {
     }
     let ice: IceServer[] = [];
     try {
-      ice = this.o.test?.ice?.(id) ?? this.o.iceFor(id);
+      ice =
+        this.o.test?.ice?.(id) ??
+        (this.o.test?.unguarded?.relay
+          ? [...this.o.iceFor(id), ...(this.o.relayFor()?.ice ?? [])].slice(0, 8)
+          : this.o.iceFor(id));
     } catch (e) {
       this.o.log.error({ err: (e as Error).message }, 'cannot issue ICE credentials');
     }
@@ -554,8 +583,49 @@ export class Hub {
     if (Buffer.byteLength(text) > this.o.limits.maxFrameBytes) return this.error(conn, 'E_TOO_LARGE', ref);
     if (target.ws.bufferedAmount > MAX_BUFFERED) return this.error(conn, 'E_CONGESTED', ref);
     if (!this.admitInbound(conn, target)) return this.error(conn, 'E_RATE_LIMITED', ref);
-    if (target.guard) target.guard.credit = Math.min(this.o.limits.messageBurst, target.guard.credit + 1);
+    const g = target.guard;
+    if (g) {
+      g.credit = Math.min(this.o.limits.messageBurst, g.credit + 1);
+      if (conn.role === 'viewer') {
+        g.recent.delete(conn.id!);
+        g.recent.set(conn.id!, Date.now());
+        if (g.recent.size > MAX_RECENT) g.recent.delete(g.recent.keys().next().value as string);
+      }
+    }
     target.ws.send(text);
+  }
+
+  /**
+   * A device asks for relay credentials for a session with viewer `v` (review R6). Granted only
+   * when `v` is on the device's allow list and messaged it within `limits.relaySessionMs`, at most
+   * `limits.relayPerMinute` per device; then both get fresh credentials, each its own username.
+   * Nobody else is ever given TURN credentials, so throwaway keys cannot fill the relay.
+   */
+  private relay(conn: Conn, v: string, ref?: string) {
+    if (conn.role !== 'device' || !conn.guard)
+      return this.bad(conn, 'E_BAD_STATE', 'only devices ask for relay credentials');
+    const d = conn.id!;
+    const g = conn.guard;
+    const now = Date.now();
+    const seen = g.recent.get(v);
+    if (!this.allowed.get(d)?.has(v) || seen === undefined || now - seen > this.o.limits.relaySessionMs)
+      return this.error(conn, 'E_NO_SESSION', ref);
+    const viewer = this.byId.get(v);
+    if (viewer?.state !== 'ready' || viewer.role !== 'viewer') return this.error(conn, 'E_OFFLINE', ref);
+    if (!g.relay.take(now)) return this.error(conn, 'E_RATE_LIMITED', ref);
+    let forDevice: RelayGrant | undefined;
+    let forViewer: RelayGrant | undefined;
+    try {
+      forDevice = this.o.relayFor();
+      forViewer = this.o.relayFor();
+    } catch (e) {
+      this.o.log.error({ err: (e as Error).message }, 'cannot issue relay credentials');
+    }
+    const none: RelayGrant = { ice: [], until: now };
+    const a = forDevice ?? none;
+    const b = forViewer ?? none;
+    this.sendFrame(conn, { t: 'relay', peer: v, ice: a.ice, until: a.until, ...(ref ? { ref } : {}) });
+    this.sendFrame(viewer, { t: 'relay', peer: d, ice: b.ice, until: b.until });
   }
 
   /** A device's allow list: presence follows it, and its viewers skip the strangers' cap. */

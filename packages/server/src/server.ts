@@ -19,7 +19,7 @@ import { type Logger, pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { type AcmeManager, startAcme } from './acme.js';
 import { isWildcardHost, resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
-import { Hub, type HubTestHooks } from './hub.js';
+import { Hub, type HubTestHooks, type RelayGrant } from './hub.js';
 import { certFingerprint, ensureDataDir, loadSelfSigned, loadServerKey, loadTurnSecret } from './identity.js';
 import { Store } from './store.js';
 
@@ -185,14 +185,19 @@ export async function startServer(
     // TURN usernames travel in clear in every STUN request: each connection gets a random one, so
     // an observer on the path cannot follow a key across networks (review R6). Per-key quotas
     // become per-connection ones; the relay's per-IP cap bounds what one address can hold.
-    const iceFor = (_id: string): IceServer[] => {
+    // Everyone gets STUN in `ready`; TURN credentials only through a device's `relay` request for a
+    // viewer it answers (hub.ts `relay`), so keys that no device answered cannot allocate.
+    const iceFor = (_id: string): IceServer[] =>
+      relayPorts && turnSecret ? [{ urls: [`stun:${hostForUrl(relayHost)}:${relayPorts.udpPort}`] }] : [];
+    const relayFor = (): RelayGrant | undefined => {
       const out: IceServer[] = [];
       const ttlSeconds = c.turnTtlSeconds;
       const id = randomBytes(12).toString('base64url');
+      let until = Number.POSITIVE_INFINITY;
       if (relayPorts && turnSecret) {
         const h = hostForUrl(relayHost);
         const cr = issueTurnCredentials({ secret: turnSecret, id, ttlSeconds });
-        out.push({ urls: [`stun:${h}:${relayPorts.udpPort}`] });
+        until = Math.min(until, cr.expiresAt * 1000);
         out.push({
           urls: [
             `turn:${h}:${relayPorts.udpPort}?transport=udp`,
@@ -205,9 +210,10 @@ export async function startServer(
       }
       for (const t of c.turnServers) {
         const cr = issueTurnCredentials({ secret: t.secret, id, ttlSeconds });
+        until = Math.min(until, cr.expiresAt * 1000);
         out.push({ urls: t.urls, username: cr.username, credential: cr.password });
       }
-      return out.slice(0, 8);
+      return out.length ? { ice: out.slice(0, 8), until } : undefined;
     };
 
     const hub = new Hub({
@@ -217,6 +223,7 @@ export async function startServer(
       store,
       log,
       iceFor,
+      relayFor,
       ...(opts.hubTestHooks ? { test: opts.hubTestHooks } : {}),
     });
     const root = c.webRoot ?? fileURLToPath(webRoot);

@@ -53,6 +53,11 @@ export interface TestHubOptions {
   log?: Logger;
   /** Turn defences off, for controls (see `HubTestHooks.unguarded`). */
   unguarded?: HubTestHooks['unguarded'];
+  /**
+   * Run the built-in relay (UDP and TCP on free loopback ports, loopback peers allowed), so `relay`
+   * frames carry real TURN credentials. Default off: `relay` frames then carry none.
+   */
+  relay?: boolean;
 }
 
 /** A real hub on 127.0.0.1, and the levers a test may pull. */
@@ -113,7 +118,7 @@ export async function startTestHub(o: TestHubOptions = {}): Promise<TestHub> {
         host: '127.0.0.1',
         port: 0,
         tls: { mode: 'off' },
-        relay: { enabled: false },
+        relay: o.relay ? { udpPort: 0, tcpPort: 0, allowLoopbackPeers: true } : { enabled: false },
         serveViewer: o.serveViewer ?? true,
         ...(o.webRoot ? { webRoot: o.webRoot } : {}),
         ...(o.limits ? { limits: o.limits } : {}),

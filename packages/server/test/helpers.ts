@@ -142,3 +142,27 @@ export async function connect(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Relay credentials the honest way (review R6): a device that allows a viewer, the viewer
+ * messages it, the device asks. Resolves with the `relay` frame each of them got.
+ */
+export async function relayGrant(url: string): Promise<{ device: Frame; viewer: Frame; close(): void }> {
+  const d = await device();
+  const v = await viewer();
+  const cv = await connect(url, v);
+  const cd = await connect(url, d);
+  cd.c.send({ t: 'allow', k: [v.id] });
+  cv.c.send({ t: 'send', to: d.id, m: { t: 'relay/ask' } });
+  await cd.c.next('recv');
+  cd.c.send({ t: 'relay', v: v.id });
+  const [fd, fv] = await Promise.all([cd.c.next('relay'), cv.c.next('relay')]);
+  return {
+    device: fd,
+    viewer: fv,
+    close() {
+      cd.c.close();
+      cv.c.close();
+    },
+  };
+}

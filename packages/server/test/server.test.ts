@@ -4,12 +4,11 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createAuth, encodeId, systemEnv } from '@hearth/protocol';
-import { verifyTurnCredentials } from '@hearth/relay';
 import { SHELL_FILES } from '@hearth/viewer';
 import WebSocket from 'ws';
 import { TestTurnClient } from '../../relay/test/helpers/turn-client.js';
 import { CLOSE } from '../src/index.js';
-import { Client, connect, device, type Identity, sleep, tempDir, testServer, viewer } from './helpers.js';
+import { Client, connect, device, relayGrant, sleep, tempDir, testServer, viewer } from './helpers.js';
 
 describe('rendezvous', () => {
   const tmp = tempDir();
@@ -250,74 +249,8 @@ describe('rendezvous', () => {
   });
 });
 
-describe('built-in relay and ICE servers', () => {
-  const tmp = tempDir();
-  let srv: Awaited<ReturnType<typeof testServer>>;
-  before(async () => {
-    srv = await testServer(tmp.dir, {
-      relay: { udpPort: 0, tcpPort: 0, allowLoopbackPeers: true },
-      turnServers: [{ urls: ['turn:turn.example.org:3478'], secret: 'coturn-shared-secret-0123456789' }],
-    });
-  });
-  after(async () => {
-    await srv.close();
-    tmp.rm();
-  });
-
-  it('ready.ice has stun + turn (udp, tcp) with short-lived credentials the relay accepts', async () => {
-    assert.ok(srv.relay && srv.relay.udpPort > 0 && srv.relay.tcpPort > 0);
-    const v: Identity = await viewer();
-    const { c, ready } = await connect(srv.wsUrl, v);
-    const ice = ready.ice as { urls: string[]; username?: string; credential?: string }[];
-    assert.deepEqual(ice[0]!.urls, [`stun:127.0.0.1:${srv.relay!.udpPort}`]);
-    const turn = ice[1]!;
-    assert.deepEqual(turn.urls, [
-      `turn:127.0.0.1:${srv.relay!.udpPort}?transport=udp`,
-      `turn:127.0.0.1:${srv.relay!.tcpPort}?transport=tcp`,
-    ]);
-    // Random per connection: no long-term ID in what travels in clear (review R6).
-    assert.match(turn.username!, /^\d+:[A-Za-z0-9_-]{16}$/);
-    assert.ok(!turn.username!.includes(v.id) && !turn.username!.includes('huk_'));
-    const again = await connect(srv.wsUrl, v);
-    const turn2 = (again.ready.ice as { username?: string }[])[1]!;
-    assert.notEqual(turn2.username!.split(':')[1], turn.username!.split(':')[1], 'a new one per connection');
-    again.c.close();
-    const exp = Number(turn.username!.split(':')[0]);
-    const ttl = exp - Date.now() / 1000;
-    assert.ok(ttl > 500 && ttl <= 600, `ttl ${ttl}`);
-    const { readFileSync } = await import('node:fs');
-    const secret = readFileSync(join(tmp.dir, 'turn.secret'), 'utf8').trim();
-    assert.equal(statSync(join(tmp.dir, 'turn.secret')).mode & 0o777, 0o600);
-    assert.equal(verifyTurnCredentials(secret, turn.username!, { password: turn.credential! }).ok, true);
-    // External TURN (coturn use-auth-secret) gets the same format under its own secret.
-    const ext = ice[2]!;
-    assert.deepEqual(ext.urls, ['turn:turn.example.org:3478']);
-    assert.equal(
-      verifyTurnCredentials('coturn-shared-secret-0123456789', ext.username!, { password: ext.credential! })
-        .ok,
-      true,
-    );
-    assert.equal(verifyTurnCredentials(secret, ext.username!, { password: ext.credential! }).ok, false);
-    // And the running relay allocates with them, over UDP and TCP; a wrong password gets 401.
-    for (const t of [
-      await TestTurnClient.udp(srv.relay!.udpPort),
-      await TestTurnClient.tcp(srv.relay!.tcpPort),
-    ]) {
-      try {
-        assert.equal((await t.allocate(turn.username!, turn.credential!)).code, 0);
-      } finally {
-        t.close();
-      }
-    }
-    const wrong = await TestTurnClient.udp(srv.relay!.udpPort);
-    assert.equal((await wrong.allocate(turn.username!, 'not-the-password')).code, 401);
-    wrong.close();
-    c.close();
-  });
-});
-
 describe('TURN over TLS', () => {
-  it("with the operator's certificate the relay serves TLS too and ready.ice offers turns:; not with a self-signed one", async () => {
+  it("with the operator's certificate the relay serves TLS too and relay credentials offer turns:; not with a self-signed one", async () => {
     const tmp = tempDir();
     const relay = { enabled: true, udpPort: 0, tcpPort: 0, tlsPort: 0, allowLoopbackPeers: true };
     try {
@@ -332,8 +265,8 @@ describe('TURN over TLS', () => {
       try {
         const tlsPort = b.relay?.tlsPort;
         assert.ok(tlsPort && tlsPort > 0);
-        const { c, ready } = await connect(b.wsUrl, await viewer());
-        const turn = (ready.ice as { urls: string[]; username?: string; credential?: string }[])[1]!;
+        const g = await relayGrant(b.wsUrl);
+        const turn = (g.viewer.ice as { urls: string[]; username?: string; credential?: string }[])[0]!;
         assert.equal(turn.urls.at(-1), `turns:127.0.0.1:${tlsPort}?transport=tcp`);
         const t = await TestTurnClient.tls(tlsPort);
         try {
@@ -341,7 +274,7 @@ describe('TURN over TLS', () => {
         } finally {
           t.close();
         }
-        c.close();
+        g.close();
       } finally {
         await b.close();
       }
