@@ -22,6 +22,7 @@ import {
   type DeviceMessage,
   decodeEnvelope,
   HearthError,
+  type IceServer,
   type PairingGuardSnapshot,
   type PairingMethod,
   shortId,
@@ -105,6 +106,11 @@ export interface AgentOptions {
    * How fast the device answers keys without a grant (refusals, channel and pairing replies):
    * per stranger and in total, per second and burst. Defaults 1/10 and 10/40 (review R3).
    */
+  /**
+   * How long an answer waits for relay credentials when ours are not fresh (ms, default 2000);
+   * the answer goes without a relay candidate after that.
+   */
+  relayWaitMs?: number;
   strangerReplies?: Pick<
     StrangerRepliesOptions,
     'perStrangerPerSecond' | 'perStrangerBurst' | 'totalPerSecond' | 'totalBurst'
@@ -128,6 +134,9 @@ export interface Agent {
   openPairing(): Promise<PairingInfo>;
   close(): Promise<void>;
 }
+
+/** Least time between two relay requests for one viewer's `relay/ask` (ms). */
+const RELAY_ASK_MS = 10_000;
 
 /** Beyond this drift from the server's clock, the agent warns (offers allow 30 s ahead). */
 const CLOCK_WARN_MS = 30_000;
@@ -225,6 +234,31 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     if (!channels.send(to, m, channel ?? (sid ? sessionChannel.get(`${to}/${sid}`) : undefined)))
       log.warn({ viewer: shortId(to), t: m.t }, 'no channel to this viewer: message dropped');
   };
+  // Relay (TURN) credentials come only through our `relay` request for a viewer we answer (review
+  // R6): one for us before an answer when ours are not fresh, and one for a granted viewer that asks
+  // (`relay/ask`) ahead of its offer, at most every RELAY_ASK_MS per viewer.
+  let relayRef = 0;
+  const relayAsked = new Map<string, number>();
+  const askRelay = (viewer: string): string | undefined => {
+    const ref = `relay-${++relayRef}`;
+    return client.send({ t: 'relay', v: viewer, ref }) ? ref : undefined;
+  };
+  const relayIce = async (viewer: string): Promise<IceServer[]> => {
+    if (!client.core.relayFresh()) {
+      const ref = askRelay(viewer);
+      if (ref) await client.core.nextRelay(o.relayWaitMs ?? 2_000, ref);
+    }
+    return client.ice;
+  };
+  const onRelayAsk = (viewer: string) => {
+    const now = Date.now();
+    const last = relayAsked.get(viewer);
+    if (last !== undefined && now - last < RELAY_ASK_MS) return;
+    relayAsked.delete(viewer);
+    relayAsked.set(viewer, now);
+    if (relayAsked.size > 1024) relayAsked.delete(relayAsked.keys().next().value as string);
+    askRelay(viewer);
+  };
   const sessions = new SessionManager({
     deviceId: id.deviceId,
     signer: id.signer,
@@ -232,7 +266,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     media: o.media,
     acl: () => acl,
     send: (to, m) => toViewer(to, m as DeviceMessage),
-    iceServers: () => client.ice,
+    iceServers: (viewer) => relayIce(viewer),
     ...(o.sweepMs !== undefined ? { sweepMs: o.sweepMs } : {}),
     onEvent: (e) => {
       emit(e);
@@ -388,6 +422,11 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       case 'session/close':
         sessions.onClose(from, msg);
         return;
+      case 'relay/ask': {
+        // Only for a key with a live grant now; a stranger's ask gets nothing, not even a reply.
+        if (acl?.authorize(from, 'live', env.now()).allowed) onRelayAsk(from);
+        return;
+      }
       case 'cameras': {
         const d = acl?.authorize(from, 'live', env.now());
         if (!d?.allowed) {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import type { DeviceMessage } from '@hearth/protocol';
+import type { DeviceMessage, IceServer } from '@hearth/protocol';
 import {
   createAnswer,
   createStillSealer,
@@ -111,15 +111,17 @@ async function until(f: () => boolean, ms = 2000): Promise<void> {
   }
 }
 
-function harness(o: { online?: boolean } = {}) {
+function harness(o: { online?: boolean; relay?: (d: string) => Promise<void> } = {}) {
   const pcs: FakePc[] = [];
+  const configs: RTCConfiguration[] = [];
   const sent: { to: string; m: { t: string; env?: Envelope; sid?: string } }[] = [];
   const attached: (MediaStream | null)[] = [];
   const stills: (Uint8Array | null)[] = [];
   const states: string[] = [];
   const signaling = {
     ready: true,
-    ice: [],
+    ice: [] as IceServer[],
+    ...(o.relay ? { relay: o.relay } : {}),
     sendTo(to: string, m: unknown) {
       sent.push({ to, m: m as { t: string } });
       return `r${sent.length}`;
@@ -135,7 +137,8 @@ function harness(o: { online?: boolean } = {}) {
     attach: (s) => attached.push(s),
     showStill: (j) => stills.push(j),
     onState: (s) => states.push(s.name),
-    createPeerConnection: () => {
+    createPeerConnection: (c) => {
+      configs.push(c);
       const pc = new FakePc();
       pcs.push(pc);
       return pc as unknown as PeerConnectionLike;
@@ -183,17 +186,54 @@ function harness(o: { online?: boolean } = {}) {
       still: async (jpeg) => ({ t: 'session/still', sid: r.body.sid, ct: await sealer.seal(jpeg) }),
     };
   }
-  return { view, pcs, sent, attached, stills, states, offers, answer, answerWithStill, signaling };
+  return { view, pcs, configs, sent, attached, stills, states, offers, answer, answerWithStill, signaling };
 }
 
 let current: ReturnType<typeof harness> | undefined;
 afterEach(() => current?.view.stop());
-const setup = (o?: { online?: boolean }) => {
+const setup = (o?: { online?: boolean; relay?: (d: string) => Promise<void> }) => {
   current = harness(o);
   return current;
 };
 
 describe('live view', () => {
+  it('review R6: asks for relay credentials before the offer, and makes its connection with them', async () => {
+    const asked: string[] = [];
+    let release: () => void = () => {};
+    const turn = { urls: ['turn:127.0.0.1:3478?transport=tcp'], username: '1:abc', credential: 'x' };
+    const h = setup({
+      relay: (d) => {
+        asked.push(d);
+        return new Promise<void>((r) => {
+          release = () => {
+            h.signaling.ice = [{ urls: ['stun:127.0.0.1:3478'] }, turn];
+            r();
+          };
+        });
+      },
+    });
+    h.view.start();
+    await until(() => asked.length === 1);
+    await tick(20);
+    assert.equal(h.pcs.length, 0, 'no connection while the credentials are on their way');
+    assert.deepEqual(asked, [deviceId]);
+    release();
+    await until(() => h.offers().length === 1);
+    assert.deepEqual(h.configs[0]?.iceServers, [{ urls: ['stun:127.0.0.1:3478'] }, turn]);
+  });
+
+  it('review R6: a view stopped while waiting for relay credentials makes no connection', async () => {
+    let release: () => void = () => {};
+    const h = setup({ relay: () => new Promise<void>((r) => (release = r)) });
+    h.view.start();
+    await tick(10);
+    h.view.stop();
+    release();
+    await tick(20);
+    assert.equal(h.pcs.length, 0);
+    assert.equal(h.offers().length, 0);
+  });
+
   it('sends a signed offer for the camera, then applies a verified answer and reports a direct path', async () => {
     const h = setup();
     h.view.start();

@@ -107,7 +107,11 @@ export class SessionManager {
       media: MediaBackend;
       acl: () => Acl | undefined;
       send: Send;
-      iceServers: () => IceServer[];
+      /**
+       * ICE servers for a session with `viewer`; may wait (briefly) for relay credentials, which
+       * the server issues only for a viewer this device answers (review R6).
+       */
+      iceServers: (viewer: string) => IceServer[] | Promise<IceServer[]>;
       onEvent?: (e: SessionEvent) => void;
       sweepMs?: number;
       /** The agent's start time on `env`'s clock (default: when this manager is made). */
@@ -176,8 +180,9 @@ export class SessionManager {
     if (!this.o.media.cameras().some((c) => c.name === offer.camera)) return refuse('E_NO_CAMERA', false);
     let created: Awaited<ReturnType<MediaBackend['createViewerSession']>>;
     try {
+      const iceServers = await this.o.iceServers(from);
       created = await this.o.media.createViewerSession(offer.camera, offer.sdp, {
-        iceServers: this.o.iceServers(),
+        iceServers,
         sid: offer.sid,
       });
     } catch (e) {

@@ -53,8 +53,14 @@ import {
 /** What the live view needs from the rendezvous connection. */
 export interface SignalingPort {
   readonly ready: boolean;
-  /** ICE servers from the last `ready` frame. */
+  /** ICE servers now: `ready`'s STUN, plus relay credentials while they are fresh. */
   readonly ice: IceServer[];
+  /**
+   * Make sure relay (TURN) credentials are held for a session with `deviceId`: when ours are not
+   * fresh, ask the device (which has the server issue them, review R6) and wait a little. Resolves
+   * either way; the session then goes without a relay candidate of its own.
+   */
+  relay?(deviceId: string): Promise<void>;
   /** Route a message to the device; undefined when not connected. */
   sendTo(to: string, m: unknown): string | undefined;
 }
@@ -146,6 +152,8 @@ export class LiveView {
   private decodedFromCallback = 0;
   private online: boolean | undefined;
   private stopped = true;
+  /** Counts attempts waiting for relay credentials (only the newest goes on). */
+  private relayGen = 0;
 
   constructor(private readonly o: LiveViewOptions) {}
 
@@ -284,6 +292,12 @@ export class LiveView {
     if (this.stopped || needsUser(this.state)) return;
     this.endAttempt(false);
     if (!this.o.signaling.ready) return; // onSignalingReady() resumes
+    if (this.o.signaling.relay) {
+      const gen = ++this.relayGen;
+      await this.o.signaling.relay(this.o.deviceId);
+      // Stopped, or another attempt began, while we waited.
+      if (this.stopped || gen !== this.relayGen || this.cur) return;
+    }
     const pc = (
       this.o.createPeerConnection ?? ((c) => new RTCPeerConnection(c) as unknown as PeerConnectionLike)
     )({

@@ -113,6 +113,16 @@ export class RendezvousClient {
     return this.core.ice;
   }
 
+  /** Whether relay credentials are held with time to live (see RendezvousCore.relayFresh). */
+  relayFresh(): boolean {
+    return this.core.relayFresh();
+  }
+
+  /** Resolves true at the next relay credentials, false after `timeoutMs`. */
+  nextRelay(timeoutMs: number): Promise<boolean> {
+    return this.core.nextRelay(timeoutMs);
+  }
+
   /** Our ID as the server knows it (`huk_…`). */
   get id(): string | undefined {
     return this.core.id;

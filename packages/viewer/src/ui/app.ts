@@ -19,6 +19,9 @@ import { homeScreen } from './home-screen.js';
 import { LiveScreen } from './live-screen.js';
 import { PairScreen } from './pair-screen.js';
 
+/** How long a live view waits for relay credentials before its offer (ms). */
+const RELAY_WAIT_MS = 1_500;
+
 /** The test hook (documented in the README). */
 export interface HearthHook {
   readonly state: string;
@@ -70,6 +73,11 @@ export class App {
       },
       get ice() {
         return rv.ice;
+      },
+      // Relay credentials come through the device (review R6): ask it when ours are not fresh.
+      relay: async (d) => {
+        if (rv.relayFresh()) return;
+        if (rv.ready && channels.send(d, { t: 'relay/ask' })) await rv.nextRelay(RELAY_WAIT_MS);
       },
       sendTo: (to, m) => (rv.ready && channels.send(to, m as { t: string }) ? 'sealed' : undefined),
     };
