@@ -72,8 +72,13 @@ export interface TurnCoreDeps {
   randomBytes(n: number): Uint8Array;
   /** TURN REST username check (coturn-compatible), e.g. {@link verifyTurnCredentials}. */
   verifyRest(secret: string, username: string, opts: { nowMs: number; separator: string }): VerifyResult;
-  /** The SSRF guard: may the relay send to this peer? */
-  isPeerAllowed(address: string, family: 4 | 6): boolean;
+  /** The SSRF guard: may the relay send to this peer (IP and port)? */
+  isPeerAllowed(address: string, family: 4 | 6, port: number): boolean;
+  /**
+   * Is this one of the relay's own addresses (review R6)? Channels to one are flagged so the data path
+   * checks them again per packet. Default: none is.
+   */
+  isSelfAddress?(address: string, family: 4 | 6): boolean;
 }
 
 /** How the shell must bind the relay socket of a new allocation. */
@@ -132,6 +137,8 @@ export class TurnCore {
   private readonly perIp = new Map<string, number>();
   /** EVEN-PORT reservations: token (hex) -> expiry. The shell holds the sockets. */
   private readonly reservations = new Map<string, number>();
+  /** Live relayed ports: port (+65536 for IPv6) -> allocation, for the relay-to-relay rule. */
+  private readonly relayPorts = new Map<number, Allocation>();
   private readonly nonceKey: Uint8Array;
   private readonly tidPrefix: Uint8Array;
   private tidCounter = 0;
@@ -153,6 +160,11 @@ export class TurnCore {
   /** Live allocations (for the shell's shutdown). */
   liveAllocations(): Allocation[] {
     return [...this.allocations];
+  }
+
+  /** Is `port` the relayed port of a live allocation of this relay (its relayed transport address)? */
+  isLiveRelayPort(port: number, family: 4 | 6): boolean {
+    return this.relayPorts.has(family === 6 ? port + 65_536 : port);
   }
 
   /** The allocation of a UDP client 5-tuple: the fast path's lookup (two Map gets, no allocation). */
@@ -218,6 +230,7 @@ export class TurnCore {
       port,
     };
     alloc.ready = true;
+    this.relayPorts.set(bind.family === 6 ? port + 65_536 : port, alloc);
     const req = bind.request;
     const attrs: StunAttribute[] = [
       { type: Attr.XorRelayedAddress, value: encodeXorAddress(alloc.relayed, req.transactionId) },
@@ -601,6 +614,10 @@ export class TurnCore {
         if (byPort.size === 0) this.udpAllocs.delete(a.link.address);
       }
     }
+    if (a.relayed) {
+      const k = a.relayed.family === 6 ? a.relayed.port + 65_536 : a.relayed.port;
+      if (this.relayPorts.get(k) === a) this.relayPorts.delete(k);
+    }
     out.push({ type: 'close-relay', allocation: a });
     this.metrics.allocationsActive = this.allocations.size;
   }
@@ -648,7 +665,7 @@ export class TurnCore {
   /** Validates a peer; returns the error code to send, or 0. */
   private checkPeer(alloc: Allocation, peer: TransportAddress): number {
     if (peer.family !== alloc.family) return ErrorCodes.PeerAddressFamilyMismatch;
-    if (!this.deps.isPeerAllowed(peer.address, peer.family)) {
+    if (!this.deps.isPeerAllowed(peer.address, peer.family, peer.port)) {
       this.metrics.forbiddenPeer++;
       return ErrorCodes.Forbidden;
     }
@@ -730,6 +747,7 @@ export class TurnCore {
         peerFamily: peer.family,
         expiresAt: now + CHANNEL_LIFETIME_MS,
         permission,
+        selfPeer: this.deps.isSelfAddress?.(peer.address, peer.family) ?? false,
       };
       alloc.channels.set(number, ch);
       let byPort = alloc.peerChannels.get(peer.address);
@@ -754,7 +772,7 @@ export class TurnCore {
       return;
     }
     const peer = decodeXorAddress(pa, msg.transactionId);
-    if (peer.family !== alloc.family || !this.deps.isPeerAllowed(peer.address, peer.family)) {
+    if (peer.family !== alloc.family || !this.deps.isPeerAllowed(peer.address, peer.family, peer.port)) {
       m.forbiddenPeer++;
       return;
     }
