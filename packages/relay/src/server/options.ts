@@ -35,7 +35,10 @@ export interface RelayServerOptions {
   relayHost6?: string;
   /** Advertised IPv6 relay address. Default `relayHost6`. */
   externalAddress6?: string;
-  /** SOFTWARE attribute value; '' to omit. Default 'hearth-relay'. */
+  /**
+   * SOFTWARE attribute value, sent on integrity-protected responses only (never on answers to
+   * unauthenticated requests: review R6, reflection); '' to omit. Default 'hearth-relay'.
+   */
   software?: string;
   /** Allocation lifetime when the client asks for less or nothing, seconds. Default 600 (RFC 8656). */
   defaultLifetime?: number;
