@@ -47,6 +47,11 @@ export interface Channel {
   expiresAt: number;
   /** Permission of the peer IP, shared with `permissions` so the hot path needs one lookup. */
   permission: Permission;
+  /**
+   * The peer is one of the relay's own addresses (review R6): the data path checks again, per packet,
+   * that it is still allowed (e.g. that the allocation it reached is still live).
+   */
+  readonly selfPeer: boolean;
 }
 
 /** One allocation. Fields are public and mutable for the server's hot path. */

@@ -35,7 +35,10 @@ export interface RelayServerOptions {
   relayHost6?: string;
   /** Advertised IPv6 relay address. Default `relayHost6`. */
   externalAddress6?: string;
-  /** SOFTWARE attribute value; '' to omit. Default 'hearth-relay'. */
+  /**
+   * SOFTWARE attribute value, sent on integrity-protected responses only (never on answers to
+   * unauthenticated requests: review R6, reflection); '' to omit. Default 'hearth-relay'.
+   */
   software?: string;
   /** Allocation lifetime when the client asks for less or nothing, seconds. Default 600 (RFC 8656). */
   defaultLifetime?: number;
@@ -68,6 +71,14 @@ export interface RelayServerOptions {
   allowedPeerRanges?: readonly string[];
   /** Extra CIDRs to deny. Default []. */
   deniedPeerRanges?: readonly string[];
+  /**
+   * Stop treating the relay's own addresses specially (review R6): its external, listen and relay
+   * addresses (with a wildcard bind, every interface address) are then judged by the ranges above
+   * alone, as before the fix. For tests' controls only. Default false: they are refused (403) as
+   * peers, except a live allocation's relayed address (relay to relay), and except other ports of an
+   * address the allow lists name explicitly (never the relay's own listening ports).
+   */
+  allowSelfPeers?: boolean;
   /** SO_RCVBUF/SO_SNDBUF for UDP sockets (kernel may cap). Default 4 MiB. */
   socketBufferSize?: number;
   /** Simultaneous TCP/TLS client connections. Default 10000. */
@@ -133,6 +144,7 @@ export function resolveOptions(o: RelayServerOptions): ResolvedOptions {
     allowLoopbackPeers: o.allowLoopbackPeers ?? false,
     allowedPeerRanges: o.allowedPeerRanges ?? [],
     deniedPeerRanges: o.deniedPeerRanges ?? [],
+    allowSelfPeers: o.allowSelfPeers ?? false,
     socketBufferSize: o.socketBufferSize ?? 4 * 1024 * 1024,
     maxTcpConnections: o.maxTcpConnections ?? 10_000,
     tcpIdleTimeoutMs: o.tcpIdleTimeoutMs ?? 30_000,

@@ -106,6 +106,11 @@ export class PeerGuard {
     for (const c of opts.allowedPeerRanges) addCidr(this.allow, c);
   }
 
+  /** True when the operator's allow list (allowLoopbackPeers, allowedPeerRanges) names `address`. */
+  isExplicitlyAllowed(address: string, family: 4 | 6): boolean {
+    return this.allow.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  }
+
   /** True when relaying to `address` is permitted. */
   isAllowed(address: string, family: 4 | 6): boolean {
     if (family === 6) {
@@ -116,5 +121,79 @@ export class PeerGuard {
     const type = family === 4 ? 'ipv4' : 'ipv6';
     if (this.allow.check(address, type)) return true;
     return !this.deny.check(address, type);
+  }
+}
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+
+/** One entry of `os.networkInterfaces()`, as far as {@link ownAddresses} reads it. */
+export interface InterfaceAddress {
+  readonly address: string;
+  readonly family: string | number;
+}
+
+/**
+ * The relay's own IP addresses (review R6): the advertised external addresses, the bound listen and
+ * relay addresses, and, when any of those binds a wildcard, every address of the machine's
+ * interfaces (`os.networkInterfaces()`, passed in by the caller).
+ */
+export function ownAddresses(
+  o: {
+    host: string;
+    relayHost: string;
+    externalAddress: string;
+    relayHost6?: string | undefined;
+    externalAddress6?: string | undefined;
+  },
+  interfaces: Readonly<Record<string, readonly InterfaceAddress[] | undefined>>,
+): string[] {
+  const out = new Set<string>();
+  const bound = [o.host, o.relayHost, o.relayHost6].filter((h): h is string => h !== undefined);
+  for (const a of [...bound, o.externalAddress, o.externalAddress6]) {
+    if (a !== undefined && !WILDCARD_HOSTS.has(a)) out.add(a);
+  }
+  if (bound.some((h) => WILDCARD_HOSTS.has(h))) {
+    for (const list of Object.values(interfaces)) {
+      for (const i of list ?? []) out.add(i.address.split('%')[0]!);
+    }
+  }
+  return [...out];
+}
+
+/** How a peer address relates to the relay's own addresses. */
+export type SelfMatch = 'no' | 'direct' | 'embedded';
+
+/**
+ * The relay's own addresses as peers (review R6): a TURN client must not use the relay to reach the
+ * relay itself (its listeners, or any other service on its host), except another live allocation's
+ * relayed transport address, which is how two relayed clients of this relay talk.
+ */
+export class SelfGuard {
+  private readonly v4 = new Set<string>();
+  private readonly v6 = new BlockList();
+  /** Ports the relay listens on (UDP, TCP, TLS), filled in as they bind. */
+  readonly listenPorts = new Set<number>();
+
+  constructor(addresses: readonly string[]) {
+    for (const a of addresses) {
+      if (isIPv4(a)) this.v4.add(a);
+      else if (isIPv6(a)) {
+        this.v6.addAddress(a, 'ipv6');
+        // An IPv6 interface address that embeds an IPv4 one (e.g. ::ffff:a.b.c.d) covers it too.
+        for (const inner of embeddedV4s(a)) this.v4.add(inner);
+      }
+    }
+  }
+
+  /** `direct`: one of the relay's addresses; `embedded`: an IPv6 form that carries one of its IPv4 addresses. */
+  match(address: string, family: 4 | 6): SelfMatch {
+    if (family === 4) return this.v4.has(address) ? 'direct' : 'no';
+    try {
+      if (this.v6.check(address, 'ipv6')) return 'direct';
+    } catch {
+      return 'no';
+    }
+    for (const inner of embeddedV4s(address)) if (this.v4.has(inner)) return 'embedded';
+    return 'no';
   }
 }

@@ -21,6 +21,7 @@ import {
   type Server as NetServer,
   type Socket as NetSocket,
 } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { createServer as createTlsServer } from 'node:tls';
 import { streamFrameSize } from '../codec/channel-data.js';
 import { RelayConfigError } from '../codec/errors.js';
@@ -29,7 +30,7 @@ import type { Allocation, ClientLink, StreamClient } from './allocation.js';
 import { createMetrics, type RelayMetrics } from './metrics.js';
 import { nodeStunCrypto } from './node-crypto.js';
 import { type RelayServerOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import { PeerGuard } from './peer-guard.js';
+import { ownAddresses, PeerGuard, SelfGuard } from './peer-guard.js';
 import { type RelayAction, type RelayBind, TurnCore } from './turn-core.js';
 
 /** Ports actually bound by {@link RelayServer.start}. */
@@ -65,6 +66,8 @@ export class RelayServer {
   readonly metrics: RelayMetrics = createMetrics();
   private opts!: ResolvedOptions;
   private core!: TurnCore;
+  private guard!: PeerGuard;
+  private self!: SelfGuard;
   private udp: UdpSocket | undefined;
   private tcp: NetServer | undefined;
   private tlsServer: NetServer | undefined;
@@ -80,18 +83,20 @@ export class RelayServer {
     if (this.started) throw new RelayConfigError('RelayServer already started');
     this.started = true;
     this.opts = resolveOptions(options);
-    const guard = new PeerGuard(this.opts);
+    const o = this.opts;
+    this.guard = new PeerGuard(o);
+    this.self = new SelfGuard(ownAddresses(o, networkInterfaces()));
     this.core = new TurnCore(
-      this.opts,
+      o,
       {
         crypto: nodeStunCrypto,
         randomBytes: (n) => randomBytes(n),
         verifyRest: verifyTurnCredentials,
-        isPeerAllowed: (address, family) => guard.isAllowed(address, family),
+        isPeerAllowed: (address, family, port) => this.isPeerAllowed(address, family, port),
+        isSelfAddress: (address, family) => !o.allowSelfPeers && this.self.match(address, family) !== 'no',
       },
       this.metrics,
     );
-    const o = this.opts;
     let udpPort: number | undefined;
     let tcpPort: number | undefined;
     let tlsPort: number | undefined;
@@ -101,16 +106,19 @@ export class RelayServer {
         sock.on('message', (msg, rinfo) => this.onUdpClientPacket(msg, rinfo));
         this.udp = sock;
         udpPort = sock.address().port;
+        this.self.listenPorts.add(udpPort);
       }
       if (o.tcpPort !== null) {
         this.tcp = createTcpServer({ noDelay: true }, (s) => this.onTcpConnection(s, 'tcp'));
         tcpPort = await this.listen(this.tcp, o.tcpPort);
+        this.self.listenPorts.add(tcpPort);
       }
       if (o.tls) {
         this.tlsServer = createTlsServer({ cert: o.tls.cert, key: o.tls.key }, (s) =>
           this.onTcpConnection(s, 'tls'),
         );
         tlsPort = await this.listen(this.tlsServer, o.tlsPort);
+        this.self.listenPorts.add(tlsPort);
       }
     } catch (err) {
       await this.close();
@@ -151,6 +159,26 @@ export class RelayServer {
   /** Number of live allocations (for tests and health checks). */
   get allocationCount(): number {
     return this.core ? this.core.allocationCount : 0;
+  }
+
+  /**
+   * The peer rule (review R6). The relay's own addresses (external, listen and relay addresses, every
+   * interface address with a wildcard bind) are refused, port-aware:
+   * - a live allocation's relayed port on one of them is allowed, whatever the ranges say: it lands in
+   *   this relay's own allocation, which enforces its own permissions (two relayed clients talk so);
+   * - an IPv6 form embedding one of the relay's IPv4 addresses is refused;
+   * - the relay's listening ports are refused (a loop into its own STUN/TURN service);
+   * - any other port is refused unless the operator's allow list names the address explicitly
+   *   (allowLoopbackPeers, allowedPeerRanges: single-machine demos and tests on loopback).
+   * Everything else goes to the range guard as before. `allowSelfPeers` (tests' controls) skips this.
+   */
+  private isPeerAllowed(address: string, family: 4 | 6, port: number): boolean {
+    const self = this.opts.allowSelfPeers ? 'no' : this.self.match(address, family);
+    if (self === 'direct' && this.core.isLiveRelayPort(port, family)) return true;
+    if (!this.guard.isAllowed(address, family)) return false;
+    if (self === 'no') return true;
+    if (self === 'embedded' || this.self.listenPorts.has(port)) return false;
+    return this.guard.isExplicitlyAllowed(address, family);
   }
 
   // ---------------------------------------------------------------- actions
@@ -331,6 +359,11 @@ export class RelayServer {
     }
     if (ch.permission.expiresAt <= now) {
       m.permissionDropped++;
+      return;
+    }
+    if (ch.selfPeer && !this.isPeerAllowed(ch.peerAddress, ch.peerFamily, ch.peerPort)) {
+      // A channel to another allocation of this relay that has ended since (review R6).
+      m.forbiddenPeer++;
       return;
     }
     if (!alloc.take(len, now)) {

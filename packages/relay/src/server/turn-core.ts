@@ -72,8 +72,13 @@ export interface TurnCoreDeps {
   randomBytes(n: number): Uint8Array;
   /** TURN REST username check (coturn-compatible), e.g. {@link verifyTurnCredentials}. */
   verifyRest(secret: string, username: string, opts: { nowMs: number; separator: string }): VerifyResult;
-  /** The SSRF guard: may the relay send to this peer? */
-  isPeerAllowed(address: string, family: 4 | 6): boolean;
+  /** The SSRF guard: may the relay send to this peer (IP and port)? */
+  isPeerAllowed(address: string, family: 4 | 6, port: number): boolean;
+  /**
+   * Is this one of the relay's own addresses (review R6)? Channels to one are flagged so the data path
+   * checks them again per packet. Default: none is.
+   */
+  isSelfAddress?(address: string, family: 4 | 6): boolean;
 }
 
 /** How the shell must bind the relay socket of a new allocation. */
@@ -123,6 +128,20 @@ function hex(b: Uint8Array): string {
   return s;
 }
 
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** base64url without padding (RFC 4648 §5); `b.length` a multiple of 3 gives no partial group. */
+function base64url(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 3) {
+    const n = (b[i]! << 16) | ((b[i + 1] ?? 0) << 8) | (b[i + 2] ?? 0);
+    s += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]!;
+    if (i + 1 < b.length) s += B64URL[(n >> 6) & 63]!;
+    if (i + 2 < b.length) s += B64URL[n & 63]!;
+  }
+  return s;
+}
+
 /** The relay's state and its pure handlers. One per RelayServer. */
 export class TurnCore {
   /** UDP client 5-tuple: address -> port -> allocation (read by the shell's fast path). */
@@ -132,6 +151,8 @@ export class TurnCore {
   private readonly perIp = new Map<string, number>();
   /** EVEN-PORT reservations: token (hex) -> expiry. The shell holds the sockets. */
   private readonly reservations = new Map<string, number>();
+  /** Live relayed ports: port (+65536 for IPv6) -> allocation, for the relay-to-relay rule. */
+  private readonly relayPorts = new Map<number, Allocation>();
   private readonly nonceKey: Uint8Array;
   private readonly tidPrefix: Uint8Array;
   private tidCounter = 0;
@@ -153,6 +174,11 @@ export class TurnCore {
   /** Live allocations (for the shell's shutdown). */
   liveAllocations(): Allocation[] {
     return [...this.allocations];
+  }
+
+  /** Is `port` the relayed port of a live allocation of this relay (its relayed transport address)? */
+  isLiveRelayPort(port: number, family: 4 | 6): boolean {
+    return this.relayPorts.has(family === 6 ? port + 65_536 : port);
   }
 
   /** The allocation of a UDP client 5-tuple: the fast path's lookup (two Map gets, no allocation). */
@@ -218,6 +244,7 @@ export class TurnCore {
       port,
     };
     alloc.ready = true;
+    this.relayPorts.set(bind.family === 6 ? port + 65_536 : port, alloc);
     const req = bind.request;
     const attrs: StunAttribute[] = [
       { type: Attr.XorRelayedAddress, value: encodeXorAddress(alloc.relayed, req.transactionId) },
@@ -371,7 +398,11 @@ export class TurnCore {
     );
   }
 
-  /** Encode a response to `req` (same method and transaction, SOFTWARE added) and queue it for the client. */
+  /**
+   * Encode a response to `req` (same method and transaction) and queue it for the client. SOFTWARE
+   * goes only on integrity-protected answers: an unauthenticated request (a Binding, the first
+   * Allocate) can carry a spoofed source, so its answer is kept small (review R6: reflection).
+   */
   private reply(
     out: RelayAction[],
     req: StunMessage,
@@ -380,7 +411,7 @@ export class TurnCore {
     attributes: StunAttribute[],
     key?: Uint8Array,
   ): Uint8Array {
-    if (this.opts.software)
+    if (this.opts.software && key !== undefined)
       attributes.push({ type: Attr.Software, value: encodeString(this.opts.software, 763) });
     const data = encodeStunMessage(
       { method: req.method, cls, transactionId: req.transactionId, attributes },
@@ -400,24 +431,29 @@ export class TurnCore {
 
   // ---------------------------------------------------------------- authentication
 
-  private nonceMac(exp: string): Uint8Array {
-    return this.deps.crypto.hmacSha256(this.nonceKey, [encodeString(exp)]).subarray(0, 16);
+  private nonceMac(exp: string): string {
+    return base64url(this.deps.crypto.hmacSha256(this.nonceKey, [encodeString(exp)]).subarray(0, 12));
   }
 
-  /** `<expiry ms, hex>.<first 16 bytes of HMAC-SHA256(nonceKey, expiry), hex>`: stateless, unforgeable. */
+  /**
+   * `<expiry, seconds, base 36>.<first 12 bytes of HMAC-SHA256(nonceKey, expiry), base64url>`:
+   * stateless, unforgeable, and short (23 characters), since it goes in the 401 that answers an
+   * unauthenticated Allocate (review R6: reflection). The nonce is opaque to clients and takes no
+   * part in the long-term key, so credentials are unchanged.
+   */
   private makeNonce(now: number): string {
-    const exp = (now + this.opts.nonceLifetime * 1000).toString(16);
-    return `${exp}.${hex(this.nonceMac(exp))}`;
+    const exp = Math.ceil((now + this.opts.nonceLifetime * 1000) / 1000).toString(36);
+    return `${exp}.${this.nonceMac(exp)}`;
   }
 
   private nonceValid(nonce: string, now: number): boolean {
     const dot = nonce.indexOf('.');
-    if (dot <= 0) return false;
+    if (dot <= 0 || dot > 12) return false;
     const exp = nonce.slice(0, dot);
     const mac = encodeString(nonce.slice(dot + 1));
-    const want = encodeString(hex(this.nonceMac(exp)));
+    const want = encodeString(this.nonceMac(exp));
     if (!timingSafeEqualBytes(mac, want)) return false;
-    return Number.parseInt(exp, 16) > now;
+    return Number.parseInt(exp, 36) * 1000 > now;
   }
 
   private challenge(out: RelayAction[], req: StunMessage, link: ClientLink, code: 401 | 438): void {
@@ -601,6 +637,10 @@ export class TurnCore {
         if (byPort.size === 0) this.udpAllocs.delete(a.link.address);
       }
     }
+    if (a.relayed) {
+      const k = a.relayed.family === 6 ? a.relayed.port + 65_536 : a.relayed.port;
+      if (this.relayPorts.get(k) === a) this.relayPorts.delete(k);
+    }
     out.push({ type: 'close-relay', allocation: a });
     this.metrics.allocationsActive = this.allocations.size;
   }
@@ -648,7 +688,7 @@ export class TurnCore {
   /** Validates a peer; returns the error code to send, or 0. */
   private checkPeer(alloc: Allocation, peer: TransportAddress): number {
     if (peer.family !== alloc.family) return ErrorCodes.PeerAddressFamilyMismatch;
-    if (!this.deps.isPeerAllowed(peer.address, peer.family)) {
+    if (!this.deps.isPeerAllowed(peer.address, peer.family, peer.port)) {
       this.metrics.forbiddenPeer++;
       return ErrorCodes.Forbidden;
     }
@@ -730,6 +770,7 @@ export class TurnCore {
         peerFamily: peer.family,
         expiresAt: now + CHANNEL_LIFETIME_MS,
         permission,
+        selfPeer: this.deps.isSelfAddress?.(peer.address, peer.family) ?? false,
       };
       alloc.channels.set(number, ch);
       let byPort = alloc.peerChannels.get(peer.address);
@@ -754,7 +795,7 @@ export class TurnCore {
       return;
     }
     const peer = decodeXorAddress(pa, msg.transactionId);
-    if (peer.family !== alloc.family || !this.deps.isPeerAllowed(peer.address, peer.family)) {
+    if (peer.family !== alloc.family || !this.deps.isPeerAllowed(peer.address, peer.family, peer.port)) {
       m.forbiddenPeer++;
       return;
     }

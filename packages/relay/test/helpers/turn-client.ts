@@ -154,14 +154,15 @@ export class TestTurnClient {
     }
   }
 
+  /** `attributes` may be a function of the transaction ID (XOR-PEER-ADDRESS of an IPv6 peer needs it). */
   async request(
     method: number,
-    attributes: StunAttribute[],
+    attributes: StunAttribute[] | ((tid: Uint8Array) => StunAttribute[]),
     auth = true,
     fingerprint = true,
   ): Promise<Response> {
     const tid = randomBytes(12);
-    const attrs = [...attributes];
+    const attrs = [...(typeof attributes === 'function' ? attributes(tid) : attributes)];
     if (auth && this.key) {
       attrs.push(
         { type: Attr.Username, value: encodeString(this.username) },
@@ -211,17 +212,16 @@ export class TestTurnClient {
   }
 
   createPermission(peer: TransportAddress): Promise<Response> {
-    const tid = randomBytes(12);
-    // XOR with the request's tid is needed for IPv6 only; IPv4 XOR uses the cookie alone.
-    return this.request(StunMethod.CreatePermission, [
+    // XOR with the request's tid (IPv6 needs it; IPv4 XOR uses the cookie alone).
+    return this.request(StunMethod.CreatePermission, (tid) => [
       { type: Attr.XorPeerAddress, value: encodeXorAddress(peer, tid) },
     ]);
   }
 
   channelBind(channel: number, peer: TransportAddress): Promise<Response> {
-    return this.request(StunMethod.ChannelBind, [
+    return this.request(StunMethod.ChannelBind, (tid) => [
       { type: Attr.ChannelNumber, value: encodeChannelNumber(channel) },
-      { type: Attr.XorPeerAddress, value: encodeXorAddress(peer, randomBytes(12)) },
+      { type: Attr.XorPeerAddress, value: encodeXorAddress(peer, tid) },
     ]);
   }
 
