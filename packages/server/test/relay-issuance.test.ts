@@ -7,10 +7,11 @@
  * credentials for both. These tests run the real server with its real built-in relay.
  */
 import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { verifyTurnCredentials } from '@hearth/relay';
+import { issueTurnCredentials, verifyTurnCredentials } from '@hearth/relay';
 import { TestTurnClient } from '../../relay/test/helpers/turn-client.js';
 import type { HubTestHooks } from '../src/hub.js';
 import {
@@ -176,6 +177,139 @@ describe('relay credentials (review R6)', () => {
     assert.equal(turnCreds(cs.c).length, 0);
     assert.equal(turnCreds(cq.c).length, 0);
     for (const c of [cg, cs, cq, cd]) c.c.close();
+  });
+});
+
+/**
+ * An on-path capture: a loopback UDP proxy between TURN clients and the relay that records every
+ * datagram both ways (Allocate with its 401 dance, CreatePermission, ChannelBind, Send, ChannelData,
+ * Refresh), as a network observer would see them.
+ */
+class CapturingProxy {
+  readonly seen: Buffer[] = [];
+  private readonly up = new Map<number, Socket>();
+  private constructor(
+    private readonly front: Socket,
+    private readonly target: number,
+  ) {
+    front.on('message', (b, ri) => {
+      this.seen.push(Buffer.from(b));
+      let u = this.up.get(ri.port);
+      if (!u) {
+        const s = createSocket('udp4');
+        s.on('message', (r) => {
+          this.seen.push(Buffer.from(r));
+          front.send(r, ri.port, '127.0.0.1');
+        });
+        this.up.set(ri.port, s);
+        u = s;
+      }
+      u.send(b, this.target, '127.0.0.1');
+    });
+  }
+  static async start(target: number): Promise<CapturingProxy> {
+    const s = createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    return new CapturingProxy(s, target);
+  }
+  get port(): number {
+    return this.front.address().port;
+  }
+  close(): void {
+    this.front.close();
+    for (const u of this.up.values()) u.close();
+  }
+}
+
+/** Long-term IDs (their prefixes, or any 12 chars of a key's body) found in a capture. */
+function longTermIds(seen: readonly Buffer[], ids: readonly string[]): string[] {
+  const all = Buffer.concat(seen).toString('latin1');
+  const found: string[] = [];
+  for (const p of ['huk_', 'hdid_']) if (all.includes(p)) found.push(p);
+  for (const id of ids) {
+    const body = id.slice(id.indexOf('_') + 1);
+    for (let i = 0; i + 12 <= body.length; i += 6)
+      if (all.includes(body.slice(i, i + 12))) {
+        found.push(id);
+        break;
+      }
+  }
+  return found;
+}
+
+/** Both ends allocate through `proxy`, permit each other, and exchange data both ways. */
+async function relayedExchange(proxy: CapturingProxy, a: Ice, b: Ice): Promise<void> {
+  const ta = await TestTurnClient.udp(proxy.port);
+  const tb = await TestTurnClient.udp(proxy.port);
+  try {
+    const ra = await ta.allocate(a.username!, a.credential!);
+    const rb = await tb.allocate(b.username!, b.credential!);
+    assert.equal(ra.code, 0);
+    assert.equal(rb.code, 0);
+    const pa = ta.relayed(ra);
+    const pb = tb.relayed(rb);
+    assert.equal((await ta.createPermission(pb)).code, 0);
+    assert.equal((await tb.createPermission(pa)).code, 0);
+    assert.equal((await ta.channelBind(0x4000, pb)).code, 0);
+    ta.sendChannelData(0x4000, Buffer.from('media one way'));
+    assert.ok((await tb.nextPacket()).includes(Buffer.from('media one way')));
+    tb.sendIndication(pa, Buffer.from('and back'));
+    assert.ok((await ta.nextPacket()).includes(Buffer.from('and back')));
+    assert.equal((await ta.refresh(600)).code, 0);
+  } finally {
+    ta.close();
+    tb.close();
+  }
+}
+
+describe('a capture of a relayed session (review R6)', () => {
+  const tmp = tempDir();
+  let srv: Awaited<ReturnType<typeof testServer>>;
+  before(async () => {
+    srv = await start(tmp.dir);
+  });
+  after(async () => {
+    await srv.close();
+    tmp.rm();
+  });
+
+  it('shows no long-term ID of the viewer or the device', async () => {
+    const d = await device();
+    const v = await viewer();
+    const cv = await connect(srv.wsUrl, v);
+    const cd = await allowing(srv, d, [v]);
+    cv.c.send({ t: 'send', to: d.id, m: { t: 'relay/ask' } });
+    await cd.c.next('recv');
+    cd.c.send({ t: 'relay', v: v.id });
+    const [turnD] = (await cd.c.next('relay')).ice as Ice[];
+    const [turnV] = (await cv.c.next('relay')).ice as Ice[];
+    const proxy = await CapturingProxy.start(srv.relay!.udpPort);
+    try {
+      await relayedExchange(proxy, turnV!, turnD!);
+      assert.ok(proxy.seen.length >= 16, `${proxy.seen.length} datagrams captured`);
+      assert.deepEqual(longTermIds(proxy.seen, [v.id, d.id]), []);
+    } finally {
+      proxy.close();
+      cv.c.close();
+      cd.c.close();
+    }
+  });
+
+  it('control: with the pre-R6 username (<expiry>:<key>) the same capture names both keys', async () => {
+    const d = await device();
+    const v = await viewer();
+    const secret = readFileSync(join(tmp.dir, 'turn.secret'), 'utf8').trim();
+    const old = (id: string): Ice => {
+      const c = issueTurnCredentials({ secret, id, ttlSeconds: 600 });
+      return { urls: [], username: c.username, credential: c.password };
+    };
+    const proxy = await CapturingProxy.start(srv.relay!.udpPort);
+    try {
+      await relayedExchange(proxy, old(v.id), old(d.id));
+      assert.deepEqual(longTermIds(proxy.seen, [v.id, d.id]).sort(), ['hdid_', 'huk_', d.id, v.id].sort());
+    } finally {
+      proxy.close();
+    }
   });
 });
 
