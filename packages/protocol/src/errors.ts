@@ -107,10 +107,7 @@ export const ERRORS = {
     E_STUN_FINGERPRINT: ['fatal', 'STUN FINGERPRINT present but wrong'],
     E_STUN_TOO_LARGE: ['fatal', "STUN message above the decoder's size limit"],
     E_CHANNEL_DECODE: ['fatal', 'invalid TURN ChannelData frame'],
-    E_CLIP_HEADER: [
-      'fatal',
-      'a sealed blob (clip, snapshot, thumbnail) has a malformed header or framing',
-    ],
+    E_CLIP_HEADER: ['fatal', 'a sealed blob (clip, snapshot, thumbnail) has a malformed header or framing'],
   }),
   ...ofClass('verification', {
     // possible attack

@@ -21,7 +21,14 @@ import {
 import { HearthError, ProtocolError } from '../src/errors.js';
 import { x25519KeyPairFromScalar } from '../src/still.js';
 import { keys } from './fixtures.js';
-import { editsArb, mutate, RUNS, textInputs, valueOrHearthError, valueOrProtocolError } from './fuzz-helpers.js';
+import {
+  editsArb,
+  mutate,
+  RUNS,
+  textInputs,
+  valueOrHearthError,
+  valueOrProtocolError,
+} from './fuzz-helpers.js';
 
 type K = Awaited<ReturnType<typeof keys>>;
 let k: K;
@@ -110,10 +117,10 @@ describe('clip fuzz: header decoder', () => {
 });
 
 describe('clip fuzz: chunk decoder (streaming opener)', () => {
-  const editArb = fc.array(
-    fc.record({ at: fc.nat(), op: fc.nat(5), v: fc.nat(255) }),
-    { minLength: 0, maxLength: 3 },
-  );
+  const editArb = fc.array(fc.record({ at: fc.nat(), op: fc.nat(5), v: fc.nat(255) }), {
+    minLength: 0,
+    maxLength: 3,
+  });
   const splitsArb = fc.array(fc.nat(), { maxLength: 6 });
 
   it('mutated frames in random slices: the original plaintext, or a typed error', async () => {
@@ -121,7 +128,7 @@ describe('clip fuzz: chunk decoder (streaming opener)', () => {
     let opened = 0;
     await fc.assert(
       fc.asyncProperty(editArb, splitsArb, async (edits, splits) => {
-        let b = all.slice();
+        let b: Uint8Array = all.slice();
         for (const { at, op, v } of edits) {
           const i = at % Math.max(1, b.length);
           if (op === 0) b[i] = b[i]! ^ (1 << (v % 8));
@@ -131,11 +138,17 @@ describe('clip fuzz: chunk decoder (streaming opener)', () => {
           else if (op === 4) b = concat(b.subarray(0, i), b.subarray(i, i + (v % 90)), b.subarray(i));
           else b = concat(b, new Uint8Array(v % 5).fill(v));
         }
-        const cuts = [...new Set([0, ...splits.map((s) => s % (b.length + 1)), b.length])].sort((x, y) => x - y);
+        const cuts = [...new Set([0, ...splits.map((s) => s % (b.length + 1)), b.length])].sort(
+          (x, y) => x - y,
+        );
         const r = await valueOrHearthError(async () => {
-          const { opener } = await openBlobHeader(headerBytes, { pinnedDeviceKey: k.device.publicKey, reader: alice });
+          const { opener } = await openBlobHeader(headerBytes, {
+            pinnedDeviceKey: k.device.publicKey,
+            reader: alice,
+          });
           const out: Uint8Array[] = [];
-          for (let i = 1; i < cuts.length; i++) out.push(...(await opener.push(b.subarray(cuts[i - 1], cuts[i]))));
+          for (let i = 1; i < cuts.length; i++)
+            out.push(...(await opener.push(b.subarray(cuts[i - 1], cuts[i]))));
           opener.finish();
           return concat(...out);
         });
@@ -154,7 +167,10 @@ describe('clip fuzz: chunk decoder (streaming opener)', () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 400 }), async (b) => {
         const r = await valueOrHearthError(async () => {
-          const { opener } = await openBlobHeader(headerBytes, { pinnedDeviceKey: k.device.publicKey, reader: alice });
+          const { opener } = await openBlobHeader(headerBytes, {
+            pinnedDeviceKey: k.device.publicKey,
+            reader: alice,
+          });
           await opener.push(b);
           opener.finish();
         });

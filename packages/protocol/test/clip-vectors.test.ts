@@ -19,7 +19,7 @@ import {
   signReaderKey,
 } from '../src/clip/index.js';
 import { fixedEnv } from '../src/crypto/env.js';
-import { type X25519KeyPair, WebCryptoSigner } from '../src/crypto/primitives.js';
+import { WebCryptoSigner, type X25519KeyPair } from '../src/crypto/primitives.js';
 import { x25519KeyPairFromScalar } from '../src/still.js';
 
 /** The vector's blob: magic, header length, canonical header, two frames. */
@@ -86,7 +86,12 @@ describe('clip test vectors', () => {
     assert.equal(hex(e.random(16)), 'c0d5e55131a2ae0fcde1f737a29d587f'); // salt
     assert.equal(hex(e.random(32)), '0d1a33689728d7855eb713c30f6ae33b566c8d88939a7056df2005f5e1812b2c'); // HPKE ikmE
     assert.equal(
-      hex(await derivePayloadKey(fromHex('af300a29c1bd08097cc9d8a4c9c01f1fd19c84ff8ec7c804e57d81242503d14a'), fromHex('c0d5e55131a2ae0fcde1f737a29d587f'))),
+      hex(
+        await derivePayloadKey(
+          fromHex('af300a29c1bd08097cc9d8a4c9c01f1fd19c84ff8ec7c804e57d81242503d14a'),
+          fromHex('c0d5e55131a2ae0fcde1f737a29d587f'),
+        ),
+      ),
       '5421e390ce089597aded4fb71a860cc27fca1c9607620d625819edd475ec244a',
     );
     assert.equal(hex(chunkNonce(0, false)), '000000000000000000000000');

@@ -37,7 +37,7 @@ import { WebCryptoSigner, x25519Generate } from '../src/crypto/primitives.js';
 import {
   AccessError,
   type ErrorCode,
-  HearthError,
+  type HearthError,
   ProtocolError,
   VerificationError,
 } from '../src/errors.js';
@@ -94,7 +94,8 @@ const expect = () => ({ pinnedDeviceKey: k.device.publicKey, deviceId: k.deviceI
 async function sealFrames(chunks: Uint8Array[], o: { maxChunkBytes?: number; camera?: string } = {}) {
   const sealer = await BlobSealer.create({ ...base(), ...o });
   const frames: Uint8Array[] = [];
-  for (let i = 0; i < chunks.length; i++) frames.push(await sealer.sealChunk(chunks[i]!, i === chunks.length - 1));
+  for (let i = 0; i < chunks.length; i++)
+    frames.push(await sealer.sealChunk(chunks[i]!, i === chunks.length - 1));
   const { header, bytes } = await sealer.finish({ t1: 1_700_000_030_000 });
   return { header, headerBytes: bytes, frames };
 }
@@ -164,7 +165,12 @@ describe('clip: sealed blobs round trip', () => {
   it('a non-extractable X25519 reader key works (the browser case)', async () => {
     const c = await reader(k.stranger);
     assert.equal(c.x25519.privateKey.extractable, false);
-    const { blob } = await sealBlob({ ...base(), recipients: [c.rk], t1: 1_700_000_000_000, plaintext: bytesOf(10) });
+    const { blob } = await sealBlob({
+      ...base(),
+      recipients: [c.rk],
+      t1: 1_700_000_000_000,
+      plaintext: bytesOf(10),
+    });
     assert.deepEqual((await openBlob(blob, { ...expect(), reader: c })).plaintext, bytesOf(10));
   });
 
@@ -241,7 +247,10 @@ describe('clip: tampering is refused with typed errors', () => {
       openFrames(clip.headerBytes, [concat(u32be(1017), bytesOf(1017))]),
       fails('E_CLIP_CHUNK'),
     );
-    await assert.rejects(openFrames(clip.headerBytes, [concat(u32be(15), bytesOf(15))]), fails('E_CLIP_CHUNK'));
+    await assert.rejects(
+      openFrames(clip.headerBytes, [concat(u32be(15), bytesOf(15))]),
+      fails('E_CLIP_CHUNK'),
+    );
   });
 
   it('after a failure the opener stays failed', async () => {
@@ -255,7 +264,11 @@ describe('clip: tampering is refused with typed errors', () => {
     const key = new Uint8Array(32).fill(9);
     const salt = new Uint8Array(16).fill(8);
     const s = await StreamSealer.create(key, salt, 100);
-    const cts = [await s.seal(bytesOf(100), false), await s.seal(bytesOf(100), false), await s.seal(bytesOf(5), true)];
+    const cts = [
+      await s.seal(bytesOf(100), false),
+      await s.seal(bytesOf(100), false),
+      await s.seal(bytesOf(5), true),
+    ];
     const o = await StreamOpener.create(key, salt, 100, 2);
     await o.open(cts[0]!);
     await assert.rejects(o.open(cts[1]!), fails('E_CLIP_CHUNK')); // chunk 1 is not a last chunk
@@ -272,7 +285,8 @@ describe('clip: tampering is refused with typed errors', () => {
     const forged = chunks();
     forged[1] = bytesOf(1000, 99);
     const f: Uint8Array[] = [];
-    for (let i = 0; i < 4; i++) f.push(concat(u32be(forged[i]!.length + 16), await forger.seal(forged[i]!, i === 3)));
+    for (let i = 0; i < 4; i++)
+      f.push(concat(u32be(forged[i]!.length + 16), await forger.seal(forged[i]!, i === 3)));
     await assert.rejects(openFrames(clip.headerBytes, f), fails('E_CLIP_DIGEST'));
   });
 
@@ -353,7 +367,10 @@ describe('clip: tampering is refused with typed errors', () => {
 describe('clip: recipients and reader keys', () => {
   it('a reader without a wrapped key → AccessError E_NOT_RECIPIENT', async () => {
     const { blob } = await sealBlob({ ...base(), t1: 1_700_000_000_000, plaintext: bytesOf(100) });
-    await assert.rejects(openBlob(blob, { ...expect(), reader: carol }), fails('E_NOT_RECIPIENT', AccessError));
+    await assert.rejects(
+      openBlob(blob, { ...expect(), reader: carol }),
+      fails('E_NOT_RECIPIENT', AccessError),
+    );
     // The right viewer key with another X25519 key (e.g. after a revocation and a new epoch).
     const newKey = await x25519Generate();
     await assert.rejects(
@@ -364,9 +381,17 @@ describe('clip: recipients and reader keys', () => {
 
   it('a revoked reader key is simply not in the next clip: it can open the old one, not the new one', async () => {
     const old = await sealBlob({ ...base(), t1: 1_700_000_000_000, plaintext: bytesOf(10) });
-    const next = await sealBlob({ ...base(), recipients: [alice.rk], t1: 1_700_000_000_000, plaintext: bytesOf(10) });
+    const next = await sealBlob({
+      ...base(),
+      recipients: [alice.rk],
+      t1: 1_700_000_000_000,
+      plaintext: bytesOf(10),
+    });
     await openBlob(old.blob, { ...expect(), reader: bob });
-    await assert.rejects(openBlob(next.blob, { ...expect(), reader: bob }), fails('E_NOT_RECIPIENT', AccessError));
+    await assert.rejects(
+      openBlob(next.blob, { ...expect(), reader: bob }),
+      fails('E_NOT_RECIPIENT', AccessError),
+    );
   });
 
   it('reader keys: sign, verify, encode/decode; a forged or mismatched one is refused by the sealer', async () => {
@@ -385,7 +410,10 @@ describe('clip: recipients and reader keys', () => {
   });
 
   it('recipient limits: none, two keys for one viewer, more than 64', async () => {
-    await assert.rejects(BlobSealer.create({ ...base(), recipients: [] }), fails('E_BAD_STATE', ProtocolError));
+    await assert.rejects(
+      BlobSealer.create({ ...base(), recipients: [] }),
+      fails('E_BAD_STATE', ProtocolError),
+    );
     const alice2 = await reader(k.owner);
     await assert.rejects(
       BlobSealer.create({ ...base(), recipients: [alice.rk, alice2.rk] }),
@@ -394,9 +422,14 @@ describe('clip: recipients and reader keys', () => {
     const many: ReaderKey[] = [];
     for (let i = 0; i < MAX_CLIP_RECIPIENTS + 1; i++) {
       const s = await WebCryptoSigner.fromSeed(new Uint8Array(32).fill(100 + i));
-      many.push(await signReaderKey(s, (await x25519KeyPairFromScalar(new Uint8Array(32).fill(i + 1))).publicKey));
+      many.push(
+        await signReaderKey(s, (await x25519KeyPairFromScalar(new Uint8Array(32).fill(i + 1))).publicKey),
+      );
     }
-    await assert.rejects(BlobSealer.create({ ...base(), recipients: many }), fails('E_TOO_LARGE', ProtocolError));
+    await assert.rejects(
+      BlobSealer.create({ ...base(), recipients: many }),
+      fails('E_TOO_LARGE', ProtocolError),
+    );
     // Exactly 64 fits in the header limit, and the last of them can open.
     const env = fixedEnv(3);
     const { blob } = await sealBlob({
@@ -426,14 +459,20 @@ describe('clip: header decoding', () => {
   it('sizes are checked before parsing: a length prefix past 32 KiB → E_TOO_LARGE', () => {
     const big = concat(CLIP_MAGIC, u32be(MAX_CLIP_HEADER_BYTES + 1));
     assert.throws(() => decodeClipHeader(big), fails('E_TOO_LARGE', ProtocolError));
-    assert.throws(() => decodeClipHeader(concat(CLIP_MAGIC, u32be(0xffffffff))), fails('E_TOO_LARGE', ProtocolError));
+    assert.throws(
+      () => decodeClipHeader(concat(CLIP_MAGIC, u32be(0xffffffff))),
+      fails('E_TOO_LARGE', ProtocolError),
+    );
   });
 
   it('bad magic or version, truncated, not canonical, inconsistent → E_CLIP_HEADER', () => {
     const wrongVersion = hb.slice();
     wrongVersion[3] = 2;
     assert.throws(() => decodeClipHeader(wrongVersion), fails('E_CLIP_HEADER', ProtocolError));
-    assert.throws(() => decodeClipHeader(hb.subarray(0, hb.length - 1)), fails('E_CLIP_HEADER', ProtocolError));
+    assert.throws(
+      () => decodeClipHeader(hb.subarray(0, hb.length - 1)),
+      fails('E_CLIP_HEADER', ProtocolError),
+    );
     assert.throws(() => decodeClipHeader(new Uint8Array(3)), fails('E_CLIP_HEADER', ProtocolError));
     const { header } = decodeClipHeader(hb);
     const json = JSON.stringify(header, null, 1); // valid JSON, not canonical

@@ -83,7 +83,8 @@ describe('protocol package: no Node imports', () => {
       const text = readFileSync(f, 'utf8');
       for (const s of specifiers(text))
         if (s.startsWith('node:') || builtins.has(s)) {
-          const fallback = /if \([^)]*globalThis\.crypto !== undefined\)\s*\{[^}]*return globalThis\.crypto/.test(text);
+          const fallback =
+            /if \([^)]*globalThis\.crypto !== undefined\)\s*\{[^}]*return globalThis\.crypto/.test(text);
           if (!fallback) offenders.push(`${f}: imports ${s}`);
         }
     }

@@ -13,7 +13,7 @@ import { b64u, concat, constantTimeEqual, fromB64u, u32be, wipe } from '../bytes
 import { type CryptoEnv, systemEnv } from '../crypto/env.js';
 import type { Signer } from '../crypto/primitives.js';
 import { ProtocolError, VerificationError } from '../errors.js';
-import { deviceIdFromKey, encodeId, type DeviceKeyText } from '../ids.js';
+import { type DeviceKeyText, deviceIdFromKey, encodeId } from '../ids.js';
 import {
   type BlobKind,
   type ClipHeader,
@@ -26,8 +26,8 @@ import {
   encodeClipHeader,
   MAX_CLIP_RECIPIENTS,
   signClipHeader,
-  type VerifiedClipHeader,
   unwrapContentKey,
+  type VerifiedClipHeader,
   verifyClipHeader,
   wrapContentKey,
 } from './header.js';
@@ -90,7 +90,9 @@ export class BlobSealer {
     if (o.recipients.length > MAX_CLIP_RECIPIENTS)
       throw new ProtocolError('E_TOO_LARGE', `clip: more than ${MAX_CLIP_RECIPIENTS} recipients`);
     if (o.recipients.length === 0) throw new ProtocolError('E_BAD_STATE', 'clip: no recipients');
-    const sorted = [...o.recipients].sort((a, b) => (a.userKey < b.userKey ? -1 : a.userKey > b.userKey ? 1 : 0));
+    const sorted = [...o.recipients].sort((a, b) =>
+      a.userKey < b.userKey ? -1 : a.userKey > b.userKey ? 1 : 0,
+    );
     for (let i = 1; i < sorted.length; i++)
       if (sorted[i - 1]!.userKey === sorted[i]!.userKey)
         throw new ProtocolError('E_BAD_STATE', 'clip: two reader keys for one viewer');
@@ -231,7 +233,10 @@ export class BlobOpener {
     while (buf.length >= 4) {
       const len = new DataView(buf.buffer, buf.byteOffset, 4).getUint32(0, false);
       if (len < CLIP_TAG_BYTES || len > maxFrame)
-        throw new VerificationError('E_CLIP_CHUNK', `clip: chunk ${this.stream.opened} has an impossible length`);
+        throw new VerificationError(
+          'E_CLIP_CHUNK',
+          `clip: chunk ${this.stream.opened} has an impossible length`,
+        );
       if (buf.length < 4 + len) break;
       const ct = buf.subarray(4, 4 + len);
       buf = buf.subarray(4 + len);

@@ -22,13 +22,7 @@ import { canonicalBytes, canonicalize, parseJson } from '../canonical.js';
 import { ed25519Verify, label, type Signer, type X25519KeyPair } from '../crypto/primitives.js';
 import { describeZod } from '../envelope.js';
 import { AccessError, HearthError, ProtocolError, VerificationError } from '../errors.js';
-import {
-  type DeviceId,
-  type DeviceKeyText,
-  decodeId,
-  deviceIdMatches,
-  type UserKeyText,
-} from '../ids.js';
+import { type DeviceId, type DeviceKeyText, decodeId, deviceIdMatches, type UserKeyText } from '../ids.js';
 import { CLIP_KEY_BYTES, MAX_CLIP_CHUNK_BYTES, MAX_CLIP_CHUNKS } from './stream.js';
 
 /** Purpose labels: the device's header signature and the HPKE info of the wrapped keys. */

@@ -14,9 +14,9 @@ import { z } from 'zod';
 import { b64u, concat, fromB64u, utf8 } from '../bytes.js';
 import { canonicalBytes, canonicalize, parseJson } from '../canonical.js';
 import { ed25519Verify, label, type Signer } from '../crypto/primitives.js';
+import { describeZod } from '../envelope.js';
 import { ProtocolError, VerificationError } from '../errors.js';
 import { decodeId, encodeId, type UserKeyText } from '../ids.js';
-import { describeZod } from '../envelope.js';
 
 /** Purpose label of a reader key's signature. */
 export const READER_KEY_PURPOSE = 'clip/reader-key';
@@ -35,7 +35,10 @@ export interface ReaderKey {
 
 /** The bytes a reader key's signature covers. */
 export function readerKeySignedBytes(userKey: string, x25519: Uint8Array): Uint8Array {
-  return concat(utf8(`${label(READER_KEY_PURPOSE)}\n`), canonicalBytes({ v: 1, k: userKey, x: b64u(x25519) }));
+  return concat(
+    utf8(`${label(READER_KEY_PURPOSE)}\n`),
+    canonicalBytes({ v: 1, k: userKey, x: b64u(x25519) }),
+  );
 }
 
 /** Sign `x25519` (a 32-byte public key) with the viewer's identity signer. */
@@ -63,8 +66,14 @@ const readerKeySchema = z
   .object({
     v: z.literal(1),
     k: z.string().min(4).max(80),
-    x: z.string().length(43).regex(/^[A-Za-z0-9_-]*$/),
-    s: z.string().length(86).regex(/^[A-Za-z0-9_-]*$/),
+    x: z
+      .string()
+      .length(43)
+      .regex(/^[A-Za-z0-9_-]*$/),
+    s: z
+      .string()
+      .length(86)
+      .regex(/^[A-Za-z0-9_-]*$/),
   })
   .strict();
 

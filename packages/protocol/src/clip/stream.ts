@@ -183,7 +183,8 @@ export class StreamOpener {
    * position (tampered, reordered, duplicated, from another blob) or comes after the last one.
    */
   async open(ct: Uint8Array): Promise<Uint8Array> {
-    if (this.counter >= this.count) throw new VerificationError('E_CLIP_CHUNK', 'clip: data after the last chunk');
+    if (this.counter >= this.count)
+      throw new VerificationError('E_CLIP_CHUNK', 'clip: data after the last chunk');
     if (ct.length < CLIP_TAG_BYTES || ct.length > this.maxChunkBytes + CLIP_TAG_BYTES)
       throw new VerificationError('E_CLIP_CHUNK', `clip: chunk ${this.counter} has an impossible length`);
     const i = this.counter;
