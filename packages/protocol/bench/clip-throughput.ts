@@ -7,6 +7,7 @@
  *   node --conditions=source --import tsx packages/protocol/bench/clip-throughput.ts
  *   HEARTH_T6_BYTES=1073741824 …   (1 GiB, the T6 figure; default 128 MiB)
  *   HEARTH_T6_ROUNDS=3 HEARTH_T6_WINDOW=8 …   (rounds; chunks in flight for the pipelined case)
+ *   HEARTH_T6_CHUNK=1048576 …   (chunk size, default 64 KiB, at most 1 MiB)
  *
  * Not part of the protocol sources (it imports node:crypto).
  */
@@ -17,10 +18,10 @@ import { WebCryptoSigner, x25519Generate } from '../src/crypto/primitives.js';
 const TOTAL = Number(process.env.HEARTH_T6_BYTES ?? 128 * 1024 * 1024);
 const ROUNDS = Number(process.env.HEARTH_T6_ROUNDS ?? 3);
 const WINDOW = Number(process.env.HEARTH_T6_WINDOW ?? 8);
-const CHUNK = 64 * 1024;
+const CHUNK = Number(process.env.HEARTH_T6_CHUNK ?? 64 * 1024);
 const CHUNKS = Math.ceil(TOTAL / CHUNK);
 
-// A 16 MiB pool of random bytes; chunk i is slice (i mod 256) of it, in both cases.
+// A 16 MiB pool of random bytes; chunk i is the i-th slice of it (cycled), in every case.
 const POOL = randomBytes(16 * 1024 * 1024);
 const chunkAt = (i: number) => {
   const o = (i * CHUNK) % POOL.length;
@@ -82,6 +83,7 @@ async function hearth(window: number): Promise<number> {
     camera: 'bench',
     t0: Date.now(),
     recipients: [rk],
+    maxChunkBytes: CHUNK,
   });
   const inflight: Promise<Uint8Array>[] = [];
   let sink = 0;
@@ -100,7 +102,7 @@ const mbps = (ms: number) => TOTAL / 1e6 / (ms / 1000);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 console.log(
-  `T6: ${(TOTAL / 2 ** 20).toFixed(0)} MiB in ${CHUNKS} chunks of 64 KiB, ${ROUNDS} rounds, window ${WINDOW}; Node ${process.version}`,
+  `T6: ${(TOTAL / 2 ** 20).toFixed(0)} MiB in ${CHUNKS} chunks of ${CHUNK / 1024} KiB, ${ROUNDS} rounds, window ${WINDOW}; Node ${process.version}`,
 );
 const r: Record<string, number[]> = { raw: [], hearth: [], hearthSeq: [], webcrypto: [] };
 await hearth(WINDOW); // warm up WebCrypto and the JIT
