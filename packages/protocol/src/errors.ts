@@ -107,6 +107,7 @@ export const ERRORS = {
     E_STUN_FINGERPRINT: ['fatal', 'STUN FINGERPRINT present but wrong'],
     E_STUN_TOO_LARGE: ['fatal', "STUN message above the decoder's size limit"],
     E_CHANNEL_DECODE: ['fatal', 'invalid TURN ChannelData frame'],
+    E_CLIP_HEADER: ['fatal', 'a sealed blob (clip, snapshot, thumbnail) has a malformed header or framing'],
   }),
   ...ofClass('verification', {
     // possible attack
@@ -135,6 +136,12 @@ export const ERRORS = {
       'attack',
       'the server is not the one pinned at first contact (another key, or no proof of it): reinstalled, or an impostor',
     ],
+    E_CLIP_CHUNK: [
+      'attack',
+      'a sealed-blob chunk does not authenticate at its position (tampered, reordered, duplicated, from another blob, or after the last)',
+    ],
+    E_CLIP_TRUNCATED: ['attack', 'a sealed blob ends before its last chunk'],
+    E_CLIP_DIGEST: ['attack', "a sealed blob's chunks are not the ones the device signed"],
   }),
   ...ofClass('access', {
     // authentic but not allowed
@@ -149,6 +156,7 @@ export const ERRORS = {
     E_TAG_TAKEN: ['retry', 'another device holds this lookup tag'],
     E_NO_SESSION: ['retry', 'relay credentials only for a viewer the device answers now'],
     E_REPLACED: ['fatal', 'another connection authenticated with the same ID'],
+    E_NOT_RECIPIENT: ['access', 'the sealed blob is not wrapped to this reader key'],
   }),
   ...ofClass('limit', {
     // a budget is spent

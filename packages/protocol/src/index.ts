@@ -7,6 +7,7 @@ export * from './bucket.js';
 export * from './bytes.js';
 export * from './canonical.js';
 export * from './channel.js';
+export * from './clip/index.js';
 export * from './crypto/env.js';
 export * from './crypto/primitives.js';
 export * from './envelope.js';

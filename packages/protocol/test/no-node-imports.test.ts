@@ -74,11 +74,35 @@ describe('protocol package: no Node imports', () => {
     assert.deepEqual(cfg.compilerOptions?.types, []);
   });
 
+  it('@hpke/core uses globalThis.crypto: its only Node import is a fallback for Node <= 18', () => {
+    // @hpke/common loads `crypto` dynamically only when globalThis.crypto is undefined (Node <= 18,
+    // which Hearth does not support: engines >= 20.10); browsers and Node 20 take WebCrypto.
+    const offenders: string[] = [];
+    let fallbacks = 0;
+    for (const lib of ['core', 'common']) {
+      const files = sources(join(pkg, `../../node_modules/@hpke/${lib}/esm/src`));
+      assert.ok(files.length > 5, `@hpke/${lib} sources found`);
+      for (const f of files) {
+        const text = readFileSync(f, 'utf8');
+        for (const s of specifiers(text))
+          if (s.startsWith('node:') || builtins.has(s)) {
+            const fallback =
+              /if \([^)]*globalThis\.crypto !== undefined\)\s*\{[^}]*return globalThis\.crypto/.test(text);
+            if (fallback) fallbacks++;
+            else offenders.push(`${f}: imports ${s}`);
+          }
+      }
+    }
+    assert.ok(fallbacks > 0, 'the scan sees the Node <= 18 fallbacks (so it is not an empty scan)');
+    assert.deepEqual(offenders, []);
+  });
+
   it('runtime dependencies are pure JS libraries that run in browsers', () => {
     const p = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as {
       dependencies: Record<string, string>;
     };
     assert.deepEqual(Object.keys(p.dependencies).sort(), [
+      '@hpke/core',
       '@noble/curves',
       '@noble/hashes',
       '@scure/base',
