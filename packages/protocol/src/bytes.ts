@@ -1,5 +1,5 @@
 /** Byte helpers shared by the core. No I/O, no Node APIs. */
-import { base32nopad, base64urlnopad } from '@scure/base';
+import { base32nopad, base64, base64urlnopad } from '@scure/base';
 import { ProtocolError } from './errors.js';
 
 const te = new TextEncoder();
@@ -76,6 +76,31 @@ export function fromB64u(s: string, maxBytes = 1 << 20): Uint8Array {
   } catch {
     throw new ProtocolError('E_DECODE', 'base64url: bad length or padding bits');
   }
+}
+
+/** Standard base64 with padding (RFC 4648 section 4), as C2SP signed notes and checkpoints use. */
+export function b64std(b: Uint8Array): string {
+  return base64.encode(b);
+}
+
+/**
+ * Decode standard padded base64 strictly (canonical padding bits, `=` only at the end); raises
+ * E_DECODE, and E_TOO_LARGE past `maxBytes`.
+ */
+export function fromB64std(s: string, maxBytes = 1 << 20): Uint8Array {
+  if (typeof s !== 'string') throw new ProtocolError('E_DECODE', 'base64: not a string');
+  if (s.length > Math.ceil(maxBytes / 3) * 4) throw new ProtocolError('E_TOO_LARGE', 'base64 field too long');
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(s))
+    throw new ProtocolError('E_DECODE', 'base64: bad character, length or padding');
+  let out: Uint8Array;
+  try {
+    out = base64.decode(s);
+  } catch {
+    throw new ProtocolError('E_DECODE', 'base64: bad padding bits');
+  }
+  // Refuse non-canonical encodings (padding bits set): the text must be the encoding of its bytes.
+  if (base64.encode(out) !== s) throw new ProtocolError('E_DECODE', 'base64: not canonical');
+  return out;
 }
 
 /** Lower-case RFC 4648 base32 without padding. */

@@ -108,6 +108,9 @@ export const ERRORS = {
     E_STUN_TOO_LARGE: ['fatal', "STUN message above the decoder's size limit"],
     E_CHANNEL_DECODE: ['fatal', 'invalid TURN ChannelData frame'],
     E_CLIP_HEADER: ['fatal', 'a sealed blob (clip, snapshot, thumbnail) has a malformed header or framing'],
+    E_LOG_NOTE: ['fatal', 'a signed note is malformed (format, line rules, signature line)'],
+    E_LOG_CHECKPOINT: ['fatal', 'a log checkpoint body is malformed (origin, tree size or root hash line)'],
+    E_LOG_ENTRY: ['fatal', 'an access-log entry is outside its schema or not in canonical encoding'],
   }),
   ...ofClass('verification', {
     // possible attack
@@ -142,6 +145,15 @@ export const ERRORS = {
     ],
     E_CLIP_TRUNCATED: ['attack', 'a sealed blob ends before its last chunk'],
     E_CLIP_DIGEST: ['attack', "a sealed blob's chunks are not the ones the device signed"],
+    E_LOG_PROOF: [
+      'attack',
+      'an access-log inclusion proof fails, or the entries do not cover their range (dropped, reordered or altered)',
+    ],
+    E_LOG_FORK: [
+      'attack',
+      'two checkpoints of the access log cannot be one history (same size and another root, or no valid consistency proof)',
+    ],
+    E_LOG_ROLLBACK: ['attack', 'the access-log checkpoint is older than the one already verified'],
   }),
   ...ofClass('access', {
     // authentic but not allowed

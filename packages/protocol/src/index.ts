@@ -23,3 +23,4 @@ export * from './retry.js';
 export * from './sdp.js';
 export * from './session.js';
 export * from './still.js';
+export * from './tlog/index.js';
