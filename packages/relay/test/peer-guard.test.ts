@@ -96,3 +96,22 @@ describe('peer guard: IPv6 forms of denied IPv4 addresses (review R6)', () => {
     assert.equal(guard().isAllowed('zz::1', 6), false, 'unparseable: refused');
   });
 });
+
+describe('IPv6 loopback and allowLoopbackPeers', () => {
+  const loop = () => new PeerGuard({ allowLoopbackPeers: true, allowedPeerRanges: [], deniedPeerRanges: [] });
+  it('::1 is IPv6 loopback (not the compatible form of 0.0.0.1): allowed only when loopback peers are', () => {
+    assert.deepEqual(embeddedV4s('::1'), []);
+    assert.deepEqual(embeddedV4s('::'), []);
+    for (const a of ['::1', '0:0:0:0:0:0:0:1', '::0:1']) {
+      assert.equal(loop().isAllowed(a, 6), true, a);
+      assert.equal(guard().isAllowed(a, 6), false, a);
+    }
+    // Still denied, loopback peers or not: the compatible and mapped forms of private addresses.
+    for (const a of ['::10.0.0.1', '::ffff:10.0.0.1', '::ffff:192.168.1.1', '::'])
+      assert.equal(loop().isAllowed(a, 6), false, a);
+    // Without loopback peers, no form of 127/8.
+    assert.equal(loop().isAllowed('::127.0.0.1', 6), false, 'deprecated compatible form: ::/96');
+    assert.equal(guard().isAllowed('::127.0.0.1', 6), false);
+    assert.equal(guard().isAllowed('::ffff:127.0.0.1', 6), false);
+  });
+});

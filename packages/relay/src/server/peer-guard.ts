@@ -78,7 +78,10 @@ export function embeddedV4s(addr: string): string[] {
   if (!g) return [];
   const out: string[] = [];
   const zero = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
-  if (zero(0, 5) && (g[5] === 0xffff || g[5] === 0)) out.push(v4(g[6]!, g[7]!)); // mapped, compatible
+  if (zero(0, 5) && g[5] === 0xffff) out.push(v4(g[6]!, g[7]!)); // mapped
+  // Compatible `::a.b.c.d`, but not `::` and `::1` (RFC 4291 2.5.5.1): those are IPv6's own
+  // unspecified and loopback addresses, judged as IPv6 (::/96 is denied unless allowed).
+  if (zero(0, 6) && g[6] !== 0) out.push(v4(g[6]!, g[7]!));
   if (zero(0, 4) && g[4] === 0xffff && g[5] === 0) out.push(v4(g[6]!, g[7]!)); // SIIT
   if (g[0] === 0x64 && g[1] === 0xff9b) out.push(v4(g[6]!, g[7]!)); // NAT64 (well-known and local-use)
   if (g[0] === 0x2002) out.push(v4(g[1]!, g[2]!)); // 6to4
