@@ -9,6 +9,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { type GrayFrame, GrayFrameReader } from '../events/motion.js';
 import {
   type AccessUnit,
   AccessUnitAssembler,
@@ -19,7 +20,7 @@ import {
 } from './annexb.js';
 import { type CameraMode, type CameraSourceSpec, redactText } from './cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
-import { buildFfmpegArgs, type FfmpegMode, probeCodec } from './ffmpeg-args.js';
+import { type AnalysisOutput, buildFfmpegArgs, type FfmpegMode, probeCodec } from './ffmpeg-args.js';
 
 export interface CameraSourceOptions {
   /**
@@ -47,6 +48,11 @@ export interface CameraSourceOptions {
    * those read while probing), so a keyframe requested from the camera earlier is lost.
    */
   readonly detectPlaying?: boolean;
+  /**
+   * Also decode a small grayscale copy in the same ffmpeg (a second output on fd 3), emitted as
+   * `gray` frames: for motion detection, without a second connection to the camera.
+   */
+  readonly analysis?: AnalysisOutput;
 }
 
 export type AccessUnitListener = (au: AccessUnit) => void;
@@ -75,6 +81,8 @@ export interface CameraSourceStats {
   readonly keyframesIn: number;
   readonly gop: { frames: number; bytes: number; truncated: boolean };
   readonly profileLevelId: string | undefined;
+  /** Frames of the analysis copy so far (0 without one). */
+  readonly analysisFrames: number;
 }
 
 interface Events {
@@ -85,6 +93,8 @@ interface Events {
   stopped: [{ camera: string }];
   keyframe: [AccessUnit];
   playing: [{ camera: string }];
+  /** A frame of the analysis copy (see {@link CameraSourceOptions.analysis}); its `t` is content time. */
+  gray: [GrayFrame];
 }
 
 export class CameraSource extends EventEmitter<Events> {
@@ -113,6 +123,9 @@ export class CameraSource extends EventEmitter<Events> {
   private spawnedAt = 0;
   /** The running ffmpeg has analysed its input (see {@link CameraSourceOptions.detectPlaying}). */
   private playingProc: ChildProcess | undefined;
+  /** Splits the analysis output into frames; its clock runs on across restarts. */
+  private readonly grayReader: GrayFrameReader | undefined;
+  private grayFrames = 0;
 
   constructor(name: string, spec: CameraSourceSpec, opts: CameraSourceOptions = {}) {
     super();
@@ -122,6 +135,8 @@ export class CameraSource extends EventEmitter<Events> {
     this.log = opts.logger ?? silentLogger;
     this.gop = new GopCache(opts.gopCache);
     this.codec = opts.sourceCodec;
+    const a = opts.analysis;
+    if (a) this.grayReader = new GrayFrameReader(a.width, a.height, a.fps);
   }
 
   get pid(): number | undefined {
@@ -235,6 +250,7 @@ export class CameraSource extends EventEmitter<Events> {
       keyframesIn: this.keyframesIn,
       gop: this.gop.size,
       profileLevelId: this.gop.profileLevelId(),
+      analysisFrames: this.grayFrames,
     };
   }
 
@@ -310,13 +326,19 @@ export class CameraSource extends EventEmitter<Events> {
     const plan = buildFfmpegArgs(this.spec, {
       ...(this.codec ? { sourceCodec: this.codec } : {}),
       ...(detect ? { logLevel: 'info' as const } : {}),
+      ...(this.opts.analysis ? { analysis: this.opts.analysis } : {}),
     });
     this.currentMode = plan.mode;
     const secrets = this.spec.kind === 'rtsp' ? this.spec.secrets() : [];
     let proc: ChildProcess;
     try {
       proc = spawn(this.opts.ffmpegPath ?? 'ffmpeg', [...plan.args], {
-        stdio: [plan.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        stdio: [
+          plan.stdin === undefined ? 'ignore' : 'pipe',
+          'pipe',
+          'pipe',
+          ...(this.grayReader ? (['pipe'] as const) : []),
+        ],
       });
       if (plan.stdin !== undefined) {
         // The RTSP URL with its credentials, on stdin rather than argv (review R12).
@@ -364,6 +386,19 @@ export class CameraSource extends EventEmitter<Events> {
         if (au) this.onAccessUnit(au);
       }
     });
+    const gray = this.grayReader;
+    if (gray) {
+      gray.reset();
+      const fd3 = proc.stdio[3] as NodeJS.ReadableStream | null | undefined;
+      fd3?.on('error', () => {});
+      fd3?.on('data', (chunk: Buffer) => {
+        if (this.proc !== proc) return;
+        for (const f of gray.push(chunk)) {
+          this.grayFrames++;
+          this.emit('gray', f);
+        }
+      });
+    }
     this.armStall(proc);
     const isRestart = this.attempt > 0;
     this.log.info(

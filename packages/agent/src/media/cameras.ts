@@ -31,6 +31,8 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parse as parseYaml, YAMLError } from 'yaml';
+import { parseMotion } from '../events/config.js';
+import type { MotionConfig } from '../events/motion.js';
 import { MediaError } from './errors.js';
 import type { OnvifConfig } from './onvif.js';
 
@@ -79,6 +81,8 @@ export interface CameraConfig {
   readonly mode: CameraMode;
   /** ONVIF device service of an rtsp camera: asked for a keyframe when a view starts on a cold stream. */
   readonly onvif?: OnvifConfig;
+  /** Motion detection (`motion:`), on a small grayscale copy from the same ffmpeg. */
+  readonly motion?: MotionConfig;
 }
 
 /**
@@ -90,7 +94,7 @@ export function defaultCameraMode(_source: CameraSourceSpec): CameraMode {
   return 'warm';
 }
 
-const ENTRY_KEYS = new Set(['source', 'mode', 'onvif']);
+const ENTRY_KEYS = new Set(['source', 'mode', 'onvif', 'motion']);
 const ONVIF_KEYS = new Set(['url', 'user', 'password', 'profile']);
 
 export interface ParseCamerasOptions {
@@ -201,7 +205,10 @@ export function parseCameraEntry(name: string, raw: unknown, opts: ParseCamerasO
   for (const k of Object.keys(obj)) {
     if (!ENTRY_KEYS.has(k)) {
       const shown = JSON.stringify(redact(k.slice(0, 32)));
-      throw err('camera-config', `camera "${name}": unknown key ${shown} (allowed: source, mode, onvif)`);
+      throw err(
+        'camera-config',
+        `camera "${name}": unknown key ${shown} (allowed: source, mode, onvif, motion)`,
+      );
     }
   }
   if (!('source' in obj)) throw err('camera-config', `camera "${name}": "source" is missing`);
@@ -221,7 +228,14 @@ export function parseCameraEntry(name: string, raw: unknown, opts: ParseCamerasO
   }
   const source = parseCameraSource(name, obj.source, opts);
   const onvif = 'onvif' in obj ? parseOnvif(name, obj.onvif, source, opts) : undefined;
-  return { name, source, mode: mode ?? defaultCameraMode(source), ...(onvif ? { onvif } : {}) };
+  const motion = parseMotion(name, obj.motion);
+  return {
+    name,
+    source,
+    mode: mode ?? defaultCameraMode(source),
+    ...(onvif ? { onvif } : {}),
+    ...(motion ? { motion } : {}),
+  };
 }
 
 /**

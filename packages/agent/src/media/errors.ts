@@ -17,6 +17,8 @@ export const MEDIA_FAILURES = {
   'camera-source': 'E_CONFIG',
   'camera-config': 'E_CONFIG',
   'camera-mode': 'E_CONFIG',
+  /** A bad `motion` field in the camera map. */
+  'camera-motion': 'E_CONFIG',
   'source-too-long': 'E_CONFIG',
   'unsupported-scheme': 'E_CONFIG',
   'bad-url': 'E_CONFIG',

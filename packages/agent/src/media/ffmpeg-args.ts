@@ -24,6 +24,38 @@ export interface FfmpegArgsOptions {
   readonly logLevel?: 'quiet' | 'error' | 'warning' | 'info';
   /** RTSP connect/read timeout in seconds. Default 10. */
   readonly rtspTimeoutSeconds?: number;
+  /**
+   * A second output of the same process, for motion detection: `fps` grayscale frames a second of
+   * `width` × `height`, raw, on fd 3 (`pipe:3`). The first output is unchanged (still `-c copy` for
+   * H.264 cameras): there is no second connection to the camera.
+   */
+  readonly analysis?: AnalysisOutput;
+}
+
+export interface AnalysisOutput {
+  readonly fps: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** The analysis output's arguments (see {@link FfmpegArgsOptions.analysis}). */
+export function analysisArgs(a: AnalysisOutput): string[] {
+  for (const v of [a.fps, a.width, a.height])
+    if (!Number.isInteger(v) || v < 1 || v > 4096) throw new MediaError('bad-option', 'bad analysis size');
+  return [
+    '-map',
+    '0:v:0',
+    '-an',
+    '-sn',
+    '-dn',
+    '-vf',
+    `fps=${a.fps},scale=${a.width}:${a.height}:flags=area,format=gray`,
+    '-c:v',
+    'rawvideo',
+    '-f',
+    'rawvideo',
+    'pipe:3',
+  ];
 }
 
 export interface FfmpegPlan {
@@ -99,12 +131,13 @@ export function x264Args(gopFrames: number, fps?: number): string[] {
   ];
 }
 
-const OUTPUT = ['-an', '-sn', '-dn', '-f', 'h264', '-flush_packets', '1', 'pipe:1'];
+const PRIMARY_OUTPUT = ['-an', '-sn', '-dn', '-f', 'h264', '-flush_packets', '1', 'pipe:1'];
 
 /** Builds the ffmpeg argv (without the executable) for a source. Pure: no I/O. */
 export function buildFfmpegArgs(source: CameraSourceSpec, opts: FfmpegArgsOptions = {}): FfmpegPlan {
   const common = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', opts.logLevel ?? 'error'];
   const mode = decideMode(source, opts.sourceCodec);
+  const OUTPUT = [...PRIMARY_OUTPUT, ...(opts.analysis ? analysisArgs(opts.analysis) : [])];
   const tFps = opts.transcodeFps ?? 25;
   const tGop = (opts.transcodeGopSeconds ?? 2) * tFps;
   switch (source.kind) {

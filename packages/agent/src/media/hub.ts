@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ErrorCode } from '@hearth/protocol';
+import { ANALYSIS_HEIGHT, ANALYSIS_WIDTH, MotionDetector } from '../events/motion.js';
 import { CameraSource, type CameraSourceOptions, type CameraSourceStats } from './camera-source.js';
 import type { CameraConfig } from './cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
@@ -39,7 +40,34 @@ export interface MediaHubOptions {
   readonly connectTimeoutMs?: number;
   /** Keyframe requests (ONVIF SetSynchronizationPoint) for cameras with an `onvif` config. */
   readonly keyframeRequest?: KeyframeRequestOptions;
+  /** Called for each event a camera's detector finds (also logged). */
+  readonly onCameraEvent?: (e: CameraEvent) => void;
 }
+
+/**
+ * An event a camera's detector found. `kind` will also be `sound` once cameras carry audio (the
+ * audio issue); `t`/`startedAt` are the camera stream's content time (ms), `at` the wall clock.
+ */
+export type CameraEvent =
+  | {
+      readonly camera: string;
+      readonly kind: 'motion' | 'sound';
+      readonly phase: 'start';
+      /** Wall-clock ms of the trigger frame. */
+      readonly at: number;
+      readonly t: number;
+      readonly score: number;
+    }
+  | {
+      readonly camera: string;
+      readonly kind: 'motion' | 'sound';
+      readonly phase: 'end';
+      /** Wall-clock ms of the last frame with motion. */
+      readonly at: number;
+      readonly t: number;
+      readonly startedAt: number;
+      readonly peak: number;
+    };
 
 /**
  * When a view starts on a cold stream (no keyframe cached: an on-demand camera whose ffmpeg just
@@ -141,6 +169,8 @@ export interface MediaHubStats {
   readonly sessions: readonly ({ id: string; camera: string } & ViewerPeerStats)[];
   /** Peers that completed ICE but failed DTLS since start: possible attacks (also logged). */
   readonly possibleAttacks: number;
+  /** Per camera with detection: events so far, one running now, last frame's changed share. */
+  readonly motion: Readonly<Record<string, { events: number; active: boolean; score: number }>>;
 }
 
 export class MediaHub {
@@ -151,17 +181,22 @@ export class MediaHub {
   private closed = false;
   private possibleAttacks = 0;
   private readonly keyframeRequesters = new Map<string, KeyframeRequester>();
+  private readonly detectors = new Map<string, { d: MotionDetector; events: number }>();
 
   constructor(cameras: readonly CameraConfig[], opts: MediaHubOptions = {}) {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
     for (const c of cameras) {
+      const motion = c.motion;
       const src = new CameraSource(c.name, c.source, {
         ...opts.source,
-        cameraMode: c.mode ?? 'warm',
+        // Detection needs the stream all the time: a camera with motion runs warm.
+        cameraMode: motion ? 'warm' : (c.mode ?? 'warm'),
         logger: this.log,
         ...(c.onvif ? { detectPlaying: true } : {}),
+        ...(motion ? { analysis: { fps: motion.fps, width: ANALYSIS_WIDTH, height: ANALYSIS_HEIGHT } } : {}),
       });
+      if (motion) this.watchMotion(c.name, src, new MotionDetector(motion));
       src.on('error', (e) => this.log.warn({ camera: c.name, code: e.code, reason: e.reason }, e.message));
       src.on('restarted', () => {
         for (const s of this.sessions.values()) if (s.camera === c.name) s.peer.resync();
@@ -189,6 +224,35 @@ export class MediaHub {
     // Warm cameras run from now on. ffmpeg is spawned asynchronously (after a probe for file/rtsp),
     // so listeners attached right after construction see every event.
     for (const src of this.sources.values()) src.start();
+  }
+
+  private watchMotion(camera: string, src: CameraSource, d: MotionDetector): void {
+    const entry = { d, events: 0 };
+    this.detectors.set(camera, entry);
+    src.on('gray', (f) => {
+      const now = Date.now();
+      for (const e of d.push(f)) {
+        const ev: CameraEvent =
+          e.type === 'start'
+            ? { camera, kind: 'motion', phase: 'start', at: now - (f.t - e.t), t: e.t, score: e.score }
+            : {
+                camera,
+                kind: 'motion',
+                phase: 'end',
+                at: now - (f.t - e.t),
+                t: e.t,
+                startedAt: e.startedAt,
+                peak: e.peak,
+              };
+        if (e.type === 'start') entry.events++;
+        this.log.info({ camera, kind: ev.kind, phase: ev.phase, t: ev.t }, `motion ${ev.phase}`);
+        try {
+          this.opts.onCameraEvent?.(ev);
+        } catch (err) {
+          this.log.error({ camera, err: String(err) }, 'camera event listener threw');
+        }
+      }
+    });
   }
 
   cameraNames(): string[] {
@@ -413,6 +477,12 @@ export class MediaHub {
       cameras,
       sessions: [...this.sessions.values()].map((s) => ({ id: s.id, camera: s.camera, ...s.peer.stats() })),
       possibleAttacks: this.possibleAttacks,
+      motion: Object.fromEntries(
+        [...this.detectors].map(([c, e]) => [
+          c,
+          { events: e.events, active: e.d.active, score: e.d.lastScore },
+        ]),
+      ),
     };
   }
 

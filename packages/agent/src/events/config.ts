@@ -1,0 +1,69 @@
+/**
+ * The `motion` key of a camera in the camera map (issue 9):
+ *
+ *     cameras:
+ *       door:
+ *         source: rtsp://cam/stream
+ *         motion:
+ *           sensitivity: 0.6        # 0..1, default 0.5
+ *           minDuration: 1          # seconds of motion before an event, default 1
+ *           cooldown: 10            # seconds after an event before the next, default 10
+ *           fps: 4                  # analysed frames per second, 1..10, default 4
+ *           zones:                  # polygons in 0..1 frame coordinates; none = whole frame
+ *             - [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]
+ *
+ * `motion: true` takes the defaults; `motion: false` or no key: no detection. Every bad value is a
+ * MediaError('camera-motion') naming the camera and the field.
+ */
+import { redact } from '../media/cameras.js';
+import { MediaError } from '../media/errors.js';
+import { MOTION_DEFAULTS, type MotionConfig, type Zone, type ZonePoint } from './motion.js';
+
+export const MAX_ZONES = 16;
+export const MAX_ZONE_POINTS = 64;
+const MOTION_KEYS = ['sensitivity', 'minDuration', 'cooldown', 'fps', 'zones'] as const;
+
+export function parseMotion(camera: string, raw: unknown): MotionConfig | undefined {
+  const fail = (msg: string) => new MediaError('camera-motion', `camera "${camera}": motion: ${msg}`);
+  if (raw === false || raw === null || raw === undefined) return undefined;
+  if (raw === true) return MOTION_DEFAULTS;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw fail('must be true, false or a mapping');
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o))
+    if (!(MOTION_KEYS as readonly string[]).includes(k))
+      throw fail(
+        `unknown key ${JSON.stringify(redact(k.slice(0, 32)))} (allowed: ${MOTION_KEYS.join(', ')})`,
+      );
+  const num = (k: string, min: number, max: number, def: number): number => {
+    const v = o[k];
+    if (v === undefined) return def;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+      throw fail(`"${k}" must be a number from ${min} to ${max}`);
+    return v;
+  };
+  const sensitivity = num('sensitivity', 0, 1, MOTION_DEFAULTS.sensitivity);
+  const minDurationMs = Math.round(num('minDuration', 0, 600, MOTION_DEFAULTS.minDurationMs / 1000) * 1000);
+  const cooldownMs = Math.round(num('cooldown', 0, 3600, MOTION_DEFAULTS.cooldownMs / 1000) * 1000);
+  const fps = num('fps', 1, 10, MOTION_DEFAULTS.fps);
+  if (!Number.isInteger(fps)) throw fail('"fps" must be a whole number');
+  const zones = o.zones === undefined ? [] : parseZones(o.zones, fail);
+  return Object.freeze({ sensitivity, minDurationMs, cooldownMs, fps, zones });
+}
+
+function parseZones(raw: unknown, fail: (m: string) => Error): Zone[] {
+  if (!Array.isArray(raw)) throw fail('"zones" must be a list of polygons');
+  if (raw.length > MAX_ZONES) throw fail(`at most ${MAX_ZONES} zones`);
+  return raw.map((z, i) => {
+    if (!Array.isArray(z) || z.length < 3 || z.length > MAX_ZONE_POINTS)
+      throw fail(`zone ${i + 1} must be a list of 3 to ${MAX_ZONE_POINTS} [x, y] points`);
+    return z.map((p): ZonePoint => {
+      if (
+        !Array.isArray(p) ||
+        p.length !== 2 ||
+        !p.every((c) => typeof c === 'number' && Number.isFinite(c) && c >= 0 && c <= 1)
+      )
+        throw fail(`zone ${i + 1}: each point is [x, y] with both from 0 to 1`);
+      return [p[0] as number, p[1] as number];
+    });
+  });
+}
