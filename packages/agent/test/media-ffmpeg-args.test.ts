@@ -156,3 +156,28 @@ describe('ffmpeg argv', () => {
     assert.equal(buildProbeArgs(src('file:/a.mp4'))?.at(-1), 'file:/a.mp4');
   });
 });
+
+describe('ffmpeg argv: the analysis output (motion detection)', () => {
+  it('a second output after the H.264 one; the first is unchanged (still -c copy)', () => {
+    const plain = buildFfmpegArgs(src('rtsp://u:${P}@cam/s'), { sourceCodec: 'h264' });
+    const plan = buildFfmpegArgs(src('rtsp://u:${P}@cam/s'), {
+      sourceCodec: 'h264',
+      analysis: { fps: 4, width: 96, height: 54 },
+    });
+    assert.equal(plan.mode, 'copy');
+    const first = plan.args.indexOf('pipe:1');
+    assert.deepEqual(plan.args.slice(0, first + 1), plain.args);
+    assert.deepEqual(plan.args.slice(first + 1), [
+      ...['-map', '0:v:0', '-an', '-sn', '-dn', '-vf', 'fps=4,scale=96:54:flags=area,format=gray'],
+      ...['-c:v', 'rawvideo', '-f', 'rawvideo', 'pipe:3'],
+    ]);
+    assert.ok(!plan.args.join(' ').includes('pw'));
+  });
+  it('refuses a bad size', () => {
+    for (const a of [
+      { fps: 0, width: 96, height: 54 },
+      { fps: 4, width: 1.5, height: 54 },
+    ])
+      assert.throws(() => buildFfmpegArgs(src('testsrc'), { analysis: a }), /bad analysis size/);
+  });
+});
