@@ -169,7 +169,7 @@ describe('ffmpeg argv: the analysis output (motion detection)', () => {
     assert.deepEqual(plan.args.slice(0, first + 1), plain.args);
     assert.deepEqual(plan.args.slice(first + 1), [
       ...['-map', '0:v:0', '-an', '-sn', '-dn', '-vf', 'fps=4,scale=96:54:flags=area,format=gray'],
-      ...['-c:v', 'rawvideo', '-f', 'rawvideo', 'pipe:3'],
+      ...['-c:v', 'rawvideo', '-f', 'rawvideo', '-flush_packets', '1', 'pipe:3'],
     ]);
     assert.ok(!plan.args.join(' ').includes('pw'));
   });

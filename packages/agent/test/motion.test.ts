@@ -180,13 +180,18 @@ describe('camera map: motion', () => {
     assert.deepEqual(parseCamerasYaml(yaml('true'))[0]?.motion, MOTION_DEFAULTS);
     assert.equal(parseCamerasYaml(yaml('false'))[0]?.motion, undefined);
     const m = parseCamerasYaml(
-      yaml('{sensitivity: 0.7, minDuration: 2, cooldown: 30, fps: 2, zones: [[[0,0],[1,0],[1,1]]]}'),
+      yaml(
+        '{sensitivity: 0.7, minDuration: 2, cooldown: 30, fps: 2, zones: [[[0,0],[1,0],[1,1]]], preRoll: 3, postRoll: 2.5, maxLength: 60}',
+      ),
     )[0]?.motion;
     assert.deepEqual(m, {
       sensitivity: 0.7,
       minDurationMs: 2000,
       cooldownMs: 30_000,
       fps: 2,
+      preRollMs: 3000,
+      postRollMs: 2500,
+      maxClipMs: 60_000,
       zones: [
         [
           [0, 0],
@@ -208,6 +213,8 @@ describe('camera map: motion', () => {
       ['{zones: [[[0,0],[1,0],[2,1]]]}', /zone 1: each point is \[x, y\] with both from 0 to 1/],
       ['{zones: 3}', /"zones" must be a list/],
       ['{sensitivty: 0.5}', /unknown key "sensitivty"/],
+      ['{maxLength: 1}', /"maxLength" must be a number from 5 to 600/],
+      ['{preRoll: 31}', /"preRoll"/],
     ] as const) {
       assert.throws(
         () => parseCamerasYaml(yaml(v)),

@@ -9,6 +9,9 @@
  *           minDuration: 1          # seconds of motion before an event, default 1
  *           cooldown: 10            # seconds after an event before the next, default 10
  *           fps: 4                  # analysed frames per second, 1..10, default 4
+ *           preRoll: 5              # clip seconds before the trigger (0..30), default 5
+ *           postRoll: 5             # clip seconds after the motion ends (0..60), default 5
+ *           maxLength: 120          # longest clip in seconds (5..600), default 120
  *           zones:                  # polygons in 0..1 frame coordinates; none = whole frame
  *             - [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]
  *
@@ -21,7 +24,16 @@ import { MOTION_DEFAULTS, type MotionConfig, type Zone, type ZonePoint } from '.
 
 export const MAX_ZONES = 16;
 export const MAX_ZONE_POINTS = 64;
-const MOTION_KEYS = ['sensitivity', 'minDuration', 'cooldown', 'fps', 'zones'] as const;
+const MOTION_KEYS = [
+  'sensitivity',
+  'minDuration',
+  'cooldown',
+  'fps',
+  'zones',
+  'preRoll',
+  'postRoll',
+  'maxLength',
+] as const;
 
 export function parseMotion(camera: string, raw: unknown): MotionConfig | undefined {
   const fail = (msg: string) => new MediaError('camera-motion', `camera "${camera}": motion: ${msg}`);
@@ -46,8 +58,22 @@ export function parseMotion(camera: string, raw: unknown): MotionConfig | undefi
   const cooldownMs = Math.round(num('cooldown', 0, 3600, MOTION_DEFAULTS.cooldownMs / 1000) * 1000);
   const fps = num('fps', 1, 10, MOTION_DEFAULTS.fps);
   if (!Number.isInteger(fps)) throw fail('"fps" must be a whole number');
+  const s = (k: string, min: number, max: number, defMs: number) =>
+    Math.round(num(k, min, max, defMs / 1000) * 1000);
+  const preRollMs = s('preRoll', 0, 30, MOTION_DEFAULTS.preRollMs);
+  const postRollMs = s('postRoll', 0, 60, MOTION_DEFAULTS.postRollMs);
+  const maxClipMs = s('maxLength', 5, 600, MOTION_DEFAULTS.maxClipMs);
   const zones = o.zones === undefined ? [] : parseZones(o.zones, fail);
-  return Object.freeze({ sensitivity, minDurationMs, cooldownMs, fps, zones });
+  return Object.freeze({
+    sensitivity,
+    minDurationMs,
+    cooldownMs,
+    fps,
+    zones,
+    preRollMs,
+    postRollMs,
+    maxClipMs,
+  });
 }
 
 function parseZones(raw: unknown, fail: (m: string) => Error): Zone[] {

@@ -1,2 +1,3 @@
 export * from './config.js';
 export * from './motion.js';
+export * from './recorder.js';

@@ -33,6 +33,12 @@ export interface MotionConfig {
   readonly cooldownMs: number;
   /** Analysed frames per second. Default 4. */
   readonly fps: number;
+  /** The event's clip: this long before the trigger (from a keyframe). Default 5000 ms. */
+  readonly preRollMs: number;
+  /** ...until this long after the motion ends. Default 5000 ms. */
+  readonly postRollMs: number;
+  /** ...at most this long. Default 120 000 ms. */
+  readonly maxClipMs: number;
 }
 
 export const MOTION_DEFAULTS: MotionConfig = {
@@ -41,6 +47,9 @@ export const MOTION_DEFAULTS: MotionConfig = {
   minDurationMs: 1000,
   cooldownMs: 10_000,
   fps: 4,
+  preRollMs: 5000,
+  postRollMs: 5000,
+  maxClipMs: 120_000,
 };
 
 /** Size of the analysed grayscale copy (any aspect is scaled to it; zones are relative). */

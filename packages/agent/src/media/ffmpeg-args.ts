@@ -54,6 +54,9 @@ export function analysisArgs(a: AnalysisOutput): string[] {
     'rawvideo',
     '-f',
     'rawvideo',
+    // Without it a frame waits in ffmpeg's 32 KiB output buffer (six frames: 1.5 s at 4 fps).
+    '-flush_packets',
+    '1',
     'pipe:3',
   ];
 }

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorCode } from '@hearth/protocol';
 import { ANALYSIS_HEIGHT, ANALYSIS_WIDTH, MotionDetector } from '../events/motion.js';
+import { EventRecorder, type EventRecording, type RecorderOptions } from '../events/recorder.js';
 import { CameraSource, type CameraSourceOptions, type CameraSourceStats } from './camera-source.js';
 import type { CameraConfig } from './cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
@@ -42,6 +43,10 @@ export interface MediaHubOptions {
   readonly keyframeRequest?: KeyframeRequestOptions;
   /** Called for each event a camera's detector finds (also logged). */
   readonly onCameraEvent?: (e: CameraEvent) => void;
+  /** Called with each event's snapshot and clip (cameras with `motion`). */
+  readonly onRecording?: (r: EventRecording) => void;
+  /** ffmpeg path and limits of the snapshot and clip encodes (pre/post-roll come from the camera map). */
+  readonly recorder?: Pick<RecorderOptions, 'ffmpegPath' | 'timeoutMs' | 'maxBytes'>;
 }
 
 /**
@@ -170,7 +175,12 @@ export interface MediaHubStats {
   /** Peers that completed ICE but failed DTLS since start: possible attacks (also logged). */
   readonly possibleAttacks: number;
   /** Per camera with detection: events so far, one running now, last frame's changed share. */
-  readonly motion: Readonly<Record<string, { events: number; active: boolean; score: number }>>;
+  readonly motion: Readonly<
+    Record<
+      string,
+      { events: number; active: boolean; score: number; recording: boolean; recorded: number; failed: number }
+    >
+  >;
 }
 
 export class MediaHub {
@@ -181,7 +191,7 @@ export class MediaHub {
   private closed = false;
   private possibleAttacks = 0;
   private readonly keyframeRequesters = new Map<string, KeyframeRequester>();
-  private readonly detectors = new Map<string, { d: MotionDetector; events: number }>();
+  private readonly detectors = new Map<string, { d: MotionDetector; r: EventRecorder; events: number }>();
 
   constructor(cameras: readonly CameraConfig[], opts: MediaHubOptions = {}) {
     this.opts = opts;
@@ -196,7 +206,39 @@ export class MediaHub {
         ...(c.onvif ? { detectPlaying: true } : {}),
         ...(motion ? { analysis: { fps: motion.fps, width: ANALYSIS_WIDTH, height: ANALYSIS_HEIGHT } } : {}),
       });
-      if (motion) this.watchMotion(c.name, src, new MotionDetector(motion));
+      if (motion)
+        this.watchMotion(
+          c.name,
+          src,
+          new MotionDetector(motion),
+          new EventRecorder(
+            c.name,
+            (r) => {
+              this.log.info(
+                {
+                  camera: c.name,
+                  bytes: r.clip.length,
+                  frames: r.frames,
+                  snapshot: r.snapshot !== undefined,
+                },
+                'event recorded',
+              );
+              try {
+                this.opts.onRecording?.(r);
+              } catch (err) {
+                this.log.error({ camera: c.name, err: String(err) }, 'recording listener threw');
+              }
+            },
+            {
+              ...opts.recorder,
+              preRollMs: motion.preRollMs,
+              postRollMs: motion.postRollMs,
+              maxClipMs: motion.maxClipMs,
+              leadMs: motion.minDurationMs + 1000,
+              logger: this.log,
+            },
+          ),
+        );
       src.on('error', (e) => this.log.warn({ camera: c.name, code: e.code, reason: e.reason }, e.message));
       src.on('restarted', () => {
         for (const s of this.sessions.values()) if (s.camera === c.name) s.peer.resync();
@@ -226,9 +268,10 @@ export class MediaHub {
     for (const src of this.sources.values()) src.start();
   }
 
-  private watchMotion(camera: string, src: CameraSource, d: MotionDetector): void {
-    const entry = { d, events: 0 };
+  private watchMotion(camera: string, src: CameraSource, d: MotionDetector, r: EventRecorder): void {
+    const entry = { d, r, events: 0 };
     this.detectors.set(camera, entry);
+    src.on('au', (au) => r.push(au));
     src.on('gray', (f) => {
       const now = Date.now();
       for (const e of d.push(f)) {
@@ -244,7 +287,10 @@ export class MediaHub {
                 startedAt: e.startedAt,
                 peak: e.peak,
               };
-        if (e.type === 'start') entry.events++;
+        if (e.type === 'start') {
+          entry.events++;
+          r.start(ev.kind, ev.at);
+        } else r.end(ev.at);
         this.log.info({ camera, kind: ev.kind, phase: ev.phase, t: ev.t }, `motion ${ev.phase}`);
         try {
           this.opts.onCameraEvent?.(ev);
@@ -480,7 +526,14 @@ export class MediaHub {
       motion: Object.fromEntries(
         [...this.detectors].map(([c, e]) => [
           c,
-          { events: e.events, active: e.d.active, score: e.d.lastScore },
+          {
+            events: e.events,
+            active: e.d.active,
+            score: e.d.lastScore,
+            recording: e.r.recording,
+            recorded: e.r.recorded,
+            failed: e.r.failed,
+          },
         ]),
       ),
     };
@@ -489,6 +542,7 @@ export class MediaHub {
   /** Closes every session and stops every ffmpeg. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const e of this.detectors.values()) e.r.close();
     await Promise.all([...this.sessions.values()].map((s) => s.close()));
     await Promise.all([...this.sources.values()].map((s) => s.close()));
   }

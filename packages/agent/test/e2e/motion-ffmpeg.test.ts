@@ -5,10 +5,11 @@
 // same clip gives none (so the event comes from what the camera saw). Every ffmpeg is killed by PID.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import type { EventRecording } from '../../src/events/index.js';
 import { type CameraEvent, MediaHub, parseCamerasYaml } from '../../src/media/index.js';
 import { childPidsNamed } from './harness.js';
 
@@ -33,7 +34,18 @@ function haveFfmpeg(): boolean {
 /** Runs the camera map `yaml` until `until` (content ms of the analysis copy); returns what it saw. */
 async function watch(yaml: string, until: number) {
   const events: CameraEvent[] = [];
-  const hub = new MediaHub(parseCamerasYaml(yaml), { onCameraEvent: (e) => events.push(e) });
+  const recordings: EventRecording[] = [];
+  let recorded: () => void = () => {};
+  const gotRecording = new Promise<void>((r) => {
+    recorded = r;
+  });
+  const hub = new MediaHub(parseCamerasYaml(yaml), {
+    onCameraEvent: (e) => events.push(e),
+    onRecording: (r) => {
+      recordings.push(r);
+      recorded();
+    },
+  });
   hubs.push(hub);
   const src = hub.source('door');
   let maxProcs = 0;
@@ -47,9 +59,10 @@ async function watch(yaml: string, until: number) {
       }
     });
   });
+  if (events.length > 0) await Promise.race([gotRecording, new Promise((r) => setTimeout(r, 15_000))]);
   const stats = hub.stats();
   await hub.close();
-  return { events, stats, mode: src.mode, maxProcs };
+  return { events, recordings, stats, mode: src.mode, maxProcs };
 }
 
 describe('motion detection on a real camera stream', {
@@ -65,7 +78,7 @@ describe('motion detection on a real camera stream', {
     ]);
     const cam = (motion: string) => `cameras:\n  door:\n    source: file:${clip}\n    motion: ${motion}\n`;
     const [seen, control] = await Promise.all([
-      watch(cam('{minDuration: 1, cooldown: 30, fps: 4}'), 9500),
+      watch(cam('{minDuration: 1, cooldown: 30, fps: 4, preRoll: 2, postRoll: 1}'), 9500),
       // The box runs along the top (y 20..68 of 180); this zone is the bottom fifth.
       watch(cam('{minDuration: 1, cooldown: 30, fps: 4, zones: [[[0,0.8],[1,0.8],[1,1],[0,1]]]}'), 9500),
     ]);
@@ -84,6 +97,94 @@ describe('motion detection on a real camera stream', {
     assert.equal(seen.stats.motion.door?.events, 1);
     // Control: same clip, same detector, a zone the box never enters.
     assert.deepEqual(control.events, []);
+    assert.deepEqual(control.recordings, []);
     assert.equal(control.maxProcs, 1);
+
+    // The recording: a snapshot of the trigger frame and a clip with the H.264 copied.
+    assert.equal(seen.recordings.length, 1);
+    const rec = seen.recordings[0] as EventRecording;
+    assert.equal(rec.camera, 'door');
+    assert.ok(rec.snapshot, 'a snapshot');
+    assert.ok(!rec.truncated);
+    // The snapshot is from the trigger's moment, not the start event's (1 s later): the box is where
+    // it is between 3.0 s (x 20..68) and 3.5 s (x 50..98), covering x 50..68, not where it is at 4.0 s
+    // (x 80..128). The analysis copy lags the H.264 by ffmpeg's decode of it (up to ~0.5 s here).
+    const gray = execFileSync(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-f',
+        'mjpeg',
+        '-i',
+        'pipe:0',
+        '-f',
+        'rawvideo',
+        '-pix_fmt',
+        'gray',
+        'pipe:1',
+      ],
+      { input: Buffer.from(rec.snapshot) },
+    );
+    assert.equal(gray.length, 320 * 180);
+    const mean = (x0: number, x1: number, y0: number, y1: number) => {
+      let sum = 0;
+      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) sum += gray[y * 320 + x] as number;
+      return sum / ((x1 - x0) * (y1 - y0));
+    };
+    const row = Array.from({ length: 320 }, (_, x) => (gray[40 * 320 + x] as number) > 200);
+    const box = `${row.indexOf(true)}..${row.lastIndexOf(true)}`;
+    assert.ok(mean(52, 66, 26, 60) > 200, `the box near its first position: it is at x ${box}`);
+    assert.ok(mean(100, 128, 26, 60) < 140, `not where it is at the start event: it is at x ${box}`);
+    // The clip: fragmented MP4, H.264, from the pre-roll's keyframe (≤ 1.0 s) to 1 s after the end.
+    const mp4 = join(dir, 'event.mp4');
+    writeFileSync(mp4, rec.clip);
+    const probe = JSON.parse(
+      execFileSync(
+        'ffprobe',
+        ['-v', 'error', '-show_entries', 'format=duration:stream=codec_name', '-of', 'json', mp4],
+        {
+          encoding: 'utf8',
+        },
+      ),
+    ) as { streams: { codec_name: string }[]; format: { duration: string } };
+    assert.equal(probe.streams[0]?.codec_name, 'h264');
+    const dur = Number(probe.format.duration);
+    assert.ok(dur >= 5 && dur <= 8, `clip ${dur} s`);
+    assert.ok(Buffer.from(rec.clip).includes(Buffer.from('moof')), 'fragmented');
+    // Copied, not re-encoded: the clip's largest NAL unit (an IDR slice) is byte for byte in the source.
+    const annexb = (f: string) =>
+      execFileSync(
+        'ffmpeg',
+        [
+          '-hide_banner',
+          '-loglevel',
+          'error',
+          '-i',
+          f,
+          '-c:v',
+          'copy',
+          '-bsf:v',
+          'h264_mp4toannexb',
+          '-f',
+          'h264',
+          'pipe:1',
+        ],
+        {
+          maxBuffer: 64 * 1024 * 1024,
+        },
+      );
+    const nals = annexb(mp4)
+      .toString('latin1')
+      .split('\u0000\u0000\u0001')
+      .sort((a, b) => b.length - a.length);
+    assert.ok((nals[0]?.length ?? 0) > 500);
+    assert.ok(
+      annexb(clip)
+        .toString('latin1')
+        .includes(nals[0] as string),
+      'the IDR slice is the source’s own bytes',
+    );
   });
 });
