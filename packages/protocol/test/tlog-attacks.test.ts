@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fromB64std, utf8 } from '../src/bytes.js';
+import { b64std, fromB64std, utf8 } from '../src/bytes.js';
 import { ed25519Verify, WebCryptoSigner } from '../src/crypto/primitives.js';
 import { VerificationError } from '../src/errors.js';
 import {
@@ -96,13 +96,17 @@ describe('tlog attacks', () => {
     const line = note.slice(note.lastIndexOf('\u2014'));
     const replay = (await l.signedCheckpoint()) + line;
     await assert.rejects(openCosigned(replay, O, s.publicKey, [wk]), code('E_BAD_SIGNATURE'));
-    // forged: a cosignature by another key under the witness name
+    // forged: another key's signature under the witness's name and key ID
     const forger = await WebCryptoSigner.generate();
-    const forged =
-      (await l.signedCheckpoint()) +
-      (await cosign(await l.checkpoint(), wk.name, forger, 1)).replace(/^— \S+ /, `— ${wk.name} `);
-    const p = parseNote(forged);
-    assert.equal(p.signatures.length, 2);
+    const fl = await cosign(await l.checkpoint(), wk.name, forger, 1);
+    const raw = fromB64std(fl.trim().split(' ')[2]!);
+    new DataView(raw.buffer).setUint32(0, wk.keyId, false);
+    const forged = `${await l.signedCheckpoint()}\u2014 ${wk.name} ${b64std(raw)}\n`;
+    await assert.rejects(openCosigned(forged, O, s.publicKey, [wk]), code('E_BAD_SIGNATURE'));
+    // control: the forger's line does verify under the forger's own key
+    const fk = await cosignerKey(wk.name, forger.publicKey);
+    const own = `${await l.signedCheckpoint()}${fl}`;
+    assert.equal((await openCosigned(own, O, s.publicKey, [fk])).cosignatures.length, 1);
     // control: a verifier that only matches name+key ID would count the replay
     assert.ok(parseNote(replay).signatures.some((x) => x.name === wk.name && x.keyId === wk.keyId));
   });
