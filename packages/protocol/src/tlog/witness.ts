@@ -18,6 +18,7 @@ import { constantTimeEqual } from '../bytes.js';
 import type { Signer } from '../crypto/primitives.js';
 import { VerificationError } from '../errors.js';
 import { type Checkpoint, openCheckpoint, signCheckpoint } from './checkpoint.js';
+import { addCosignature, cosign } from './cosignature.js';
 import {
   consistencyProof,
   inclusionProof,
@@ -143,6 +144,22 @@ export class LogWitness {
     }
     this.state = next;
     return next;
+  }
+
+  /**
+   * {@link advance}, then cosign the checkpoint (C2SP `cosignature/v1`, cosignature.ts) as the
+   * witness `name` with `signer` at `time` (POSIX seconds): returns the note with the cosignature
+   * line appended. Nothing is cosigned unless every check of `advance` passed.
+   */
+  async advanceAndCosign(
+    note: string | Uint8Array,
+    consistency: readonly Uint8Array[],
+    fetched: FetchedEntries | undefined,
+    cosigner: { readonly name: string; readonly signer: Signer },
+    time: number,
+  ): Promise<string> {
+    const cp = await this.advance(note, consistency, fetched);
+    return addCosignature(note, await cosign(cp, cosigner.name, cosigner.signer, time));
   }
 }
 
