@@ -17,10 +17,9 @@
  * output cap, and are killed by their own PID. A failed snapshot leaves the recording without one; a
  * failed clip is logged and dropped (nothing half-written is handed on).
  */
-import { spawn } from 'node:child_process';
 import type { AccessUnit } from '../media/annexb.js';
 import { type MediaLogger, silentLogger } from '../media/errors.js';
-import { annexB, isJpeg } from '../media/still.js';
+import { annexB, ffmpegPipe, isJpeg } from '../media/still.js';
 
 export interface RecorderOptions {
   /** Clip time before the trigger. Default 5000 ms. */
@@ -65,42 +64,6 @@ export function frameRate(units: readonly AccessUnit[]): number {
   const span = (units.at(-1) as AccessUnit).time - (units[0] as AccessUnit).time;
   const r = span > 0 ? ((units.length - 1) * 1000) / span : 25;
   return Math.min(120, Math.max(1, Math.round(r * 100) / 100));
-}
-
-/** Run ffmpeg on `input` (stdin) with `args`; resolves with its stdout. */
-function runFfmpeg(
-  args: readonly string[],
-  input: Buffer,
-  o: { ffmpegPath?: string; timeoutMs: number; cap: number },
-): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(o.ffmpegPath ?? 'ffmpeg', [...args], { stdio: ['pipe', 'pipe', 'ignore'] });
-    const out: Buffer[] = [];
-    let n = 0;
-    let done = false;
-    const finish = (e: Error | undefined, v?: Buffer) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (e && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-      if (e) reject(e);
-      else resolve(v as Buffer);
-    };
-    const timer = setTimeout(() => finish(new Error('ffmpeg timed out')), o.timeoutMs);
-    timer.unref();
-    p.on('error', (e) => finish(e));
-    p.stdin.on('error', () => undefined);
-    p.stdout.on('data', (c: Buffer) => {
-      n += c.length;
-      if (n > o.cap) return finish(new Error('ffmpeg output over the cap'));
-      out.push(c);
-    });
-    p.on('close', (code) => {
-      if (code !== 0) return finish(new Error(`ffmpeg exited with ${code}`));
-      finish(undefined, Buffer.concat(out));
-    });
-    p.stdin.end(input);
-  });
 }
 
 const HEAD = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-threads', '1'];
@@ -261,10 +224,11 @@ export class EventRecorder {
   private async snapshot(units: AccessUnit[]): Promise<Uint8Array | undefined> {
     if (units.length === 0) return undefined;
     try {
-      const jpeg = await runFfmpeg(snapshotArgs(units.length - 1), Buffer.concat(units.map(annexB)), {
+      const jpeg = await ffmpegPipe(snapshotArgs(units.length - 1), Buffer.concat(units.map(annexB)), {
         ...(this.o.ffmpegPath ? { ffmpegPath: this.o.ffmpegPath } : {}),
         timeoutMs: this.timeoutMs,
         cap: 4 * 1024 * 1024,
+        label: 'snapshot',
       });
       return isJpeg(jpeg) ? new Uint8Array(jpeg.buffer, jpeg.byteOffset, jpeg.length) : undefined;
     } catch (e) {
@@ -288,10 +252,11 @@ export class EventRecorder {
     const wall = (perf: number) => Date.now() - (performance.now() - perf);
     void (async () => {
       try {
-        const clip = await runFfmpeg(clipArgs(frameRate(clipUnits)), Buffer.concat(clipUnits.map(annexB)), {
+        const clip = await ffmpegPipe(clipArgs(frameRate(clipUnits)), Buffer.concat(clipUnits.map(annexB)), {
           ...(this.o.ffmpegPath ? { ffmpegPath: this.o.ffmpegPath } : {}),
           timeoutMs: this.timeoutMs,
           cap: 2 * this.maxBytes,
+          label: 'clip',
         });
         const rec: EventRecording = {
           camera: this.camera,
@@ -308,7 +273,7 @@ export class EventRecorder {
         this.onRecording(rec);
       } catch (e) {
         this.failed++;
-        this.log.warn({ camera: this.camera, code: 'clip-failed' }, `clip: ${(e as Error).message}`);
+        this.log.warn({ camera: this.camera, code: 'clip-failed' }, (e as Error).message);
       }
     })();
   }

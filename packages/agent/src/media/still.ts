@@ -79,14 +79,17 @@ export function stillArgs(r: StillRung): string[] {
   ];
 }
 
-/** Run one ffmpeg encode of `h264` with rung `r`. Rejects on a timeout, a non-zero exit or an output over `cap`. */
-export function encodeJpeg(
-  h264: Buffer,
-  r: StillRung,
-  o: { ffmpegPath?: string; timeoutMs?: number; cap: number },
+/**
+ * Runs ffmpeg with `args` on `input` (its stdin) and resolves with its stdout. Rejects (its message
+ * prefixed with `label`) on a timeout, a non-zero exit or an output over `cap`; kills it by its PID.
+ */
+export function ffmpegPipe(
+  args: readonly string[],
+  input: Buffer,
+  o: { ffmpegPath?: string; timeoutMs: number; cap: number; label: string },
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const p = spawn(o.ffmpegPath ?? 'ffmpeg', stillArgs(r), { stdio: ['pipe', 'pipe', 'ignore'] });
+    const p = spawn(o.ffmpegPath ?? 'ffmpeg', [...args], { stdio: ['pipe', 'pipe', 'ignore'] });
     const out: Buffer[] = [];
     let n = 0;
     let done = false;
@@ -98,20 +101,34 @@ export function encodeJpeg(
       if (e) reject(e);
       else resolve(v as Buffer);
     };
-    const timer = setTimeout(() => finish(new Error('still: ffmpeg timed out')), o.timeoutMs ?? 4000);
+    const timer = setTimeout(() => finish(new Error(`${o.label}: ffmpeg timed out`)), o.timeoutMs);
     timer.unref();
     p.on('error', (e) => finish(e));
     p.stdin.on('error', () => undefined); // EPIPE when ffmpeg exits early: the exit code says why
     p.stdout.on('data', (c: Buffer) => {
       n += c.length;
-      if (n > o.cap) return finish(new Error('still: ffmpeg output over the cap'));
+      if (n > o.cap) return finish(new Error(`${o.label}: ffmpeg output over the cap`));
       out.push(c);
     });
     p.on('close', (code) => {
-      if (code !== 0) return finish(new Error(`still: ffmpeg exited with ${code}`));
+      if (code !== 0) return finish(new Error(`${o.label}: ffmpeg exited with ${code}`));
       finish(undefined, Buffer.concat(out));
     });
-    p.stdin.end(h264);
+    p.stdin.end(input);
+  });
+}
+
+/** Run one ffmpeg encode of `h264` with rung `r`. Rejects on a timeout, a non-zero exit or an output over `cap`. */
+export function encodeJpeg(
+  h264: Buffer,
+  r: StillRung,
+  o: { ffmpegPath?: string; timeoutMs?: number; cap: number },
+): Promise<Buffer> {
+  return ffmpegPipe(stillArgs(r), h264, {
+    ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),
+    timeoutMs: o.timeoutMs ?? 4000,
+    cap: o.cap,
+    label: 'still',
   });
 }
 
