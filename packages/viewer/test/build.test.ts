@@ -136,7 +136,9 @@ describe('built viewer', () => {
 
   it('stays small (one bundle, no framework)', () => {
     const size = statSync(join(dist, 'app.js')).size;
-    // 300 KiB before the sealed channel (issue 7), which added about 9 KiB (protocol channel.ts, messages.ts).
-    assert.ok(size < 320 * 1024, `app.js is ${size} bytes`);
+    // 300 KiB before the sealed channel (issue 7), which added about 9 KiB (protocol channel.ts,
+    // messages.ts); 320 KiB after relay credentials (R6) and the error registry's clip and access-log
+    // codes (their descriptions ship with it; the clip and tlog code itself is tree-shaken out).
+    assert.ok(size < 336 * 1024, `app.js is ${size} bytes`);
   });
 });
