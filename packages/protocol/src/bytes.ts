@@ -4,6 +4,7 @@ import { ProtocolError } from './errors.js';
 
 const te = new TextEncoder();
 const td = new TextDecoder('utf-8', { fatal: true });
+const tdExact = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** UTF-8 encode. */
 export function utf8(s: string): Uint8Array {
@@ -14,6 +15,19 @@ export function utf8(s: string): Uint8Array {
 export function fromUtf8(b: Uint8Array): string {
   try {
     return td.decode(b);
+  } catch {
+    throw new ProtocolError('E_DECODE', 'invalid UTF-8');
+  }
+}
+
+/**
+ * Strict UTF-8 decode that keeps a leading byte order mark as U+FEFF (TextDecoder drops it by
+ * default), so `utf8(fromUtf8Exact(b))` is always `b`: for decoders that must accept one byte string
+ * per value. Invalid sequences raise E_DECODE.
+ */
+export function fromUtf8Exact(b: Uint8Array): string {
+  try {
+    return tdExact.decode(b);
   } catch {
     throw new ProtocolError('E_DECODE', 'invalid UTF-8');
   }

@@ -21,6 +21,9 @@ export const MAX_CHECKPOINT_EXTENSIONS = 8;
 /** Longest extension line, in UTF-16 code units. */
 export const MAX_CHECKPOINT_EXTENSION = 256;
 
+/** Longest checkpoint body accepted, in UTF-16 code units (refused with E_TOO_LARGE before parsing). */
+export const MAX_CHECKPOINT_CHARS = (MAX_CHECKPOINT_EXTENSIONS + 3) * (MAX_CHECKPOINT_EXTENSION + 1);
+
 /** A log's signed tree head. */
 export interface Checkpoint {
   /** Identifies the log: `hearth/<deviceId>` for a Hearth device. */
@@ -40,6 +43,12 @@ export function logOrigin(deviceId: string): string {
   return o;
 }
 
+/** A non-empty extension line of at most MAX_CHECKPOINT_EXTENSION units, no control character. */
+function isExtensionLine(e: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the rule is about control characters
+  return e.length > 0 && e.length <= MAX_CHECKPOINT_EXTENSION && !/[\u0000-\u001f]/.test(e);
+}
+
 /** The checkpoint body (the note text). */
 export function formatCheckpoint(cp: Checkpoint): string {
   if (!isKeyName(cp.origin)) throw new RangeError('checkpoint origin must be a valid key name');
@@ -47,19 +56,20 @@ export function formatCheckpoint(cp: Checkpoint): string {
   if (cp.root.length !== HASH_SIZE) throw new RangeError('checkpoint root must be 32 bytes');
   if (cp.extensions.length > MAX_CHECKPOINT_EXTENSIONS) throw new RangeError('too many extension lines');
   for (const e of cp.extensions)
-    if (e.length === 0 || e.length > MAX_CHECKPOINT_EXTENSION || e.includes('\n'))
-      throw new RangeError('extension lines must be non-empty single lines');
+    if (!isExtensionLine(e)) throw new RangeError('extension lines must be non-empty single lines');
   return [cp.origin, String(cp.size), b64std(cp.root), ...cp.extensions].map((l) => `${l}\n`).join('');
 }
 
 /**
  * Parse a checkpoint body (a note's text, final newline included). Raises ProtocolError
- * E_LOG_CHECKPOINT for anything that is not exactly the format above; never anything untyped.
+ * E_TOO_LARGE past MAX_CHECKPOINT_CHARS and E_LOG_CHECKPOINT for anything that is not exactly the
+ * format above; never anything untyped.
  */
 export function parseCheckpoint(text: string): Checkpoint {
   const bad = (why: string) => new ProtocolError('E_LOG_CHECKPOINT', `checkpoint: ${why}`);
   if (typeof text !== 'string') throw bad('not text');
-  if (text.length > (MAX_CHECKPOINT_EXTENSIONS + 3) * (MAX_CHECKPOINT_EXTENSION + 1)) throw bad('too long');
+  if (text.length > MAX_CHECKPOINT_CHARS)
+    throw new ProtocolError('E_TOO_LARGE', `checkpoint longer than ${MAX_CHECKPOINT_CHARS} characters`);
   if (!text.endsWith('\n')) throw bad('does not end in a newline');
   const lines = text.slice(0, -1).split('\n');
   if (lines.length < 3) throw bad('fewer than three lines');
@@ -79,7 +89,7 @@ export function parseCheckpoint(text: string): Checkpoint {
   }
   if (root.length !== HASH_SIZE) throw bad('root hash is not 32 bytes');
   for (const e of extensions)
-    if (e.length === 0 || e.length > MAX_CHECKPOINT_EXTENSION) throw bad('empty or overlong extension line');
+    if (!isExtensionLine(e)) throw bad('empty or overlong extension line, or one with a control character');
   return { origin, size, root, extensions };
 }
 

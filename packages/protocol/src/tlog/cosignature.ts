@@ -18,7 +18,7 @@
  * verify on this checkpoint (forged, or replayed from another checkpoint) raises VerificationError
  * E_BAD_SIGNATURE.
  */
-import { b64std, concat, fromUtf8, utf8 } from '../bytes.js';
+import { b64std, concat, fromUtf8Exact, utf8 } from '../bytes.js';
 import { ed25519Verify, type Signer, sha256 } from '../crypto/primitives.js';
 import { ProtocolError, VerificationError } from '../errors.js';
 import { type Checkpoint, formatCheckpoint, openCheckpoint } from './checkpoint.js';
@@ -75,8 +75,8 @@ export async function cosign(cp: Checkpoint, name: string, signer: Signer, time:
 
 /** Append a signature line (from {@link cosign}) to a signed note; the result is parsed to be sure. */
 export function addCosignature(note: string | Uint8Array, line: string): string {
-  const text = typeof note === 'string' ? note : fromUtf8(note);
-  parseNote(text);
+  parseNote(note); // size limit and format first, then decode
+  const text = typeof note === 'string' ? note : fromUtf8Exact(note);
   const out = text + line;
   const parsed = parseNote(out);
   if (parsed.signatures.length > MAX_NOTE_SIGNATURES || utf8(out).length > MAX_NOTE_BYTES)

@@ -22,7 +22,7 @@
  * | `alert`            | `alert` impostor / possible-attack, `code`, `peer`?                             |
  */
 import { z } from 'zod';
-import { concat, fromUtf8, hex, utf8 } from '../bytes.js';
+import { concat, constantTimeEqual, hex, utf8 } from '../bytes.js';
 import { canonicalize, parseJson } from '../canonical.js';
 import { label, sha256 } from '../crypto/primitives.js';
 import { describeZod } from '../envelope.js';
@@ -116,7 +116,9 @@ export function decodeLogEntry(bytes: unknown): LogEntry {
   const json = parseJson(bytes, MAX_LOG_ENTRY_BYTES);
   const r = logEntrySchema.safeParse(json);
   if (!r.success) throw new ProtocolError('E_LOG_ENTRY', `log entry: ${describeZod(r.error)}`);
-  if (canonicalize(r.data) !== fromUtf8(bytes))
+  // Compare bytes, not decoded text: TextDecoder drops a leading BOM, which would let a second byte
+  // string (and a second leaf hash) stand for the same entry.
+  if (!constantTimeEqual(utf8(canonicalize(r.data)), bytes))
     throw new ProtocolError('E_LOG_ENTRY', 'log entry: not in canonical encoding');
   return r.data;
 }

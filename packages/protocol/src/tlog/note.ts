@@ -15,7 +15,7 @@
  * raises VerificationError E_BAD_SIGNATURE (a known key's signature fails) or E_WRONG_SIGNER (no
  * signature of a known key).
  */
-import { b64std, concat, fromB64std, fromUtf8, hex, utf8 } from '../bytes.js';
+import { b64std, concat, fromB64std, fromUtf8Exact, hex, utf8 } from '../bytes.js';
 import { ed25519Verify, type Signer, sha256 } from '../crypto/primitives.js';
 import { HearthError, ProtocolError, VerificationError } from '../errors.js';
 
@@ -91,7 +91,9 @@ export function encodeVerifierKey(v: NoteVerifier): string {
 /** Parse a verifier-key text (Ed25519 only), checking that its key ID is the one its key has. */
 export async function parseVerifierKey(text: string): Promise<NoteVerifier> {
   const bad = (why: string) => new ProtocolError('E_LOG_NOTE', `verifier key: ${why}`);
-  if (typeof text !== 'string' || text.length > MAX_KEY_NAME + 80) throw bad('not a string of sane length');
+  if (typeof text !== 'string') throw bad('not a string');
+  if (text.length > MAX_KEY_NAME + 80)
+    throw new ProtocolError('E_TOO_LARGE', `verifier key longer than ${MAX_KEY_NAME + 80} characters`);
   const m = /^([^+]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(text);
   if (!m || !isKeyName(m[1])) throw bad('not <name>+<hex id>+<base64 key>');
   const key = tryDecode(() => fromB64std(m[3]!, 64), bad('key is not base64'));
@@ -140,7 +142,7 @@ export function parseNote(input: string | Uint8Array): Note {
   } else if (input instanceof Uint8Array) {
     if (input.length > MAX_NOTE_BYTES)
       throw new ProtocolError('E_TOO_LARGE', `note larger than ${MAX_NOTE_BYTES} bytes`);
-    s = tryDecode(() => fromUtf8(input), new ProtocolError('E_LOG_NOTE', 'note is not valid UTF-8'));
+    s = tryDecode(() => fromUtf8Exact(input), new ProtocolError('E_LOG_NOTE', 'note is not valid UTF-8'));
   } else {
     throw new ProtocolError('E_LOG_NOTE', 'note: expected text or bytes');
   }
