@@ -14,7 +14,7 @@ import { b64std, fromB64std } from '../bytes.js';
 import type { Signer } from '../crypto/primitives.js';
 import { HearthError, ProtocolError, VerificationError } from '../errors.js';
 import { HASH_SIZE, MAX_TREE_SIZE } from './merkle.js';
-import { isKeyName, noteVerifier, openNote, signNote } from './note.js';
+import { isKeyName, noteVerifier, openNote, parseNote, signNote } from './note.js';
 
 /** Most extension lines accepted in a checkpoint. */
 export const MAX_CHECKPOINT_EXTENSIONS = 8;
@@ -100,17 +100,20 @@ export function signCheckpoint(cp: Checkpoint, signer: Signer): Promise<string> 
 
 /**
  * Open a signed checkpoint of the log `origin` whose key is `publicKey` (the device key pinned at
- * pairing): verify the note (E_WRONG_SIGNER when that key did not sign it, E_BAD_SIGNATURE when its
- * signature fails), parse the body (E_LOG_CHECKPOINT) and check the origin (E_BAD_BINDING).
+ * pairing): parse the note and its body (E_LOG_NOTE, E_LOG_CHECKPOINT), check the origin
+ * (E_BAD_BINDING: another device's log), then verify the note (E_WRONG_SIGNER when that key did not
+ * sign it, E_BAD_SIGNATURE when its signature fails).
  */
 export async function openCheckpoint(
   note: string | Uint8Array,
   origin: string,
   publicKey: Uint8Array,
 ): Promise<Checkpoint> {
-  const opened = await openNote(note, [await noteVerifier(origin, publicKey)]);
-  const cp = parseCheckpoint(opened.text);
+  // The origin first, so that another device's checkpoint (signed by its own key under its own
+  // name) is reported as what it is, E_BAD_BINDING, rather than as E_WRONG_SIGNER.
+  const cp = parseCheckpoint(parseNote(note).text);
   if (cp.origin !== origin)
     throw new VerificationError('E_BAD_BINDING', 'checkpoint is of another log than the one expected');
+  await openNote(note, [await noteVerifier(origin, publicKey)]);
   return cp;
 }

@@ -3,5 +3,6 @@ export * from './checkpoint.js';
 export * from './cosignature.js';
 export * from './entry.js';
 export * from './merkle.js';
+export * from './monitor.js';
 export * from './note.js';
 export * from './witness.js';

@@ -94,6 +94,20 @@ export async function verifyEntries(cp: Checkpoint, fetched: FetchedEntries): Pr
   }
 }
 
+/**
+ * Check that `fetched` is exactly the log's entries `from`..`cp.size - 1` (the ones new since the
+ * last verified size): the range starts at `from` and ends at the checkpoint's size, so none can be
+ * left out, and each has a valid inclusion proof at its index. Raises E_LOG_PROOF.
+ */
+export async function verifyEntryRange(cp: Checkpoint, fetched: FetchedEntries, from: number): Promise<void> {
+  if (fetched.start !== from || fetched.start + fetched.entries.length !== cp.size)
+    throw new VerificationError(
+      'E_LOG_PROOF',
+      `entries ${fetched.start}..${fetched.start + fetched.entries.length} do not cover ${from}..${cp.size}`,
+    );
+  await verifyEntries(cp, fetched);
+}
+
 /** Check that `entries` are exactly the log's leaves 0..cp.size-1: recompute the root. Raises E_LOG_PROOF. */
 export async function verifyAllEntries(cp: Checkpoint, entries: readonly Uint8Array[]): Promise<void> {
   if (entries.length !== cp.size)
@@ -133,15 +147,7 @@ export class LogWitness {
   ): Promise<Checkpoint> {
     const next = await openCheckpoint(note, this.origin, this.publicKey);
     await verifyAdvance(this.state, next, consistency);
-    if (fetched) {
-      const from = this.state?.size ?? 0;
-      if (fetched.start !== from || fetched.start + fetched.entries.length !== next.size)
-        throw new VerificationError(
-          'E_LOG_PROOF',
-          `entries ${fetched.start}..${fetched.start + fetched.entries.length} do not cover ${from}..${next.size}`,
-        );
-      await verifyEntries(next, fetched);
-    }
+    if (fetched) await verifyEntryRange(next, fetched, this.state?.size ?? 0);
     this.state = next;
     return next;
   }
