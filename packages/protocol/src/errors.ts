@@ -107,7 +107,10 @@ export const ERRORS = {
     E_STUN_FINGERPRINT: ['fatal', 'STUN FINGERPRINT present but wrong'],
     E_STUN_TOO_LARGE: ['fatal', "STUN message above the decoder's size limit"],
     E_CHANNEL_DECODE: ['fatal', 'invalid TURN ChannelData frame'],
-    E_CLIP_HEADER: ['fatal', 'a sealed blob (clip, snapshot, thumbnail) has a malformed header or framing'],
+    E_CLIP_HEADER: [
+      'fatal',
+      'a sealed blob (clip, snapshot, event record) has a malformed header, metadata box or framing, or is another format version',
+    ],
     E_LOG_NOTE: ['fatal', 'a signed note is malformed (format, line rules, signature line)'],
     E_LOG_CHECKPOINT: ['fatal', 'a log checkpoint body is malformed (origin, tree size or root hash line)'],
     E_LOG_ENTRY: ['fatal', 'an access-log entry is outside its schema or not in canonical encoding'],

@@ -1,23 +1,32 @@
 /**
  * Fuzzing the sealed-blob decoders (`src/clip/`): the header decoder on random bytes, mutated
  * valid headers and mutated JSON, and the chunk decoder (the streaming opener) on mutated frames
- * cut into random slices. Every input either opens to the original or fails with a typed
- * HearthError; nothing else escapes.
+ * cut into random slices, and the metadata box (its plaintext decoder on mutated JSON, and the box
+ * opener on mutated boxes and on arbitrary plaintexts sealed under the right key and AAD). Every
+ * input either opens to the original or fails with a typed HearthError; nothing else escapes.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { concat, u32be } from '../src/bytes.js';
+import { b64u, concat, fromB64u, u32be } from '../src/bytes.js';
 import {
   BlobSealer,
   CLIP_MAGIC,
+  CLIP_META_PURPOSE,
   type ClipReader,
+  clipMetaAad,
   decodeClipHeader,
+  decodeClipMeta,
   decodeReaderKey,
   encodeReaderKey,
+  MAX_CLIP_META_BYTES,
   openBlobHeader,
+  openClipMeta,
   signReaderKey,
+  unwrapContentKey,
+  verifyClipHeader,
 } from '../src/clip/index.js';
+import { hkdfSha256, info } from '../src/crypto/primitives.js';
 import { HearthError, ProtocolError } from '../src/errors.js';
 import { x25519KeyPairFromScalar } from '../src/still.js';
 import { keys } from './fixtures.js';
@@ -178,5 +187,111 @@ describe('clip fuzz: chunk decoder (streaming opener)', () => {
       }),
       { numRuns: ASYNC_RUNS },
     );
+  });
+});
+
+describe('clip fuzz: metadata box', () => {
+  const metaText = '{"cam":"door","t0":1700000000000,"t1":1700000010000}';
+
+  it('plaintext decoder: mutated, random and oversized JSON → a ClipMeta (canonical) or a ProtocolError', () => {
+    let valid = 0;
+    const arb = fc.oneof(
+      textInputs(fc.constant(metaText)),
+      fc.tuple(fc.constant(metaText), editsArb).map(([t, e]) => mutate(t, e)),
+      fc
+        .record({
+          cam: fc.oneof(
+            fc.string({ maxLength: 80 }),
+            fc.string({ unit: 'grapheme', maxLength: 70 }),
+            fc.nat(),
+          ),
+          t0: fc.oneof(fc.integer(), fc.double(), fc.constant(Number.MAX_SAFE_INTEGER + 2)),
+          t1: fc.oneof(fc.integer(), fc.double(), fc.string()),
+        })
+        .map((o) => JSON.stringify(o)),
+      fc.nat(2000).map((n) => `{"cam":"${'a'.repeat(n)}","t0":0,"t1":0}`),
+    );
+    fc.assert(
+      fc.property(arb, (t) => {
+        const b = typeof t === 'string' ? new TextEncoder().encode(t) : t;
+        const r = valueOrProtocolError(() => decodeClipMeta(b));
+        if (r instanceof ProtocolError) {
+          if (b.length > MAX_CLIP_META_BYTES) assert.equal(r.code, 'E_TOO_LARGE');
+          return;
+        }
+        valid++;
+        assert.equal(JSON.stringify({ cam: r.cam, t0: r.t0, t1: r.t1 }), new TextDecoder().decode(b));
+        assert.ok(r.t1 >= r.t0 && r.cam.length >= 1 && r.cam.length <= 64);
+      }),
+      { numRuns: RUNS },
+    );
+    assert.ok(valid > 0, 'the unmutated text decodes');
+  });
+
+  it('box opener: mutated boxes → the original meta (unchanged box only) or a typed error', async () => {
+    const { header } = decodeClipHeader(headerBytes);
+    const v = await verifyClipHeader(header, { pinnedDeviceKey: k.device.publicKey });
+    const key = await unwrapContentKey(v, alice);
+    const salt = fromB64u(header.salt);
+    const aad = clipMetaAad(header);
+    const box = fromB64u(header.m);
+    const arb = fc.oneof(
+      fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 3 }).map((edits) => {
+        const b = box.slice();
+        for (const [i, x] of edits) b[i % b.length] = x;
+        return b64u(b);
+      }),
+      fc.uint8Array({ maxLength: 600 }).map(b64u),
+      fc.string({ maxLength: 800 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(arb, async (m) => {
+        const r = await valueOrHearthError(() => openClipMeta(key, salt, m, aad, header.hr));
+        if (!(r instanceof HearthError)) {
+          assert.equal(m, header.m);
+          assert.equal(r.cam, 'door');
+        }
+      }),
+      { numRuns: ASYNC_RUNS },
+    );
+  });
+
+  it('arbitrary plaintexts sealed under the right key and AAD (a buggy device): a valid meta or a ProtocolError', async () => {
+    const { header } = decodeClipHeader(headerBytes);
+    const v = await verifyClipHeader(header, { pinnedDeviceKey: k.device.publicKey });
+    const ck = await unwrapContentKey(v, alice);
+    const salt = fromB64u(header.salt);
+    const aad = clipMetaAad(header);
+    const raw = await hkdfSha256(ck, salt, info(CLIP_META_PURPOSE), 32);
+    const mk = await crypto.subtle.importKey('raw', raw as Uint8Array<ArrayBuffer>, 'AES-GCM', false, [
+      'encrypt',
+    ]);
+    const seal = async (pt: Uint8Array) =>
+      b64u(
+        new Uint8Array(
+          await crypto.subtle.encrypt(
+            { name: 'AES-GCM', iv: new Uint8Array(12), additionalData: new Uint8Array(aad) },
+            mk,
+            new Uint8Array(pt),
+          ),
+        ),
+      );
+    const arb = fc.oneof(
+      textInputs(fc.constant(metaText), 600),
+      fc.tuple(fc.constant(metaText), editsArb).map(([t, e]) => mutate(t, e)),
+    );
+    let valid = 0;
+    await fc.assert(
+      fc.asyncProperty(arb, async (t) => {
+        const pt = typeof t === 'string' ? new TextEncoder().encode(t) : t;
+        const r = await valueOrHearthError(async () =>
+          openClipMeta(ck, salt, await seal(pt), aad, header.hr),
+        );
+        if (r instanceof HearthError) assert.ok(r instanceof ProtocolError, String(r));
+        else valid++;
+      }),
+      { numRuns: ASYNC_RUNS },
+    );
+    assert.ok(valid > 0, 'the unmutated text opens');
   });
 });

@@ -13,6 +13,8 @@ import {
   CLIP_MAGIC,
   type ClipHeader,
   type ClipReader,
+  clipMetaAad,
+  clipWrapAad,
   clipWrapInfo,
   decodeClipHeader,
   decodeReaderKey,
@@ -22,15 +24,18 @@ import {
   MAX_CLIP_RECIPIENTS,
   openBlob,
   openBlobHeader,
+  openClipMeta,
   type ReaderKey,
   StreamOpener,
   StreamSealer,
   sealBlob,
+  sealClipMeta,
   signClipHeader,
   signReaderKey,
   unwrapContentKey,
   verifyClipHeader,
   verifyReaderKey,
+  wrapContentKey,
 } from '../src/clip/index.js';
 import { fixedEnv } from '../src/crypto/env.js';
 import { WebCryptoSigner, x25519Generate } from '../src/crypto/primitives.js';
@@ -100,6 +105,23 @@ async function sealFrames(chunks: Uint8Array[], o: { maxChunkBytes?: number; cam
   return { header, headerBytes: bytes, frames };
 }
 
+/** The device's wraps of `key` to alice and bob for an (edited) header core. */
+async function rewrap(core: Omit<ClipHeader, 'r' | 'sig'>, key: Uint8Array) {
+  const r = [];
+  for (const rd of [alice, bob].sort((x, y) => (x.userKey < y.userKey ? -1 : 1))) {
+    const x = b64u(rd.x25519.publicKey);
+    const { enc, wrapped } = await wrapContentKey(
+      key,
+      rd.x25519.publicKey,
+      clipWrapInfo(core),
+      clipWrapAad(rd.userKey, x),
+      new Uint8Array(32).fill(7),
+    );
+    r.push({ k: rd.userKey, x, s: b64u(rd.rk.signature), e: b64u(enc), w: b64u(wrapped) });
+  }
+  return r;
+}
+
 /** Open header ‖ frames through the streaming opener; the plaintext, or the typed error. */
 async function openFrames(headerBytes: Uint8Array, frames: Uint8Array[], r: ClipReader = alice) {
   const { opener } = await openBlobHeader(headerBytes, { ...expect(), reader: r });
@@ -120,9 +142,10 @@ describe('clip: sealed blobs round trip', () => {
       for (const r of [alice, bob]) {
         const got = await openBlob(blob, { ...expect(), reader: r });
         assert.deepEqual(got.plaintext, pt);
-        assert.equal(got.header.cam, 'door');
+        assert.deepEqual(got.meta, { cam: 'door', t0: 1_700_000_000_000, t1: 1_700_000_001_000 });
         assert.equal(got.header.kind, 'clip');
-        assert.equal(got.header.t1, 1_700_000_001_000);
+        assert.equal(got.header.hr, Math.floor(1_700_000_000_000 / 3_600_000));
+        assert.equal(got.header.v, 2);
       }
     });
   }
@@ -154,8 +177,8 @@ describe('clip: sealed blobs round trip', () => {
     assert.deepEqual(pt, bytesOf(70_000));
   });
 
-  it('snapshot and thumbnail kinds are bound in the header', async () => {
-    for (const kind of ['snapshot', 'thumbnail'] as const) {
+  it('snapshot and event kinds are bound in the header', async () => {
+    for (const kind of ['snapshot', 'event'] as const) {
       const { blob } = await sealBlob({ ...base(), kind, t1: 1_700_000_000_000, plaintext: bytesOf(5000) });
       const got = await openBlob(blob, { ...expect(), reader: alice });
       assert.equal(got.header.kind, kind);
@@ -290,12 +313,14 @@ describe('clip: tampering is refused with typed errors', () => {
     await assert.rejects(openFrames(clip.headerBytes, f), fails('E_CLIP_DIGEST'));
   });
 
-  it('a header field changed (camera, times, kind, chunk count) → E_BAD_SIGNATURE', async () => {
+  it('a header field changed (m swapped from another blob, hour, kind, chunk count) → E_BAD_SIGNATURE', async () => {
     const { header } = decodeClipHeader(clip.headerBytes);
+    const o = decodeClipHeader(other.headerBytes).header;
+    assert.notEqual(o.m, header.m);
     for (const edit of [
-      { cam: 'garden' },
-      { t1: header.t1 + 1 },
-      { t0: header.t0 - 1 },
+      { m: o.m },
+      { hr: header.hr + 1 },
+      { hr: header.hr - 1 },
       { kind: 'snapshot' as const },
       { n: 3, len: 3000 },
       { r: header.r.slice(0, 1) },
@@ -308,6 +333,38 @@ describe('clip: tampering is refused with typed errors', () => {
         JSON.stringify(edit),
       );
     }
+  });
+
+  it('the metadata box is bound to its blob: moved, or under edited clear fields, it does not open, even re-signed by the device', async () => {
+    const a = decodeClipHeader(clip.headerBytes).header;
+    const b = decodeClipHeader(other.headerBytes).header;
+    const key = await unwrapContentKey(await verifyClipHeader(a, expect()), alice);
+    // b's box under a's key: another key (and AAD) → E_DECRYPT.
+    await assert.rejects(openClipMeta(key, fromB64u(a.salt), b.m, clipMetaAad(a), a.hr), fails('E_DECRYPT'));
+    // The device itself re-wraps the same content key for a header with an edited hour or kind but
+    // the original box: signature and wrap check out, the box's AAD does not.
+    for (const edit of [{ hr: a.hr + 1 }, { kind: 'snapshot' as const }, { len: a.len - 1 }]) {
+      const { sig: _s, r: _r, ...rest } = { ...a, ...edit };
+      const h = await signClipHeader(k.device, { ...rest, r: await rewrap(rest, key) });
+      await assert.rejects(
+        openBlobHeader(encodeClipHeader(h), { ...expect(), reader: alice }),
+        fails('E_DECRYPT'),
+        JSON.stringify(edit),
+      );
+    }
+    // A box the device sealed for an hour that is not t0's: E_CLIP_HEADER.
+    const { sig: _s, r: _r, m: _m, ...clear } = { ...a, hr: a.hr + 1 };
+    const m = await sealClipMeta(
+      key,
+      fromB64u(a.salt),
+      { cam: 'door', t0: 1_700_000_000_000, t1: 1_700_000_030_000 },
+      clipMetaAad(clear),
+    );
+    const h = await signClipHeader(k.device, { ...clear, m, r: await rewrap({ ...clear, m }, key) });
+    await assert.rejects(
+      openBlobHeader(encodeClipHeader(h), { ...expect(), reader: alice }),
+      fails('E_CLIP_HEADER', ProtocolError),
+    );
   });
 
   it('a header re-signed by another device key → E_WRONG_SIGNER; expected device or camera differ → E_BAD_BINDING', async () => {
@@ -328,10 +385,15 @@ describe('clip: tampering is refused with typed errors', () => {
       openBlobHeader(encodeClipHeader(lying), { pinnedDeviceKey: k.device.publicKey, reader: alice }),
       fails('E_BAD_SIGNATURE'),
     );
-    await assert.rejects(
-      openBlobHeader(clip.headerBytes, { ...expect(), camera: 'garden', reader: alice }),
-      fails('E_BAD_BINDING'),
-    );
+    // The camera is checked inside the box, after unwrapping.
+    for (const camera of ['garden', 'Door', 'doo', 'door ', 'doors'])
+      await assert.rejects(
+        openBlobHeader(clip.headerBytes, { ...expect(), camera, reader: alice }),
+        fails('E_BAD_BINDING'),
+        camera,
+      );
+    const { meta } = await openBlobHeader(clip.headerBytes, { ...expect(), camera: 'door', reader: alice });
+    assert.equal(meta.cam, 'door');
     await assert.rejects(
       openBlobHeader(clip.headerBytes, {
         ...expect(),
@@ -466,9 +528,17 @@ describe('clip: header decoding', () => {
   });
 
   it('bad magic or version, truncated, not canonical, inconsistent → E_CLIP_HEADER', () => {
-    const wrongVersion = hb.slice();
-    wrongVersion[3] = 2;
-    assert.throws(() => decodeClipHeader(wrongVersion), fails('E_CLIP_HEADER', ProtocolError));
+    for (const version of [0, 1, 3, 255]) {
+      const wrongVersion = hb.slice();
+      wrongVersion[3] = version;
+      assert.throws(
+        () => decodeClipHeader(wrongVersion),
+        (e) => fails('E_CLIP_HEADER', ProtocolError)(e) && /another version/.test((e as Error).message),
+      );
+    }
+    const notOurs = hb.slice();
+    notOurs[0] = 0x49;
+    assert.throws(() => decodeClipHeader(notOurs), fails('E_CLIP_HEADER', ProtocolError));
     assert.throws(
       () => decodeClipHeader(hb.subarray(0, hb.length - 1)),
       fails('E_CLIP_HEADER', ProtocolError),
@@ -482,13 +552,19 @@ describe('clip: header decoding', () => {
       fails('E_CLIP_HEADER', ProtocolError),
     );
     for (const edit of [
-      { t1: header.t0 - 1 },
       { n: 2 }, // more chunks than bytes allow
       { len: header.n * header.cs + 1 },
       { dev: deviceIdFromKey(k.otherDevice.publicKey) },
       { r: [...header.r, ...header.r] },
       { extra: 1 },
-      { cam: 'a\nb' },
+      { cam: 'door' }, // a v1 field in the clear
+      { t0: 1_700_000_000_000 },
+      { v: 1 },
+      { hr: -1 },
+      { hr: 1.5 },
+      { m: 'AAAA' },
+      { m: 'A'.repeat(5000) },
+      { m: `${header.m.slice(1)}*` },
     ]) {
       const h = { ...header, ...edit } as ClipHeader;
       const j = new TextEncoder().encode(JSON.stringify(Object.fromEntries(Object.entries(h).sort())));

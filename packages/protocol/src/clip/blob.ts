@@ -1,7 +1,9 @@
 /**
- * Sealed blobs, end to end: the device seals a clip, snapshot or thumbnail chunk by chunk and then
- * signs the header; a viewer verifies the header against the pinned device key, unwraps the content
- * key with its reader key, and opens the chunks as they arrive (MSE playback) or all at once.
+ * Sealed blobs, end to end: the device seals a clip, snapshot or event record chunk by chunk and
+ * then seals the metadata box and signs the header; a viewer verifies the header against the
+ * pinned device key, unwraps the content key with its reader key, opens the metadata box (camera
+ * name and exact times; the camera check is here), and opens the chunks as they arrive (MSE
+ * playback) or all at once.
  *
  * Streaming open: every chunk is authenticated (AES-256-GCM under the blob's payload key) before its
  * plaintext is released, but only the last one also proves that the chunks are the ones the device
@@ -9,17 +11,20 @@
  * {@link BlobOpener} releases the last chunk only once the digest matches, so a caller that plays as
  * it goes must treat the blob as unconfirmed until `finish()` (or the last `push`) succeeds.
  */
-import { b64u, concat, constantTimeEqual, fromB64u, u32be, wipe } from '../bytes.js';
+import { b64u, concat, constantTimeEqual, fromB64u, u32be, utf8, wipe } from '../bytes.js';
+import { canonicalBytes } from '../canonical.js';
 import { type CryptoEnv, systemEnv } from '../crypto/env.js';
 import type { Signer } from '../crypto/primitives.js';
 import { ProtocolError, VerificationError } from '../errors.js';
 import { type DeviceKeyText, deviceIdFromKey, encodeId } from '../ids.js';
 import {
   type BlobKind,
+  CLIP_MAGIC,
   type ClipHeader,
   type ClipHeaderExpectation,
   type ClipReader,
   type ClipRecipient,
+  clipMetaAad,
   clipWrapAad,
   clipWrapInfo,
   decodeClipHeader,
@@ -31,6 +36,7 @@ import {
   verifyClipHeader,
   wrapContentKey,
 } from './header.js';
+import { type ClipMeta, checkClipMeta, clipHour, openClipMeta, sealClipMeta } from './meta.js';
 import { type ReaderKey, verifyReaderKey } from './reader-key.js';
 import {
   CLIP_CHUNK_BYTES,
@@ -57,6 +63,19 @@ export interface BlobSealOptions {
   id?: string;
   /** Randomness (content key, salt, ID, HPKE ephemeral keys); {@link systemEnv} by default. */
   env?: CryptoEnv;
+  /**
+   * TEST ONLY, the broken defence of the storage-scan control: also write `cam`, `t0` and `t1` in
+   * the clear header, as format v1 did. Such a blob does not decode (the strict schema refuses the
+   * extra fields), so it can never pass for a real one. Never set it outside a test.
+   */
+  __testOnly_clearMeta?: boolean;
+}
+
+/** What the viewer asks of a blob when opening it. */
+export interface BlobOpenOptions extends ClipHeaderExpectation {
+  reader: ClipReader;
+  /** When set, the blob must be for this camera (checked inside the metadata box, E_BAD_BINDING). */
+  camera?: string;
 }
 
 function frame(ct: Uint8Array): Uint8Array {
@@ -96,6 +115,7 @@ export class BlobSealer {
     for (let i = 1; i < sorted.length; i++)
       if (sorted[i - 1]!.userKey === sorted[i]!.userKey)
         throw new ProtocolError('E_BAD_STATE', 'clip: two reader keys for one viewer');
+    checkClipMeta({ cam: o.camera, t0: o.t0, t1: o.t0 });
     for (const r of sorted) await verifyReaderKey(r);
     const env = o.env ?? systemEnv;
     const id = o.id ?? b64u(env.random(16));
@@ -139,22 +159,22 @@ export class BlobSealer {
     this.contentKey = undefined;
     try {
       const dk = encodeId('deviceKey', this.o.device.publicKey) as DeviceKeyText;
-      const core = {
-        v: 1 as const,
+      if (!(o.t1 >= this.o.t0)) throw new ProtocolError('E_BAD_STATE', 'clip: t1 before t0');
+      const meta = checkClipMeta({ cam: this.o.camera, t0: this.o.t0, t1: o.t1 });
+      const clear = {
+        v: 2 as const,
         kind: this.o.kind,
         dev: deviceIdFromKey(this.o.device.publicKey),
         dk,
-        cam: this.o.camera,
         id: this.id,
-        t0: this.o.t0,
-        t1: o.t1,
+        hr: clipHour(meta.t0),
         salt: b64u(this.salt),
         cs: this.stream.maxChunkBytes,
         n: this.stream.chunks,
         len: this.plaintextBytes,
         dg: b64u(dg),
       };
-      if (o.t1 < core.t0) throw new ProtocolError('E_BAD_STATE', 'clip: t1 before t0');
+      const core = { ...clear, m: await sealClipMeta(contentKey, this.salt, meta, clipMetaAad(clear)) };
       const infoBytes = clipWrapInfo(core);
       const r: ClipRecipient[] = [];
       for (const rk of this.recipients) {
@@ -169,6 +189,11 @@ export class BlobSealer {
         r.push({ k: rk.userKey, x, s: b64u(rk.signature), e: b64u(enc), w: b64u(wrapped) });
       }
       const header = await signClipHeader(this.o.device, { ...core, r });
+      if (this.o.__testOnly_clearMeta) {
+        // The broken defence (tests only): the v1 layout, camera and times in the clear header.
+        const json = canonicalBytes({ ...header, ...meta });
+        return { header, bytes: concat(CLIP_MAGIC, u32be(json.length), json) };
+      }
       // Decode our own output: whatever we sign, a reader can parse (limits, consistency).
       const bytes = encodeClipHeader(header);
       decodeClipHeader(bytes);
@@ -192,14 +217,28 @@ export class BlobOpener {
   private confirmed = false;
   private constructor(
     readonly header: VerifiedClipHeader,
+    /** The opened metadata box: camera name and exact times. */
+    readonly meta: ClipMeta,
     private readonly stream: StreamOpener,
   ) {}
 
-  /** An opener for a verified header and its unwrapped content key (wiped after use). */
-  static async create(header: VerifiedClipHeader, contentKey: Uint8Array): Promise<BlobOpener> {
+  /**
+   * An opener for a verified header and its unwrapped content key (wiped after use). Opens the
+   * metadata box first (E_DECRYPT, E_CLIP_HEADER) and, when `o.camera` is set, compares the camera
+   * name in constant time (E_BAD_BINDING).
+   */
+  static async create(
+    header: VerifiedClipHeader,
+    contentKey: Uint8Array,
+    o: { camera?: string } = {},
+  ): Promise<BlobOpener> {
     try {
-      const stream = await StreamOpener.create(contentKey, fromB64u(header.salt, 16), header.cs, header.n);
-      return new BlobOpener(header, stream);
+      const salt = fromB64u(header.salt, 16);
+      const meta = await openClipMeta(contentKey, salt, header.m, clipMetaAad(header), header.hr);
+      if (o.camera !== undefined && !constantTimeEqual(utf8(meta.cam), utf8(o.camera)))
+        throw new VerificationError('E_BAD_BINDING', 'clip: for another camera');
+      const stream = await StreamOpener.create(contentKey, salt, header.cs, header.n);
+      return new BlobOpener(header, meta, stream);
     } finally {
       wipe(contentKey);
     }
@@ -276,12 +315,13 @@ export class BlobOpener {
  */
 export async function openBlobHeader(
   bytes: Uint8Array,
-  o: ClipHeaderExpectation & { reader: ClipReader },
-): Promise<{ opener: BlobOpener; size: number }> {
+  o: BlobOpenOptions,
+): Promise<{ opener: BlobOpener; meta: ClipMeta; size: number }> {
   const { header, size } = decodeClipHeader(bytes);
   const verified = await verifyClipHeader(header, o);
   const key = await unwrapContentKey(verified, o.reader);
-  return { opener: await BlobOpener.create(verified, key), size };
+  const opener = await BlobOpener.create(verified, key, o);
+  return { opener, meta: opener.meta, size };
 }
 
 /** Whole-buffer convenience: seal `plaintext` into one blob (header ‖ frames). */
@@ -302,10 +342,10 @@ export async function sealBlob(
 /** Whole-buffer convenience: verify, unwrap and open a blob; the plaintext only if all of it checks out. */
 export async function openBlob(
   blob: Uint8Array,
-  o: ClipHeaderExpectation & { reader: ClipReader },
-): Promise<{ header: VerifiedClipHeader; plaintext: Uint8Array }> {
+  o: BlobOpenOptions,
+): Promise<{ header: VerifiedClipHeader; meta: ClipMeta; plaintext: Uint8Array }> {
   const { opener, size } = await openBlobHeader(blob, o);
   const chunks = await opener.push(blob.subarray(size));
   opener.finish();
-  return { header: opener.header, plaintext: concat(...chunks) };
+  return { header: opener.header, meta: opener.meta, plaintext: concat(...chunks) };
 }

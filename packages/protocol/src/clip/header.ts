@@ -1,10 +1,14 @@
 /**
- * The header of a sealed blob: what the device signs, and the content key wrapped to each reader.
+ * The header of a sealed blob (format v2): what the device signs, the sealed metadata box, and the
+ * content key wrapped to each reader.
  *
  * ```
- * blob   = "HCB" 0x01 ‖ u32be(H) ‖ header (H bytes, canonical JSON) ‖ frame*
+ * blob   = "HCB" 0x02 ‖ u32be(H) ‖ header (H bytes, canonical JSON) ‖ frame*
  * frame  = u32be(L) ‖ ct_i                                  16 ≤ L ≤ cs + 16 (stream.ts)
- * header = {v:1, kind, dev, dk, cam, id, t0, t1, salt, cs, n, len, dg, r: [recipient…], sig}
+ * header = {v:2, kind, dev, dk, id, hr, salt, cs, n, len, dg, m, r: [recipient…], sig}
+ * hr     = floor(t0 / 3 600 000)                            the coarse hour, the only time in the clear
+ * m      = b64u(AES-256-GCM(metaKey, 0^12, canonicalJSON({cam, t0, t1}), aad = canonicalJSON(clear core)))
+ * clear core = header without m, r and sig                  (meta.ts)
  * recipient = {k: "huk_…", x: b64u(X25519 pub), s: b64u(reader-key sig), e: b64u(HPKE enc), w: b64u(wrapped key)}
  * sig    = Ed25519_dk("hearth/v1/clip/header\n" ‖ canonicalJSON(header without sig))
  * (e, w) = HPKE-Base(DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM).Seal(pkR = x,
@@ -12,8 +16,10 @@
  *            aad  = canonicalJSON({k, x}), pt = contentKey)
  * ```
  *
- * The wrap's `info` binds every field of the blob (device, camera, id, times, kind, salt, chunk
- * count and digest), so a wrapped key cannot be moved to another blob; its `aad` binds the reader.
+ * The camera name and the exact times are only inside `m`; a server that stores the blob sees the
+ * kind, the hour, the sizes and the recipients' keys. The wrap's `info` binds every field of the
+ * blob (device, id, hour, kind, salt, chunk count and digest, and `m`), so a wrapped key cannot be
+ * moved to another blob; its `aad` binds the reader.
  */
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import { z } from 'zod';
@@ -23,21 +29,24 @@ import { ed25519Verify, label, type Signer, type X25519KeyPair } from '../crypto
 import { describeZod } from '../envelope.js';
 import { AccessError, HearthError, ProtocolError, VerificationError } from '../errors.js';
 import { type DeviceId, type DeviceKeyText, decodeId, deviceIdMatches, type UserKeyText } from '../ids.js';
+import { MAX_CLIP_META_B64, MIN_CLIP_META_B64 } from './meta.js';
 import { CLIP_KEY_BYTES, MAX_CLIP_CHUNK_BYTES, MAX_CLIP_CHUNKS } from './stream.js';
 
 /** Purpose labels: the device's header signature and the HPKE info of the wrapped keys. */
 export const CLIP_HEADER_PURPOSE = 'clip/header';
 export const CLIP_WRAP_PURPOSE = 'clip/wrap';
-/** The first four bytes of every sealed blob: "HCB" and the format version 1. */
-export const CLIP_MAGIC = new Uint8Array([0x48, 0x43, 0x42, 0x01]);
+/** The format version of the blobs this code writes and reads. */
+export const CLIP_FORMAT_VERSION = 2;
+/** The first four bytes of every sealed blob: "HCB" and the format version 2. */
+export const CLIP_MAGIC = new Uint8Array([0x48, 0x43, 0x42, CLIP_FORMAT_VERSION]);
 /** Largest header (the JSON text), checked before it is read. */
 export const MAX_CLIP_HEADER_BYTES = 32 * 1024;
 /** Most recipients (reader keys) of one blob. */
 export const MAX_CLIP_RECIPIENTS = 64;
-/** Longest camera name. */
-export const MAX_CLIP_CAMERA_CHARS = 64;
-/** What a sealed blob holds. */
-export const BLOB_KINDS = ['clip', 'snapshot', 'thumbnail'] as const;
+/** One hour in ms: `hr` = floor(t0 / CLIP_HOUR_MS). */
+export const CLIP_HOUR_MS = 3_600_000;
+/** What a sealed blob holds (`event` = an event-index record). */
+export const BLOB_KINDS = ['clip', 'snapshot', 'event'] as const;
 export type BlobKind = (typeof BLOB_KINDS)[number];
 
 const B64U = /^[A-Za-z0-9_-]*$/;
@@ -51,24 +60,18 @@ export type ClipRecipient = z.infer<typeof recipientSchema>;
 
 const headerSchema = z
   .object({
-    v: z.literal(1),
+    v: z.literal(2),
     kind: z.enum(BLOB_KINDS),
     dev: z.string().min(4).max(80),
     dk: z.string().min(4).max(80),
-    cam: z
-      .string()
-      .min(1)
-      .max(MAX_CLIP_CAMERA_CHARS)
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-      .regex(/^[^\u0000-\u001f\u007f]+$/),
     id: b64(22),
-    t0: int(0, Number.MAX_SAFE_INTEGER),
-    t1: int(0, Number.MAX_SAFE_INTEGER),
+    hr: int(0, Math.floor(Number.MAX_SAFE_INTEGER / CLIP_HOUR_MS)),
     salt: b64(22),
     cs: int(1, MAX_CLIP_CHUNK_BYTES),
     n: int(1, MAX_CLIP_CHUNKS),
     len: int(0, Number.MAX_SAFE_INTEGER),
     dg: b64(43),
+    m: z.string().min(MIN_CLIP_META_B64).max(MAX_CLIP_META_B64).regex(B64U),
     r: z.array(recipientSchema).min(1).max(MAX_CLIP_RECIPIENTS),
     sig: b64(86),
   })
@@ -76,19 +79,16 @@ const headerSchema = z
 
 /** A decoded (not yet verified) header. */
 export interface ClipHeader {
-  v: 1;
+  v: 2;
   kind: BlobKind;
   /** Device ID (`hdid_…`). */
   dev: DeviceId;
   /** Device key (`hdk_…`) that signed; the device ID is derived from it. */
   dk: DeviceKeyText;
-  /** Camera name. */
-  cam: string;
   /** Blob ID, b64u of 16 random bytes. */
   id: string;
-  /** Start and end, ms since the epoch. */
-  t0: number;
-  t1: number;
+  /** The hour the blob starts in: floor(t0 / 3 600 000). The exact times are in `m`. */
+  hr: number;
   /** b64u of the 16-byte payload salt. */
   salt: string;
   /** Largest chunk plaintext. */
@@ -99,6 +99,8 @@ export interface ClipHeader {
   len: number;
   /** b64u of the 32-byte chunk digest (stream.ts `ChunkDigest`). */
   dg: string;
+  /** b64u of the sealed metadata box (camera name, exact times): meta.ts. */
+  m: string;
   /** Recipients, sorted by `k`, one per viewer key. */
   r: ClipRecipient[];
   /** Device signature. */
@@ -111,11 +113,23 @@ export interface VerifiedClipHeader extends ClipHeader {
 }
 
 type HeaderCore = Omit<ClipHeader, 'r' | 'sig'>;
+/** The clear core: what the metadata box's AAD binds (the header without m, r and sig). */
+export type ClipClearCore = Omit<HeaderCore, 'm'>;
 
-/** The fields every wrap binds, picked by name (never whatever else an object carries). */
+/** The clear fields, picked by name (never whatever else an object carries). */
+function clearCoreOf(h: ClipClearCore): ClipClearCore {
+  const { v, kind, dev, dk, id, hr, salt, cs, n, len, dg } = h;
+  return { v, kind, dev, dk, id, hr, salt, cs, n, len, dg };
+}
+
+/** The fields every wrap binds, picked by name: the clear core and `m`. */
 function coreOf(h: HeaderCore): HeaderCore {
-  const { v, kind, dev, dk, cam, id, t0, t1, salt, cs, n, len, dg } = h;
-  return { v, kind, dev, dk, cam, id, t0, t1, salt, cs, n, len, dg };
+  return { ...clearCoreOf(h), m: h.m };
+}
+
+/** The AAD of the metadata box `m`: canonicalJSON(header without m, r and sig). */
+export function clipMetaAad(h: ClipClearCore): Uint8Array {
+  return canonicalBytes(clearCoreOf(h));
 }
 
 /** The bytes the device signs: the header without `sig`. */
@@ -176,9 +190,14 @@ export function encodeClipHeader(h: ClipHeader): Uint8Array {
  * E_TOO_LARGE.
  */
 export function clipHeaderLength(prefix: Uint8Array): number | undefined {
-  for (let i = 0; i < Math.min(4, prefix.length); i++)
+  for (let i = 0; i < Math.min(3, prefix.length); i++)
     if (prefix[i] !== CLIP_MAGIC[i])
-      throw new ProtocolError('E_CLIP_HEADER', 'clip: not a sealed blob (magic) or another version');
+      throw new ProtocolError('E_CLIP_HEADER', 'clip: not a sealed blob (magic)');
+  if (prefix.length > 3 && prefix[3] !== CLIP_FORMAT_VERSION)
+    throw new ProtocolError(
+      'E_CLIP_HEADER',
+      `clip: another version of the sealed-blob format (${prefix[3]}; this code reads version ${CLIP_FORMAT_VERSION} only)`,
+    );
   if (prefix.length < 8) return undefined;
   const n = new DataView(prefix.buffer, prefix.byteOffset + 4, 4).getUint32(0, false);
   if (n > MAX_CLIP_HEADER_BYTES)
@@ -221,12 +240,11 @@ function checkConsistent(h: ClipHeader): void {
     decodeId('deviceId', h.dev);
     dk = decodeId('deviceKey', h.dk);
     for (const r of h.r) decodeId('userKey', r.k);
-    for (const s of [h.id, h.salt, h.dg, ...h.r.flatMap((r) => [r.x, r.s, r.e, r.w])]) fromB64u(s);
+    for (const s of [h.id, h.salt, h.dg, h.m, ...h.r.flatMap((r) => [r.x, r.s, r.e, r.w])]) fromB64u(s);
   } catch (e) {
     throw bad(`a key, ID or base64url field is malformed (${(e as Error).message})`);
   }
   if (!deviceIdMatches(h.dev, dk)) throw bad('dev is not derived from dk');
-  if (h.t1 < h.t0) throw bad('t1 before t0');
   if (h.len > h.n * h.cs) throw bad('len larger than n chunks of cs bytes');
   if (h.n > Math.max(1, h.len)) throw bad('more chunks than bytes (only a lone chunk may be empty)');
   for (let i = 1; i < h.r.length; i++)
@@ -239,13 +257,12 @@ export interface ClipHeaderExpectation {
   pinnedDeviceKey: Uint8Array;
   /** When set, the header must be for this device ID (E_BAD_BINDING). */
   deviceId?: string;
-  /** When set, the header must be for this camera (E_BAD_BINDING). */
-  camera?: string;
 }
 
 /**
  * Verify the device signature: E_WRONG_SIGNER when `dk` is not the pinned key (a header re-signed
- * by another key), E_BAD_BINDING for another device or camera, E_BAD_SIGNATURE when it does not verify.
+ * by another key), E_BAD_BINDING for another device, E_BAD_SIGNATURE when it does not verify. The
+ * camera is inside the metadata box: the opener checks it after unwrapping (blob.ts).
  */
 export async function verifyClipHeader(h: ClipHeader, o: ClipHeaderExpectation): Promise<VerifiedClipHeader> {
   const dk = decodeId('deviceKey', h.dk);
@@ -253,8 +270,6 @@ export async function verifyClipHeader(h: ClipHeader, o: ClipHeaderExpectation):
     throw new VerificationError('E_WRONG_SIGNER', 'clip header: signed by another device key');
   if (o.deviceId !== undefined && h.dev !== o.deviceId)
     throw new VerificationError('E_BAD_BINDING', 'clip header: for another device');
-  if (o.camera !== undefined && h.cam !== o.camera)
-    throw new VerificationError('E_BAD_BINDING', 'clip header: for another camera');
   if (!(await ed25519Verify(dk, clipHeaderSignedBytes(h), fromB64u(h.sig, 64))))
     throw new VerificationError('E_BAD_SIGNATURE', 'clip header: device signature does not verify');
   return { ...coreOf(h), r: h.r, sig: h.sig, verified: true };

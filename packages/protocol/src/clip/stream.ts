@@ -1,5 +1,5 @@
 /**
- * STREAM chunked AEAD for sealed blobs (clips, snapshots, thumbnails), after C2SP age's payload
+ * STREAM chunked AEAD for sealed blobs (clips, snapshots, event records), after C2SP age's payload
  * format: a random 32-byte content key per blob, a random 16-byte salt, and
  *
  * ```
