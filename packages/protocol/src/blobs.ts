@@ -25,9 +25,17 @@
 import { z } from 'zod';
 import { b64u, concat, constantTimeEqual, fromB64u, fromUtf8, utf8 } from './bytes.js';
 import { canonicalBytes, canonicalize, parseJson } from './canonical.js';
-import { ed25519Verify, label, type Signer } from './crypto/primitives.js';
+import type { CryptoEnv } from './crypto/env.js';
+import { ed25519Verify, label, type Signer, sha256 } from './crypto/primitives.js';
 import { describeZod, type SignerKind, signerKeyText } from './envelope.js';
-import { ProtocolError, VerificationError } from './errors.js';
+import {
+  ConfigError,
+  errorFromCode,
+  type HearthError,
+  isErrorCode,
+  ProtocolError,
+  VerificationError,
+} from './errors.js';
 import {
   type DeviceId,
   type DeviceKeyText,
@@ -483,4 +491,77 @@ export function decodeBlobErrorBody(input: string | Uint8Array): BlobErrorBody {
   return r.data.message === undefined
     ? { code: r.data.code }
     : { code: r.data.code, message: r.data.message };
+}
+
+// ---------------------------------------------------------------- clients (shared by agent and viewer)
+
+/** `ws(s)://host/…/ws` or `http(s)://host/…` → `http(s)://host/…` (no trailing slash), the blob store's base. */
+export function blobBaseUrl(serverUrl: string): string {
+  let u: URL;
+  try {
+    u = new URL(serverUrl);
+  } catch {
+    throw new ConfigError('E_CONFIG', `not a server URL: ${JSON.stringify(serverUrl.slice(0, 100))}`);
+  }
+  const scheme = { 'ws:': 'http:', 'wss:': 'https:', 'http:': 'http:', 'https:': 'https:' }[u.protocol];
+  if (!scheme) throw new ConfigError('E_CONFIG', `server URL must be ws(s) or http(s): ${u.protocol}`);
+  const path = u.pathname.replace(/\/ws\/?$/, '').replace(/\/$/, '');
+  return `${scheme}//${u.host}${path}`;
+}
+
+/**
+ * Path of a device's blobs (`/v1/blobs/<dev>`), of one blob, or of a sub-resource. E_BAD_ID when
+ * `dev` is not a device ID or `id` not a blob ID (nothing else can reach a URL).
+ */
+export function blobPath(dev: string, id?: string, sub?: 'ticket'): string {
+  decodeId('deviceId', dev);
+  if (id !== undefined && !isBlobId(id))
+    throw new ProtocolError('E_BAD_ID', 'not a blob ID (22 b64u characters)');
+  return `/v1/blobs/${dev}${id === undefined ? '' : `/${id}`}${sub ? `/${sub}` : ''}`;
+}
+
+/** The query string of a listing (empty, or `?kind=…&from=…&to=…`). */
+export function blobListQuery(q: { kind?: StoredBlobKind; from?: number; to?: number } = {}): string {
+  const parts: string[] = [];
+  if (q.kind !== undefined) parts.push(`kind=${q.kind}`);
+  if (q.from !== undefined) parts.push(`from=${q.from}`);
+  if (q.to !== undefined) parts.push(`to=${q.to}`);
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+/**
+ * The `authorization` header of one request, signed now with a fresh nonce. `pathWithQuery` is
+ * exactly what is sent after the host.
+ */
+export async function blobAuthorization(
+  signer: Signer,
+  kind: SignerKind,
+  method: string,
+  pathWithQuery: string,
+  body: Uint8Array | undefined,
+  env: CryptoEnv,
+): Promise<string> {
+  const token = await buildBlobRequestToken(signer, kind, {
+    method,
+    path: pathWithQuery,
+    bodySha256: await sha256(body ?? new Uint8Array()),
+    ts: env.now(),
+    nonce: env.random(16),
+  });
+  return `Hearth ${token}`;
+}
+
+/**
+ * The typed error of a failed blob-store answer: the registered code in its JSON body, as the
+ * class the registry names (`errorFromCode`). An answer without a registered code is
+ * `E_DECODE` (status in the message).
+ */
+export function blobStoreError(status: number, body: Uint8Array): HearthError {
+  let b: BlobErrorBody | undefined;
+  try {
+    b = decodeBlobErrorBody(body);
+  } catch {}
+  if (b && isErrorCode(b.code))
+    return errorFromCode(b.code, `blob store: HTTP ${status}${b.message ? `: ${b.message}` : ''}`);
+  return new ProtocolError('E_DECODE', `blob store: HTTP ${status} without a registered error code`);
 }
