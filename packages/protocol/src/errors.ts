@@ -157,6 +157,7 @@ export const ERRORS = {
       'two checkpoints of the access log cannot be one history (same size and another root, or no valid consistency proof)',
     ],
     E_LOG_ROLLBACK: ['attack', 'the access-log checkpoint is older than the one already verified'],
+    E_BLOB_DIGEST: ['attack', "an uploaded blob's size or SHA-256 differs from its ticket"],
   }),
   ...ofClass('access', {
     // authentic but not allowed
@@ -172,6 +173,7 @@ export const ERRORS = {
     E_NO_SESSION: ['retry', 'relay credentials only for a viewer the device answers now'],
     E_REPLACED: ['fatal', 'another connection authenticated with the same ID'],
     E_NOT_RECIPIENT: ['access', 'the sealed blob is not wrapped to this reader key'],
+    E_STALE_TICKET: ['fatal', "a blob ticket's seq is not above the one the store holds (a rollback)"],
   }),
   ...ofClass('limit', {
     // a budget is spent
@@ -181,6 +183,7 @@ export const ERRORS = {
     E_CONGESTED: ['retry', 'the target is not reading its messages'],
     E_SERVER_FULL: ['retry', 'the server-wide connection limit is reached'],
     E_TOO_MANY_CONNECTIONS: ['retry', 'too many connections from this address'],
+    E_QUOTA: ['fatal', "the device's blob storage quota (bytes or count) is spent"],
   }),
   ...ofClass('timeout', {
     // something took too long

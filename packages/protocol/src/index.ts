@@ -3,6 +3,7 @@
  * No I/O and no Node imports: this package compiles with `"types": []`.
  */
 
+export * from './blobs.js';
 export * from './bucket.js';
 export * from './bytes.js';
 export * from './canonical.js';

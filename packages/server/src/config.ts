@@ -93,6 +93,29 @@ const limitsSchema = z
   })
   .strict();
 
+const blobsSchema = z
+  .object({
+    /** Serve the blob store (`/v1/blobs/…`). */
+    enabled: bool.default(true),
+    /** Largest sealed blob accepted (bytes). */
+    maxBlobBytes: posInt.default(64 * 1024 * 1024),
+    /** Per device: most bytes stored. */
+    quotaBytes: posInt.default(1024 * 1024 * 1024),
+    /** Per device: most blobs stored. */
+    quotaCount: posInt.default(100_000),
+    /** Accepted clock difference of a request token, either way (ms). */
+    maxSkewMs: posInt.max(3_600_000).default(5 * 60_000),
+    /** Most request nonces remembered (the replay cache; oldest evicted first). */
+    replayCacheEntries: posInt.default(100_000),
+    /** Signed requests per signer key: per second and burst. */
+    requestsPerSecond: posInt.default(20),
+    requestBurst: posInt.default(100),
+    /** Requests per source address (before any signature is checked): per second and burst. */
+    requestsPerAddressPerSecond: posInt.default(50),
+    requestsPerAddressBurst: posInt.default(200),
+  })
+  .strict();
+
 const schema = z
   .object({
     dataDir: z.string().min(1),
@@ -138,6 +161,8 @@ const schema = z
     turnTtlSeconds: posInt.max(86_400).default(600),
     turnServers: z.array(externalTurnSchema).max(4).default([]),
     limits: limitsSchema.prefault({}),
+    /** The blob store (docs/protocol.md "Blob store"). */
+    blobs: blobsSchema.prefault({}),
     /** Serve the viewer web app at `/`. */
     serveViewer: bool.default(true),
     /** Directory of the built viewer (default: @hearth/viewer's dist/). */
@@ -163,8 +188,9 @@ export interface ServerConfig extends Omit<Parsed, 'tls' | 'turnServers'> {
  * Input accepted by startServer: a resolved ServerConfig, or any subset of it (nested sections may
  * be partial too), plus dataDir. Defaults are filled in and everything is validated again.
  */
-export type ServerConfigInput = Omit<Partial<ServerConfig>, 'relay' | 'limits' | 'tls'> & {
+export type ServerConfigInput = Omit<Partial<ServerConfig>, 'relay' | 'limits' | 'tls' | 'blobs'> & {
   dataDir: string;
+  blobs?: Partial<ServerConfig['blobs']>;
   relay?: Partial<ServerConfig['relay']> | boolean;
   limits?: Partial<ServerConfig['limits']>;
   tls?:
@@ -206,6 +232,10 @@ export const ENV_KEYS: Record<string, string> = {
   HEARTH_LOOKUPS_PER_MINUTE: 'limits.lookupsPerMinute',
   HEARTH_LOOKUP_BURST: 'limits.lookupBurst',
   HEARTH_AUTH_TIMEOUT_MS: 'limits.authTimeoutMs',
+  HEARTH_BLOBS: 'blobs.enabled',
+  HEARTH_BLOB_MAX_BYTES: 'blobs.maxBlobBytes',
+  HEARTH_BLOB_QUOTA_BYTES: 'blobs.quotaBytes',
+  HEARTH_BLOB_QUOTA_COUNT: 'blobs.quotaCount',
 };
 
 type Obj = Record<string, unknown>;

@@ -1,4 +1,14 @@
 /** Hearth rendezvous server: key-authenticated WebSocket signaling, presence, SQLite store, serves the viewer, hosts the relay. */
+
+export {
+  type BlobMeta,
+  type BlobQuery,
+  type BlobStore,
+  type BlobStoreUsage,
+  FileBlobStore,
+  type FileBlobStoreTestHooks,
+} from './blob-store.js';
+export { BLOBS_PREFIX, type BlobTestHooks, blobHttpStatus, parseQuery } from './blobs-http.js';
 export {
   ENV_KEYS,
   isLoopbackHost,

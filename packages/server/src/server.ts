@@ -18,6 +18,8 @@ import { APP_HEADERS, APP_ROUTES, CONTENT_TYPES, SHELL_FILES, TLS_HEADERS, webRo
 import { type Logger, pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { type AcmeManager, startAcme } from './acme.js';
+import { type BlobStore, FileBlobStore, type FileBlobStoreTestHooks } from './blob-store.js';
+import { BlobHttp, type BlobTestHooks } from './blobs-http.js';
 import { isWildcardHost, resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { Hub, type HubTestHooks, type RelayGrant } from './hub.js';
 import { certFingerprint, ensureDataDir, loadSelfSigned, loadServerKey, loadTurnSecret } from './identity.js';
@@ -94,6 +96,10 @@ export async function startServer(
     log?: Logger;
     /** Test-only hooks into the hub (`@hearth/server/testing`: startTestHub). */
     hubTestHooks?: HubTestHooks;
+    /** The blob store (default: a {@link FileBlobStore} under `<dataDir>/blobs`). */
+    blobStore?: BlobStore;
+    /** Test-only switches of the blob routes and of the default file store (controls). */
+    blobTestHooks?: BlobTestHooks & { store?: FileBlobStoreTestHooks };
   } = {},
 ): Promise<HearthServer> {
   const c = resolveServerConfig(cfg);
@@ -226,6 +232,14 @@ export async function startServer(
       relayFor,
       ...(opts.hubTestHooks ? { test: opts.hubTestHooks } : {}),
     });
+    const blobs = c.blobs.enabled
+      ? new BlobHttp(
+          opts.blobStore ?? new FileBlobStore(c.dataDir, opts.blobTestHooks?.store ?? {}),
+          c.blobs,
+          log,
+          opts.blobTestHooks ?? {},
+        )
+      : undefined;
     const root = c.webRoot ?? fileURLToPath(webRoot);
     const files = viewerFiles();
 
@@ -233,6 +247,10 @@ export async function startServer(
       // Every answer, errors and /healthz included, carries the security headers (review R10).
       for (const [k, v] of Object.entries(APP_HEADERS)) res.setHeader(k, v);
       if (tls) for (const [k, v] of Object.entries(TLS_HEADERS)) res.setHeader(k, v);
+      if (blobs && BlobHttp.handles(req.url)) {
+        void blobs.handle(req, res);
+        return;
+      }
       void (async () => {
         let path: string;
         try {
