@@ -359,8 +359,8 @@ export class Uploader {
           );
           await new Promise<void>((r) => {
             this.wake = r;
+            // Not unref'd: a pending retry is work to do (close() clears it).
             this.timer = setTimeout(r, delay);
-            this.timer.unref();
           });
           this.wake = undefined;
           if (this.timer) clearTimeout(this.timer);

@@ -160,6 +160,7 @@ export class EventPipeline {
   private sink: BlobSink | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
   private chain: Promise<unknown> = Promise.resolve();
+  private retentionRun: Promise<unknown> = Promise.resolve();
   /** Recordings sealed, and skipped for want of readers (stats, tests). */
   sealed = 0;
   skipped = 0;
@@ -289,7 +290,14 @@ export class EventPipeline {
    * Delete what retention no longer allows: from the outbox locally, from the server through the
    * sink (and then from the index; a failed delete is tried again next time). Never rejects.
    */
-  async applyRetention(): Promise<{ local: number; remote: number }> {
+  applyRetention(): Promise<{ local: number; remote: number }> {
+    // One run at a time: a run asked for during another follows it.
+    const p = this.retentionRun.then(() => this.retentionOnce());
+    this.retentionRun = p.catch(() => undefined);
+    return p;
+  }
+
+  private async retentionOnce(): Promise<{ local: number; remote: number }> {
     const rule = this.o.retention ?? (() => undefined);
     const local = this.outbox.list();
     const remote = this.uploaded.list();
