@@ -127,9 +127,9 @@ async function reader(): Promise<ReaderKey> {
 const rec = (t: number): EventRecording => ({
   camera: 'door',
   kind: 'motion',
-  trigger: t,
-  start: t,
-  end: t + 1000,
+  trigger: t + 0.25, // the recorder's wall times are fractional (performance.now())
+  start: t - 0.5,
+  end: t + 1000.75,
   snapshot: undefined,
   clip: new Uint8Array(2000).fill(1),
   frames: 5,

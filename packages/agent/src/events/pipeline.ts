@@ -233,27 +233,29 @@ export class EventPipeline {
     }
     this.silentCams.delete(rec.camera);
     const readers = recipients.map((r) => r.userKey);
+    // The recorder's wall times come from performance.now(): fractional ms; the headers take integers.
+    const trigger = Math.round(rec.trigger);
+    const t0 = Math.min(Math.round(rec.start), trigger);
+    const t1 = Math.max(Math.round(rec.end), trigger);
     const base = { device: this.o.device, camera: rec.camera, recipients, env: this.env };
     const put = async (
       kind: OutboxKind,
       header: BlobKind,
-      t0: number,
-      t1: number,
+      from: number,
+      to: number,
       chunks: Uint8Array[],
     ): Promise<OutboxMeta | undefined> => {
-      const s = await BlobSealer.create({ ...base, kind: header, t0, maxChunkBytes: CLIP_CHUNK });
+      const s = await BlobSealer.create({ ...base, kind: header, t0: from, maxChunkBytes: CLIP_CHUNK });
       const frames = await Promise.all(chunks.map((c, i) => s.sealChunk(c, i === chunks.length - 1)));
-      const { bytes } = await s.finish({ t1 });
+      const { bytes } = await s.finish({ t1: to });
       return this.outbox.add(
-        { id: s.id, kind, hr: Math.floor(t0 / HOUR), cam: rec.camera, t: rec.trigger, readers },
+        { id: s.id, kind, hr: Math.floor(from / HOUR), cam: rec.camera, t: trigger, readers },
         concat(bytes, ...frames),
       );
     };
-    const t0 = Math.min(rec.start, rec.trigger);
-    const t1 = Math.max(rec.end, rec.trigger);
     const clip = await put('clip', 'clip', t0, t1, fragmentChunks(rec.clip));
     const snapshot = rec.snapshot
-      ? await put('snapshot', 'snapshot', rec.trigger, rec.trigger, splitEvery(rec.snapshot, CLIP_CHUNK))
+      ? await put('snapshot', 'snapshot', trigger, trigger, splitEvery(rec.snapshot, CLIP_CHUNK))
       : undefined;
     let thumb = '';
     if (rec.snapshot) {
@@ -271,13 +273,13 @@ export class EventPipeline {
       v: 1,
       type: rec.kind,
       cam: rec.camera,
-      t: rec.trigger,
+      t: trigger,
       t1,
       ...(clip ? { clip: clip.id } : {}),
       ...(snapshot ? { snap: snapshot.id } : {}),
       thumb,
     });
-    const event = await put('event', EVENT_BLOB_KIND, rec.trigger, t1, [record]);
+    const event = await put('event', EVENT_BLOB_KIND, trigger, t1, [record]);
     this.sealed++;
     this.log.info(
       { camera: rec.camera, readers: readers.length, clip: clip?.id, event: event?.id },
