@@ -6,8 +6,13 @@
  *                                 └─ chan/* ─▶ DeviceChannels (sealed channel, @hearth/protocol)
  *                                     │   ──session/*───────▶ SessionManager (verify, ACL, answer)
  *                                     │   ──acl/*───────────▶ ACL (owner-signed updates)
+ *                                     │   ──reader/key──────▶ ReaderKeyStore (readers.json)
  *                                     └── cameras ──────────▶ MediaBackend (ffmpeg + libdatachannel)
  * ```
+ *
+ * Recordings (cameras with `motion`) go from the media backend into the EventPipeline: sealed to
+ * the reader keys of the users allowed `clips` on the camera, queued in `<dataDir>/outbox/`, and
+ * uploaded through a BlobSink once one is given (`agent.events.setSink`).
  *
  * Every message to and from a viewer, but the pairing PAKE, goes through the sealed channel
  * (`channel.ts` in @hearth/protocol): the rendezvous server routes opaque bytes.
@@ -36,6 +41,9 @@ import { RendezvousClient } from './device/rendezvous-client.js';
 import { fileServerKeyPin } from './device/server-key-pin.js';
 import { type MediaBackend, type SessionEvent, SessionManager } from './device/sessions.js';
 import { StrangerReplies, type StrangerRepliesOptions } from './device/stranger-replies.js';
+import type { BlobSink } from './events/outbox.js';
+import { EventPipeline } from './events/pipeline.js';
+import { ReaderKeyStore } from './events/readers.js';
 
 export type { PairingInfo } from './device/pairing-host.js';
 
@@ -51,6 +59,8 @@ export type AgentEvent =
   | { kind: 'acl-created'; owner: string }
   | { kind: 'acl-updated'; ver: number; dropped: number; closed: number }
   | { kind: 'member-paired-needs-grant'; viewer: string }
+  /** A viewer registered its reader key (new blobs are sealed to it), or was refused. */
+  | { kind: 'reader-key'; viewer: string; ok: boolean; code?: string }
   /**
    * The server is not the one pinned at first contact (another key, or no proof of it): the agent
    * has stopped talking to it. Possible attack, or a reinstalled server (review R15).
@@ -111,6 +121,11 @@ export interface AgentOptions {
    * the answer goes without a relay candidate after that.
    */
   relayWaitMs?: number;
+  /**
+   * Recordings: the outbox bound (bytes, default 1 GiB), the sink blobs go to (none: they stay in
+   * the outbox until `agent.events.setSink`), the uploader's backoff.
+   */
+  events?: { outboxBytes?: number; sink?: BlobSink; minBackoffMs?: number; maxBackoffMs?: number };
   strangerReplies?: Pick<
     StrangerRepliesOptions,
     'perStrangerPerSecond' | 'perStrangerBurst' | 'totalPerSecond' | 'totalBurst'
@@ -130,6 +145,10 @@ export interface Agent {
   readonly client: RendezvousClient;
   /** The sealed channels to viewers. */
   readonly channels: DeviceChannels;
+  /** The reader keys viewers registered. */
+  readonly readers: ReaderKeyStore;
+  /** Recordings → sealed blobs → outbox → sink (give it the real BlobClient with `setSink`). */
+  readonly events: EventPipeline;
   /** Re-open the pairing window (the "physical action": run on the device itself). */
   openPairing(): Promise<PairingInfo>;
   close(): Promise<void>;
@@ -152,6 +171,20 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   if (id.migrationError)
     log.warn({ err: id.migrationError }, 'device.key is in an older format and could not be rewritten');
   let acl = await loadAcl(o.dataDir, env.now());
+  const readers = await ReaderKeyStore.load(o.dataDir);
+  const events = new EventPipeline({
+    dataDir: o.dataDir,
+    device: id.signer,
+    env,
+    log,
+    recipients: (camera, now) => readers.recipients(acl, camera, now),
+    retention: (camera) => o.media.retention?.(camera),
+    ...(o.events?.outboxBytes !== undefined ? { outboxBytes: o.events.outboxBytes } : {}),
+    ...(o.events?.sink ? { sink: o.events.sink } : {}),
+    ...(o.events?.minBackoffMs !== undefined ? { minBackoffMs: o.events.minBackoffMs } : {}),
+    ...(o.events?.maxBackoffMs !== undefined ? { maxBackoffMs: o.events.maxBackoffMs } : {}),
+  });
+  const stopRecordings = o.media.onRecording?.((r) => void events.handle(r));
   const serverKeyPin = o.pinServerKey === false ? undefined : fileServerKeyPin(o.dataDir, o.acceptServerKey);
   serverKeyPin?.get(); // a damaged pin file stops the start, not a connection attempt
   const wsUrl = `${o.serverUrl.replace(/^http/, 'ws').replace(/\/$/, '')}/ws`;
@@ -460,6 +493,18 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         }
         return;
       }
+      case 'reader/key': {
+        try {
+          await readers.register(from, msg.rk, acl, env.now());
+          emit({ kind: 'reader-key', viewer: from, ok: true });
+          reply({ t: 'reader/ok' });
+        } catch (e) {
+          const code = e instanceof HearthError ? e.code : 'E_INTERNAL';
+          emit({ kind: 'reader-key', viewer: from, ok: false, code });
+          reply({ t: 'reader/error', code });
+        }
+        return;
+      }
       case 'acl/get': {
         if (!acl || from !== acl.state.owner) {
           reply({ t: 'acl/error', code: 'E_NO_GRANT' });
@@ -484,9 +529,13 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     sessions,
     client,
     channels,
+    readers,
+    events,
     openPairing: () => pairing.open(),
     async close() {
       clearInterval(housekeeping);
+      stopRecordings?.();
+      events.close();
       sessions.dispose();
       pairing.dispose();
       client.close();

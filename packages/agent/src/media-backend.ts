@@ -145,6 +145,8 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
         }
       : {}),
     cameras: () => o.cameras.map((c) => ({ name: c.name, online: down.get(c.name) !== true })),
+    onRecording: (l) => hub.addRecordingListener(l),
+    retention: (camera) => hub.retention(camera),
     async createViewerSession(camera, offerSdp, opts) {
       if (closed) throw new MediaError('session-closed', 'media backend is closed');
       if (down.has(camera) && cause.get(camera) === 'ffmpeg-spawn') {

@@ -51,6 +51,9 @@ const validMessages = fc.oneof(
   }),
   fc.record({ t: fc.constant('session/refused'), sid, code }),
   fc.record({ t: fc.constant('acl/ok'), ver: fc.nat() }),
+  fc.record({ t: fc.constant('reader/key'), rk: fc.string({ minLength: 1, maxLength: 200 }) }),
+  fc.constant({ t: 'reader/ok' }),
+  fc.record({ t: fc.constant('reader/error'), code }),
 );
 /** Valid messages, their JSON text mutated and re-parsed, and anything at all. */
 const inputs = fc.oneof(

@@ -20,6 +20,8 @@ import {
   type StillSealer,
   verifyOffer,
 } from '@hearth/protocol';
+import type { RetentionConfig } from '../events/config.js';
+import type { EventRecording } from '../events/recorder.js';
 
 /**
  * What a viewer is told when the media layer cannot answer: the error's registered code (a
@@ -45,6 +47,13 @@ export interface MediaBackend {
    * Optional: without it the agent answers without `sk` and sends no still. Must never reject.
    */
   still?(camera: string): Promise<Uint8Array | undefined>;
+  /**
+   * Listen to the event recordings of cameras with `motion` (the agent seals them: events
+   * pipeline). Optional: without it the agent records nothing. Returns the listener's removal.
+   */
+  onRecording?(listener: (r: EventRecording) => void): () => void;
+  /** A camera's retention from the camera map (undefined: the defaults). */
+  retention?(camera: string): RetentionConfig | undefined;
 }
 
 /** One viewer's media session (the media layer's single owner of it, named by the viewer's sid). */

@@ -93,3 +93,75 @@ function parseZones(raw: unknown, fail: (m: string) => Error): Zone[] {
     });
   });
 }
+
+/**
+ * How long, and how much, a camera's recordings are kept (the camera map's `retention` key):
+ *
+ *     cameras:
+ *       door:
+ *         source: rtsp://cam/stream
+ *         motion: true
+ *         retention:
+ *           days: 14              # keep at most this many days (0.01..3650), default 30
+ *           bytes: 500 MiB        # and at most this much (a number of bytes, or with KB/MB/GB/TB
+ *                                 # or KiB/MiB/GiB/TiB), default 2 GiB
+ *
+ * Both limits hold at once: the oldest recordings go first, in the outbox and on the server.
+ */
+export interface RetentionConfig {
+  readonly days: number;
+  readonly bytes: number;
+}
+
+export const RETENTION_DEFAULTS: RetentionConfig = Object.freeze({ days: 30, bytes: 2 * 1024 ** 3 });
+/** Largest `bytes` accepted (1 PiB): beyond it, a typo. */
+export const MAX_RETENTION_BYTES = 1024 ** 5;
+const RETENTION_KEYS = ['days', 'bytes'] as const;
+const UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+};
+
+/** Parse a camera's `retention` (undefined: the defaults). Throws MediaError('camera-retention'). */
+export function parseRetention(camera: string, raw: unknown): RetentionConfig | undefined {
+  const fail = (msg: string) => new MediaError('camera-retention', `camera "${camera}": retention: ${msg}`);
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw fail('must be a mapping with "days" and/or "bytes"');
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o))
+    if (!(RETENTION_KEYS as readonly string[]).includes(k))
+      throw fail(
+        `unknown key ${JSON.stringify(redact(k.slice(0, 32)))} (allowed: ${RETENTION_KEYS.join(', ')})`,
+      );
+  let days = RETENTION_DEFAULTS.days;
+  if (o.days !== undefined) {
+    const d = o.days;
+    if (typeof d !== 'number' || !Number.isFinite(d) || d < 0.01 || d > 3650)
+      throw fail('"days" must be a number from 0.01 to 3650');
+    days = d;
+  }
+  let bytes = RETENTION_DEFAULTS.bytes;
+  if (o.bytes !== undefined) bytes = parseBytes(o.bytes, fail);
+  return Object.freeze({ days, bytes });
+}
+
+function parseBytes(v: unknown, fail: (m: string) => Error): number {
+  const msg = '"bytes" must be a size from 1 MiB to 1 PiB: a number of bytes, or e.g. "500 MiB", "2 GB"';
+  let n: number;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string' && v.length <= 32) {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$/i.exec(v);
+    if (!m) throw fail(msg);
+    n = Number(m[1]) * (UNITS[(m[2] ?? 'b').toLowerCase()] as number);
+  } else throw fail(msg);
+  if (!Number.isFinite(n) || n < 1024 ** 2 || n > MAX_RETENTION_BYTES) throw fail(msg);
+  return Math.floor(n);
+}

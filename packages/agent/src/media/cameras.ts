@@ -31,7 +31,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parse as parseYaml, YAMLError } from 'yaml';
-import { parseMotion } from '../events/config.js';
+import { parseMotion, parseRetention, type RetentionConfig } from '../events/config.js';
 import type { MotionConfig } from '../events/motion.js';
 import { MediaError } from './errors.js';
 import type { OnvifConfig } from './onvif.js';
@@ -83,6 +83,8 @@ export interface CameraConfig {
   readonly onvif?: OnvifConfig;
   /** Motion detection (`motion:`), on a small grayscale copy from the same ffmpeg. */
   readonly motion?: MotionConfig;
+  /** How long and how much of its recordings are kept (`retention:`); absent: the defaults. */
+  readonly retention?: RetentionConfig;
 }
 
 /**
@@ -94,7 +96,7 @@ export function defaultCameraMode(_source: CameraSourceSpec): CameraMode {
   return 'warm';
 }
 
-const ENTRY_KEYS = new Set(['source', 'mode', 'onvif', 'motion']);
+const ENTRY_KEYS = new Set(['source', 'mode', 'onvif', 'motion', 'retention']);
 const ONVIF_KEYS = new Set(['url', 'user', 'password', 'profile']);
 
 export interface ParseCamerasOptions {
@@ -207,7 +209,7 @@ export function parseCameraEntry(name: string, raw: unknown, opts: ParseCamerasO
       const shown = JSON.stringify(redact(k.slice(0, 32)));
       throw err(
         'camera-config',
-        `camera "${name}": unknown key ${shown} (allowed: source, mode, onvif, motion)`,
+        `camera "${name}": unknown key ${shown} (allowed: source, mode, onvif, motion, retention)`,
       );
     }
   }
@@ -229,12 +231,14 @@ export function parseCameraEntry(name: string, raw: unknown, opts: ParseCamerasO
   const source = parseCameraSource(name, obj.source, opts);
   const onvif = 'onvif' in obj ? parseOnvif(name, obj.onvif, source, opts) : undefined;
   const motion = parseMotion(name, obj.motion);
+  const retention = parseRetention(name, obj.retention);
   return {
     name,
     source,
     mode: mode ?? defaultCameraMode(source),
     ...(onvif ? { onvif } : {}),
     ...(motion ? { motion } : {}),
+    ...(retention ? { retention } : {}),
   };
 }
 

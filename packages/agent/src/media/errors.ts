@@ -19,6 +19,8 @@ export const MEDIA_FAILURES = {
   'camera-mode': 'E_CONFIG',
   /** A bad `motion` field in the camera map. */
   'camera-motion': 'E_CONFIG',
+  /** A bad `retention` field in the camera map. */
+  'camera-retention': 'E_CONFIG',
   'source-too-long': 'E_CONFIG',
   'unsupported-scheme': 'E_CONFIG',
   'bad-url': 'E_CONFIG',

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ErrorCode } from '@hearth/protocol';
+import type { RetentionConfig } from '../events/config.js';
 import { ANALYSIS_HEIGHT, ANALYSIS_WIDTH, MotionDetector } from '../events/motion.js';
 import { EventRecorder, type EventRecording, type RecorderOptions } from '../events/recorder.js';
 import { CameraSource, type CameraSourceOptions, type CameraSourceStats } from './camera-source.js';
@@ -192,12 +193,15 @@ export class MediaHub {
   private possibleAttacks = 0;
   private readonly keyframeRequesters = new Map<string, KeyframeRequester>();
   private readonly detectors = new Map<string, { d: MotionDetector; r: EventRecorder; events: number }>();
+  private readonly recordingListeners: ((r: EventRecording) => void)[] = [];
+  private readonly retentions = new Map<string, RetentionConfig>();
 
   constructor(cameras: readonly CameraConfig[], opts: MediaHubOptions = {}) {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
     for (const c of cameras) {
       const motion = c.motion;
+      if (c.retention) this.retentions.set(c.name, c.retention);
       const src = new CameraSource(c.name, c.source, {
         ...opts.source,
         // Detection needs the stream all the time: a camera with motion runs warm.
@@ -223,11 +227,12 @@ export class MediaHub {
                 },
                 'event recorded',
               );
-              try {
-                this.opts.onRecording?.(r);
-              } catch (err) {
-                this.log.error({ camera: c.name, err: String(err) }, 'recording listener threw');
-              }
+              for (const l of [this.opts.onRecording, ...this.recordingListeners])
+                try {
+                  l?.(r);
+                } catch (err) {
+                  this.log.error({ camera: c.name, err: String(err) }, 'recording listener threw');
+                }
             },
             {
               ...opts.recorder,
@@ -266,6 +271,20 @@ export class MediaHub {
     // Warm cameras run from now on. ffmpeg is spawned asynchronously (after a probe for file/rtsp),
     // so listeners attached right after construction see every event.
     for (const src of this.sources.values()) src.start();
+  }
+
+  /** Also call `l` with each recording (the agent's events pipeline); returns its removal. */
+  addRecordingListener(l: (r: EventRecording) => void): () => void {
+    this.recordingListeners.push(l);
+    return () => {
+      const i = this.recordingListeners.indexOf(l);
+      if (i >= 0) this.recordingListeners.splice(i, 1);
+    };
+  }
+
+  /** A camera's `retention` from the camera map (undefined: the defaults). */
+  retention(camera: string): RetentionConfig | undefined {
+    return this.retentions.get(camera);
   }
 
   private watchMotion(camera: string, src: CameraSource, d: MotionDetector, r: EventRecorder): void {
