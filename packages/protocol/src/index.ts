@@ -24,3 +24,4 @@ export * from './sdp.js';
 export * from './session.js';
 export * from './still.js';
 export * from './tlog/index.js';
+export * from './webpush.js';

@@ -16,6 +16,7 @@
  * | `cameras`         | viewer → device | (none): asks for the camera list                          |
  * | `acl/get`         | viewer → device | (none): the owner asks for the ACL                        |
  * | `acl/update`      | viewer → device | `env`: owner-signed ACL update (grants.ts)                |
+ * | `push/sub`        | viewer → device | `sub`: a Web Push subscription (webpush.ts)               |
  * | `session/answer`  | device → viewer | `env`: answer envelope (createAnswer)                     |
  * | `session/still`   | device → viewer | `sid`, `ct`: sealed JPEG (still.ts)                       |
  * | `session/refused` | device → viewer | `sid` (or '' when the offer had none), `code`             |
@@ -25,6 +26,8 @@
  * | `acl`             | device → viewer | `state`: the ACL (grants.ts aclStateSchema)               |
  * | `acl/ok`          | device → viewer | `ver`: the version now in force                           |
  * | `acl/error`       | device → viewer | `code`                                                    |
+ * | `push/ok`         | device → viewer | (none): the subscription is stored                        |
+ * | `push/error`      | device → viewer | `code`                                                    |
  *
  * Envelopes (`env`) are only decoded for shape here; their signatures are checked by session.ts
  * and grants.ts against the keys pinned at pairing.
@@ -35,6 +38,7 @@ import { ProtocolError } from './errors.js';
 import { aclStateSchema } from './grants.js';
 import { CAMERA_NAME } from './session.js';
 import { STILL_CT_CHARS } from './still.js';
+import { pushSubscriptionSchema } from './webpush.js';
 
 /** Largest device⇄viewer message (its canonical JSON, the channel's plaintext), in bytes. */
 export const MAX_MESSAGE_BYTES = 66 * 1024;
@@ -73,6 +77,8 @@ export const viewerMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('relay/ask') }).strict(),
   z.object({ t: z.literal('acl/get') }).strict(),
   z.object({ t: z.literal('acl/update'), env }).strict(),
+  /** Send me notifications at this Web Push subscription (its keys never reach the server). */
+  z.object({ t: z.literal('push/sub'), sub: pushSubscriptionSchema }).strict(),
 ]);
 export type ViewerMessage = z.infer<typeof viewerMessageSchema>;
 
@@ -99,6 +105,8 @@ export const deviceMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('acl'), state: aclStateSchema }).strict(),
   z.object({ t: z.literal('acl/ok'), ver: z.number().int().nonnegative() }).strict(),
   z.object({ t: z.literal('acl/error'), code }).strict(),
+  z.object({ t: z.literal('push/ok') }).strict(),
+  z.object({ t: z.literal('push/error'), code }).strict(),
 ]);
 export type DeviceMessage = z.infer<typeof deviceMessageSchema>;
 
@@ -111,6 +119,7 @@ export const VIEWER_MESSAGE_TYPES = [
   'relay/ask',
   'acl/get',
   'acl/update',
+  'push/sub',
 ] as const satisfies readonly ViewerMessage['t'][];
 export const DEVICE_MESSAGE_TYPES = [
   'session/answer',
@@ -123,6 +132,8 @@ export const DEVICE_MESSAGE_TYPES = [
   'acl',
   'acl/ok',
   'acl/error',
+  'push/ok',
+  'push/error',
 ] as const satisfies readonly DeviceMessage['t'][];
 
 /** Result of a message decoder: a typed message, or why not (never a throw). */

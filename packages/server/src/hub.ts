@@ -43,6 +43,9 @@ export const FRAME_ERRORS: { readonly [C in RendezvousErrorCode]: string } = {
   E_TAG_TAKEN: 'another device holds this lookup tag',
   E_AUTH: 'authentication failed',
   E_NO_SESSION: 'relay credentials are only for a viewer this device answers now',
+  E_PUSH_ENDPOINT: 'the server does not send to this push endpoint',
+  E_PUSH_GONE: 'the push service no longer knows this subscription',
+  E_PUSH_FAILED: 'the push service did not take the notification',
 };
 
 /** Most bytes queued towards one connection before sends to it are refused. */
