@@ -93,6 +93,33 @@ const limitsSchema = z
   })
   .strict();
 
+/** Web Push (docs/protocol.md "Notifications"): the server POSTs devices' notifications with VAPID. */
+const pushSchema = z
+  .object({
+    /** Forward devices' `push` frames at all. */
+    enabled: bool.default(true),
+    /**
+     * VAPID `sub` (RFC 8292): a `mailto:` or `https:` contact the push services may use. Default:
+     * `publicUrl`, else `mailto:admin@localhost`.
+     */
+    subject: z
+      .string()
+      .max(256)
+      .regex(/^(mailto:|https:)/, 'must start with mailto: or https:')
+      .optional(),
+    /** Notifications one device may send, per minute, and burst. */
+    perMinute: posInt.default(30),
+    burst: posInt.default(20),
+    /** How long the push service may take to answer one POST. */
+    timeoutMs: posInt.default(10_000),
+    /**
+     * Tests only: allow `http:` endpoints on loopback (127/8, ::1) and loopback addresses. Never in
+     * production: with it, a device could make the server POST to its own local services.
+     */
+    allowInsecureLoopback: bool.default(false),
+  })
+  .strict();
+
 const schema = z
   .object({
     dataDir: z.string().min(1),
@@ -138,6 +165,7 @@ const schema = z
     turnTtlSeconds: posInt.max(86_400).default(600),
     turnServers: z.array(externalTurnSchema).max(4).default([]),
     limits: limitsSchema.prefault({}),
+    push: pushSchema.prefault({}),
     /** Serve the viewer web app at `/`. */
     serveViewer: bool.default(true),
     /** Directory of the built viewer (default: @hearth/viewer's dist/). */
@@ -163,8 +191,9 @@ export interface ServerConfig extends Omit<Parsed, 'tls' | 'turnServers'> {
  * Input accepted by startServer: a resolved ServerConfig, or any subset of it (nested sections may
  * be partial too), plus dataDir. Defaults are filled in and everything is validated again.
  */
-export type ServerConfigInput = Omit<Partial<ServerConfig>, 'relay' | 'limits' | 'tls'> & {
+export type ServerConfigInput = Omit<Partial<ServerConfig>, 'relay' | 'limits' | 'tls' | 'push'> & {
   dataDir: string;
+  push?: Partial<ServerConfig['push']>;
   relay?: Partial<ServerConfig['relay']> | boolean;
   limits?: Partial<ServerConfig['limits']>;
   tls?:
@@ -206,6 +235,8 @@ export const ENV_KEYS: Record<string, string> = {
   HEARTH_LOOKUPS_PER_MINUTE: 'limits.lookupsPerMinute',
   HEARTH_LOOKUP_BURST: 'limits.lookupBurst',
   HEARTH_AUTH_TIMEOUT_MS: 'limits.authTimeoutMs',
+  HEARTH_PUSH: 'push.enabled',
+  HEARTH_PUSH_SUBJECT: 'push.subject',
 };
 
 type Obj = Record<string, unknown>;
