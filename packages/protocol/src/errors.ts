@@ -174,6 +174,10 @@ export const ERRORS = {
     E_REPLACED: ['fatal', 'another connection authenticated with the same ID'],
     E_NOT_RECIPIENT: ['access', 'the sealed blob is not wrapped to this reader key'],
     E_STALE_TICKET: ['fatal', "a blob ticket's seq is not above the one the store holds (a rollback)"],
+    E_PUSH_ENDPOINT: [
+      'fatal',
+      'the server does not send to this push endpoint (not an https URL, or a local or private address)',
+    ],
   }),
   ...ofClass('limit', {
     // a budget is spent
@@ -202,6 +206,11 @@ export const ERRORS = {
     E_ICE_FAILED: ['retry', 'no network path to the device (ICE failed)'],
     E_DISCONNECTED: ['retry', 'the media connection was lost'],
     E_CANCELLED: ['fatal', 'the user cancelled'],
+    E_PUSH_GONE: ['fatal', 'the push service no longer knows this subscription (it expired or was removed)'],
+    E_PUSH_FAILED: [
+      'retry',
+      'the push service did not take the notification (refused, unreachable, too slow)',
+    ],
   }),
   ...ofClass('config', {
     // the operator's configuration or installation is wrong

@@ -25,3 +25,4 @@ export * from './sdp.js';
 export * from './session.js';
 export * from './still.js';
 export * from './tlog/index.js';
+export * from './webpush.js';

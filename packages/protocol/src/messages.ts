@@ -17,6 +17,7 @@
  * | `acl/get`         | viewer → device | (none): the owner asks for the ACL                        |
  * | `acl/update`      | viewer → device | `env`: owner-signed ACL update (grants.ts)                |
  * | `reader/key`      | viewer → device | `rk`: the viewer's signed reader key (clip/reader-key.ts) |
+ * | `push/sub`        | viewer → device | `sub`: a Web Push subscription (webpush.ts)               |
  * | `session/answer`  | device → viewer | `env`: answer envelope (createAnswer)                     |
  * | `session/still`   | device → viewer | `sid`, `ct`: sealed JPEG (still.ts)                       |
  * | `session/refused` | device → viewer | `sid` (or '' when the offer had none), `code`             |
@@ -28,6 +29,8 @@
  * | `acl/error`       | device → viewer | `code`                                                    |
  * | `reader/ok`       | device → viewer | (none): the reader key is stored                          |
  * | `reader/error`    | device → viewer | `code`                                                    |
+ * | `push/ok`         | device → viewer | (none): the subscription is stored                        |
+ * | `push/error`      | device → viewer | `code`                                                    |
  *
  * Envelopes (`env`) are only decoded for shape here; their signatures are checked by session.ts
  * and grants.ts against the keys pinned at pairing.
@@ -39,6 +42,7 @@ import { ProtocolError } from './errors.js';
 import { aclStateSchema } from './grants.js';
 import { CAMERA_NAME } from './session.js';
 import { STILL_CT_CHARS } from './still.js';
+import { pushSubscriptionSchema } from './webpush.js';
 
 /** Largest device⇄viewer message (its canonical JSON, the channel's plaintext), in bytes. */
 export const MAX_MESSAGE_BYTES = 66 * 1024;
@@ -82,6 +86,8 @@ export const viewerMessageSchema = z.discriminatedUnion('t', [
    * blobs to it while the viewer's grant allows `clips`. Decoded and verified by the device.
    */
   z.object({ t: z.literal('reader/key'), rk: z.string().min(1).max(MAX_READER_KEY_BYTES) }).strict(),
+  /** Send me notifications at this Web Push subscription (its keys never reach the server). */
+  z.object({ t: z.literal('push/sub'), sub: pushSubscriptionSchema }).strict(),
 ]);
 export type ViewerMessage = z.infer<typeof viewerMessageSchema>;
 
@@ -110,6 +116,8 @@ export const deviceMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('acl/error'), code }).strict(),
   z.object({ t: z.literal('reader/ok') }).strict(),
   z.object({ t: z.literal('reader/error'), code }).strict(),
+  z.object({ t: z.literal('push/ok') }).strict(),
+  z.object({ t: z.literal('push/error'), code }).strict(),
 ]);
 export type DeviceMessage = z.infer<typeof deviceMessageSchema>;
 
@@ -123,6 +131,7 @@ export const VIEWER_MESSAGE_TYPES = [
   'acl/get',
   'acl/update',
   'reader/key',
+  'push/sub',
 ] as const satisfies readonly ViewerMessage['t'][];
 export const DEVICE_MESSAGE_TYPES = [
   'session/answer',
@@ -137,6 +146,8 @@ export const DEVICE_MESSAGE_TYPES = [
   'acl/error',
   'reader/ok',
   'reader/error',
+  'push/ok',
+  'push/error',
 ] as const satisfies readonly DeviceMessage['t'][];
 
 /** Result of a message decoder: a typed message, or why not (never a throw). */

@@ -75,6 +75,8 @@ export interface RendezvousCoreEvents {
   /** Relay credentials for one session (review R6); already merged into {@link RendezvousCore.ice}. */
   relay: Frame<'relay'>;
   alert: Frame<'alert'>;
+  /** The push service took a device's `push` (its `ref`). */
+  'push/ok': Frame<'push/ok'>;
   /** Server error frame (e.g. a `send` that could not be delivered, with its `ref`). */
   error: Frame<'error'>;
   /** Connection state changes. */

@@ -25,6 +25,12 @@ import { decodeEnvelope, describeZod, type Envelope, seal, verify } from './enve
 import { type ErrorCode, ProtocolError, VerificationError } from './errors.js';
 import { decodeId, deviceIdFromKey, isId } from './ids.js';
 import type { ReplayCache } from './replay.js';
+import { MAX_PUSH_BODY_BYTES, MAX_PUSH_ENDPOINT_CHARS } from './webpush.js';
+
+/** RFC 8030 `Urgency` values a device may ask for. */
+export const PUSH_URGENCIES = ['very-low', 'low', 'normal', 'high'] as const;
+/** Longest `TTL` of a `push` frame: one day (a notification older than that is noise). */
+export const MAX_PUSH_TTL_SECONDS = 86_400;
 
 /** Largest rendezvous frame (text). */
 export const MAX_FRAME_BYTES = 96 * 1024;
@@ -72,6 +78,9 @@ export const RENDEZVOUS_ERROR_CODES = [
   'E_TAG_TAKEN',
   'E_AUTH',
   'E_NO_SESSION',
+  'E_PUSH_ENDPOINT',
+  'E_PUSH_GONE',
+  'E_PUSH_FAILED',
 ] as const satisfies readonly ErrorCode[];
 /** The code of a rendezvous `error` frame. */
 export type RendezvousErrorCode = (typeof RENDEZVOUS_ERROR_CODES)[number];
@@ -143,6 +152,8 @@ export const serverFrameSchema = z.discriminatedUnion('t', [
       ref: z.string().max(64).optional(),
     })
     .strict(),
+  /** The push service accepted the device's `push` of this `ref` (2xx). */
+  z.object({ t: z.literal('push/ok'), ref: z.string().min(1).max(64) }).strict(),
   z.object({ t: z.literal('pong') }).strict(),
 ]);
 export type ServerFrame = z.infer<typeof serverFrameSchema>;
@@ -179,6 +190,25 @@ export const clientFrameSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('relay'), v: userKeyText, ref: z.string().max(64).optional() }).strict(),
   /** Viewer: which device registered this lookup tag? */
   z.object({ t: z.literal('pair/lookup'), tag: z.string().regex(/^[0-9A-Z]{4}$/) }).strict(),
+  /**
+   * Device: POST this RFC 8291 `aes128gcm` body (already encrypted to the browser) to a Web Push
+   * `endpoint`; the server adds its VAPID authorization (RFC 8292) and answers `push/ok {ref}` or
+   * `error {code, ref}`. The server checks the endpoint itself (https; see packages/server).
+   */
+  z
+    .object({
+      t: z.literal('push'),
+      ref: z.string().min(1).max(64),
+      endpoint: z.string().min(1).max(MAX_PUSH_ENDPOINT_CHARS),
+      body: z
+        .string()
+        .min(1)
+        .max(Math.ceil((MAX_PUSH_BODY_BYTES * 4) / 3))
+        .regex(/^[A-Za-z0-9_-]+$/),
+      ttl: z.number().int().min(0).max(MAX_PUSH_TTL_SECONDS),
+      urgency: z.enum(PUSH_URGENCIES),
+    })
+    .strict(),
   z.object({ t: z.literal('ping') }).strict(),
 ]);
 export type ClientFrame = z.infer<typeof clientFrameSchema>;

@@ -9,6 +9,12 @@ import {
 } from '../src/messages.js';
 
 const sid = 'AAAAAAAAAAAAAAAAAAAAAA';
+/** RFC 8291 Appendix A's user-agent key and auth secret. */
+const PUSH_SUB = {
+  endpoint: 'https://push.example/wpush/v2/abc',
+  p256dh: 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
+  auth: 'BTBZMqHH6r4Tts7J_aSIgg',
+};
 
 describe('device → viewer messages', () => {
   it('accepts the session, camera and ACL messages', () => {
@@ -27,6 +33,8 @@ describe('device → viewer messages', () => {
       { t: 'cameras/refused', code: 'E_NO_GRANT' },
       { t: 'acl/ok', ver: 3 },
       { t: 'acl/error', code: 'E_NO_GRANT' },
+      { t: 'push/ok' },
+      { t: 'push/error', code: 'E_SCOPE' },
     ]) {
       const r = decodeDeviceMessage(m);
       assert.ok(r.ok, JSON.stringify(m));
@@ -70,8 +78,20 @@ describe('viewer → device messages', () => {
       { t: 'cameras' },
       { t: 'acl/get' },
       { t: 'acl/update', env: {} },
+      { t: 'push/sub', sub: PUSH_SUB },
     ]) {
       assert.ok(decodeViewerMessage(m).ok, JSON.stringify(m));
+    }
+  });
+  it('push/sub: only an https endpoint, a P-256 point and a 16-byte auth', () => {
+    for (const sub of [
+      { ...PUSH_SUB, endpoint: 'http://push.example/x' },
+      { ...PUSH_SUB, p256dh: 'A'.repeat(87) },
+      { ...PUSH_SUB, auth: 'A'.repeat(21) },
+      { ...PUSH_SUB, x: 1 },
+    ]) {
+      const r = decodeViewerMessage({ t: 'push/sub', sub });
+      assert.ok(!r.ok && r.error.code === 'E_SCHEMA', JSON.stringify(sub));
     }
   });
   it('rejects extra fields, bad sids and device-only types', () => {

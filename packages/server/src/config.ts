@@ -113,6 +113,30 @@ const blobsSchema = z
     /** Requests per source address (before any signature is checked): per second and burst. */
     requestsPerAddressPerSecond: posInt.default(50),
     requestsPerAddressBurst: posInt.default(200),
+/** Web Push (docs/protocol.md "Notifications"): the server POSTs devices' notifications with VAPID. */
+const pushSchema = z
+  .object({
+    /** Forward devices' `push` frames at all. */
+    enabled: bool.default(true),
+    /**
+     * VAPID `sub` (RFC 8292): a `mailto:` or `https:` contact the push services may use. Default:
+     * `publicUrl`, else `mailto:admin@localhost`.
+     */
+    subject: z
+      .string()
+      .max(256)
+      .regex(/^(mailto:|https:)/, 'must start with mailto: or https:')
+      .optional(),
+    /** Notifications one device may send, per minute, and burst. */
+    perMinute: posInt.default(30),
+    burst: posInt.default(20),
+    /** How long the push service may take to answer one POST. */
+    timeoutMs: posInt.default(10_000),
+    /**
+     * Tests only: allow `http:` endpoints on loopback (127/8, ::1) and loopback addresses. Never in
+     * production: with it, a device could make the server POST to its own local services.
+     */
+    allowInsecureLoopback: bool.default(false),
   })
   .strict();
 
@@ -163,6 +187,7 @@ const schema = z
     limits: limitsSchema.prefault({}),
     /** The blob store (docs/protocol.md "Blob store"). */
     blobs: blobsSchema.prefault({}),
+    push: pushSchema.prefault({}),
     /** Serve the viewer web app at `/`. */
     serveViewer: bool.default(true),
     /** Directory of the built viewer (default: @hearth/viewer's dist/). */
@@ -188,9 +213,13 @@ export interface ServerConfig extends Omit<Parsed, 'tls' | 'turnServers'> {
  * Input accepted by startServer: a resolved ServerConfig, or any subset of it (nested sections may
  * be partial too), plus dataDir. Defaults are filled in and everything is validated again.
  */
-export type ServerConfigInput = Omit<Partial<ServerConfig>, 'relay' | 'limits' | 'tls' | 'blobs'> & {
+export type ServerConfigInput = Omit<
+  Partial<ServerConfig>,
+  'relay' | 'limits' | 'tls' | 'blobs' | 'push'
+> & {
   dataDir: string;
   blobs?: Partial<ServerConfig['blobs']>;
+  push?: Partial<ServerConfig['push']>;
   relay?: Partial<ServerConfig['relay']> | boolean;
   limits?: Partial<ServerConfig['limits']>;
   tls?:
@@ -236,6 +265,8 @@ export const ENV_KEYS: Record<string, string> = {
   HEARTH_BLOB_MAX_BYTES: 'blobs.maxBlobBytes',
   HEARTH_BLOB_QUOTA_BYTES: 'blobs.quotaBytes',
   HEARTH_BLOB_QUOTA_COUNT: 'blobs.quotaCount',
+  HEARTH_PUSH: 'push.enabled',
+  HEARTH_PUSH_SUBJECT: 'push.subject',
 };
 
 type Obj = Record<string, unknown>;

@@ -11,8 +11,10 @@ import {
   claimedDeviceId,
   closeCodeFor,
   decodeClientFrame,
+  fromB64u,
   HearthError,
   type IceServer,
+  MAX_PUSH_BODY_BYTES,
   newChallenge,
   type RendezvousErrorCode,
   type ServerFrame,
@@ -26,6 +28,7 @@ import {
 } from '@hearth/protocol';
 import type { WebSocket } from 'ws';
 import type { ServerConfig } from './config.js';
+import type { PushGateway } from './push.js';
 import type { Store } from './store.js';
 
 /** WebSocket close codes: defined with their registry codes in @hearth/protocol (`errors.ts`). */
@@ -43,6 +46,9 @@ export const FRAME_ERRORS: { readonly [C in RendezvousErrorCode]: string } = {
   E_TAG_TAKEN: 'another device holds this lookup tag',
   E_AUTH: 'authentication failed',
   E_NO_SESSION: 'relay credentials are only for a viewer this device answers now',
+  E_PUSH_ENDPOINT: 'the server does not send to this push endpoint',
+  E_PUSH_GONE: 'the push service no longer knows this subscription',
+  E_PUSH_FAILED: 'the push service did not take the notification',
 };
 
 /** Most bytes queued towards one connection before sends to it are refused. */
@@ -111,6 +117,8 @@ export interface HubOptions {
    * (review R6); undefined when no relay is configured.
    */
   relayFor: () => RelayGrant | undefined;
+  /** Sends devices' Web Push notifications (`push` frames); absent: they are refused. */
+  push?: PushGateway;
   /** Test-only hooks (`@hearth/server/testing`); production passes none. */
   test?: HubTestHooks;
 }
@@ -423,6 +431,8 @@ export class Hub {
         return this.allow(conn, f.k);
       case 'relay':
         return this.relay(conn, f.v, f.ref);
+      case 'push':
+        return this.push(conn, f);
       case 'pair/lookup':
         if (!this.mayLookUp(conn.addr, f.tag)) return this.error(conn, 'E_RATE_LIMITED');
         return this.sendFrame(conn, { t: 'pair/found', tag: f.tag, d: this.tags.get(f.tag) ?? null });
@@ -626,6 +636,34 @@ export class Hub {
     const b = forViewer ?? none;
     this.sendFrame(conn, { t: 'relay', peer: v, ice: a.ice, until: a.until, ...(ref ? { ref } : {}) });
     this.sendFrame(viewer, { t: 'relay', peer: d, ice: b.ice, until: b.until });
+  }
+
+  /**
+   * A device's Web Push notification: the gateway checks the endpoint and the device's budget and
+   * POSTs it with VAPID; the answer goes back to the device with its `ref`.
+   */
+  private push(conn: Conn, f: Extract<ClientFrame, { t: 'push' }>) {
+    if (conn.role !== 'device') return this.bad(conn, 'E_BAD_STATE', 'only devices send notifications');
+    const gw = this.o.push;
+    if (!gw) return this.error(conn, 'E_PUSH_FAILED', f.ref, 'this server does not send notifications');
+    let body: Uint8Array;
+    try {
+      body = fromB64u(f.body, MAX_PUSH_BODY_BYTES);
+    } catch {
+      return this.bad(conn, 'E_DECODE', 'push body is not base64url');
+    }
+    const id = conn.id!;
+    gw.send(id, { endpoint: f.endpoint, body, ttl: f.ttl, urgency: f.urgency }).then(
+      (r) => {
+        if (conn.state !== 'ready') return;
+        if (r.ok) this.sendFrame(conn, { t: 'push/ok', ref: f.ref });
+        else this.error(conn, r.code, f.ref);
+      },
+      (e) => {
+        this.o.log.error({ err: (e as Error).message }, 'push failed');
+        if (conn.state === 'ready') this.error(conn, 'E_PUSH_FAILED', f.ref);
+      },
+    );
   }
 
   /** A device's allow list: presence follows it, and its viewers skip the strangers' cap. */

@@ -19,5 +19,16 @@ export {
   type TlsConfig,
 } from './config.js';
 export { CLOSE, FRAME_ERRORS } from './hub.js';
+export {
+  checkPushEndpoint,
+  loadVapidKey,
+  type PushGateway,
+  type PushOutcome,
+  type PushRequest,
+  PushSender,
+  pushAddressAllowed,
+  VAPID_KEY_FILE,
+  vapidAuthorization,
+} from './push.js';
 export { APP_HEADERS, type HearthServer, httpStatus, startServer } from './server.js';
 export { Store } from './store.js';

@@ -23,6 +23,7 @@ import { BlobHttp, type BlobTestHooks } from './blobs-http.js';
 import { isWildcardHost, resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { Hub, type HubTestHooks, type RelayGrant } from './hub.js';
 import { certFingerprint, ensureDataDir, loadSelfSigned, loadServerKey, loadTurnSecret } from './identity.js';
+import { PushSender } from './push.js';
 import { Store } from './store.js';
 
 /** A running server. */
@@ -222,6 +223,9 @@ export async function startServer(
       return out.length ? { ice: out.slice(0, 8), until } : undefined;
     };
 
+    const push = c.push.enabled
+      ? new PushSender(c.push, { dataDir: c.dataDir, publicUrl: c.publicUrl, log })
+      : undefined;
     const hub = new Hub({
       serverKey,
       serverSigner,
@@ -230,6 +234,7 @@ export async function startServer(
       log,
       iceFor,
       relayFor,
+      ...(push ? { push } : {}),
       ...(opts.hubTestHooks ? { test: opts.hubTestHooks } : {}),
     });
     const blobs = c.blobs.enabled
@@ -265,6 +270,21 @@ export async function startServer(
           // would tell a stranger how busy the server is and when a device comes and goes
           // (review R5c).
           res.end('{"ok":true}');
+          return;
+        }
+        if (path === '/v1/push/vapid') {
+          if (!push) {
+            res.writeHead(httpStatus('E_NOT_FOUND'), { 'content-type': 'text/plain; charset=utf-8' });
+            res.end('not found');
+            return;
+          }
+          if (req.method !== 'GET' && req.method !== 'HEAD') {
+            res.writeHead(httpStatus('E_BAD_METHOD'), { allow: 'GET, HEAD' }).end();
+            return;
+          }
+          // The VAPID public key, for the viewer's pushManager.subscribe (applicationServerKey).
+          res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+          res.end(req.method === 'HEAD' ? undefined : JSON.stringify({ key: push.publicKey }));
           return;
         }
         const file = c.serveViewer ? files.get(path) : undefined;

@@ -58,6 +58,8 @@ export interface TestHubOptions {
    * frames carry real TURN credentials. Default off: `relay` frames then carry none.
    */
   relay?: boolean;
+  /** Web Push options (e.g. `allowInsecureLoopback` for a loopback push service). */
+  push?: Partial<ServerConfig['push']>;
 }
 
 /** A real hub on 127.0.0.1, and the levers a test may pull. */
@@ -94,6 +96,8 @@ export interface TestHub {
   peer(signer: Signer, role: 'device' | 'viewer', o?: TestPeerOptions): Promise<TestPeer>;
   /** The running server (for its `close`, `port`, ...). */
   readonly server: HearthServer;
+  /** The server's data directory (a temporary one, removed by `close`). */
+  readonly dataDir: string;
   close(): Promise<void>;
 }
 
@@ -122,6 +126,7 @@ export async function startTestHub(o: TestHubOptions = {}): Promise<TestHub> {
         serveViewer: o.serveViewer ?? true,
         ...(o.webRoot ? { webRoot: o.webRoot } : {}),
         ...(o.limits ? { limits: o.limits } : {}),
+        ...(o.push ? { push: o.push } : {}),
       },
       {
         ...(o.log ? { log: o.log } : {}),
@@ -192,6 +197,7 @@ export async function startTestHub(o: TestHubOptions = {}): Promise<TestHub> {
       return p;
     },
     server,
+    dataDir,
     async close() {
       for (const p of peers) p.stop();
       await server.close();
@@ -306,3 +312,5 @@ export function testPeer(
     stop: () => core.stop(),
   };
 }
+
+export { type ReceivedPush, startTestPushService, type TestPushService } from './test-push-service.js';
