@@ -16,6 +16,7 @@
  * | `cameras`         | viewer → device | (none): asks for the camera list                          |
  * | `acl/get`         | viewer → device | (none): the owner asks for the ACL                        |
  * | `acl/update`      | viewer → device | `env`: owner-signed ACL update (grants.ts)                |
+ * | `reader/key`      | viewer → device | `rk`: the viewer's signed reader key (clip/reader-key.ts) |
  * | `session/answer`  | device → viewer | `env`: answer envelope (createAnswer)                     |
  * | `session/still`   | device → viewer | `sid`, `ct`: sealed JPEG (still.ts)                       |
  * | `session/refused` | device → viewer | `sid` (or '' when the offer had none), `code`             |
@@ -25,11 +26,14 @@
  * | `acl`             | device → viewer | `state`: the ACL (grants.ts aclStateSchema)               |
  * | `acl/ok`          | device → viewer | `ver`: the version now in force                           |
  * | `acl/error`       | device → viewer | `code`                                                    |
+ * | `reader/ok`       | device → viewer | (none): the reader key is stored                          |
+ * | `reader/error`    | device → viewer | `code`                                                    |
  *
  * Envelopes (`env`) are only decoded for shape here; their signatures are checked by session.ts
  * and grants.ts against the keys pinned at pairing.
  */
 import { z } from 'zod';
+import { MAX_READER_KEY_BYTES } from './clip/reader-key.js';
 import { describeZod } from './envelope.js';
 import { ProtocolError } from './errors.js';
 import { aclStateSchema } from './grants.js';
@@ -73,6 +77,8 @@ export const viewerMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('relay/ask') }).strict(),
   z.object({ t: z.literal('acl/get') }).strict(),
   z.object({ t: z.literal('acl/update'), env }).strict(),
+  /** The viewer's reader key for sealed blobs: `encodeReaderKey(signReaderKey(…))` (docs/events-contract.md §3). */
+  z.object({ t: z.literal('reader/key'), rk: z.string().min(1).max(MAX_READER_KEY_BYTES) }).strict(),
 ]);
 export type ViewerMessage = z.infer<typeof viewerMessageSchema>;
 
@@ -99,6 +105,8 @@ export const deviceMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('acl'), state: aclStateSchema }).strict(),
   z.object({ t: z.literal('acl/ok'), ver: z.number().int().nonnegative() }).strict(),
   z.object({ t: z.literal('acl/error'), code }).strict(),
+  z.object({ t: z.literal('reader/ok') }).strict(),
+  z.object({ t: z.literal('reader/error'), code }).strict(),
 ]);
 export type DeviceMessage = z.infer<typeof deviceMessageSchema>;
 
@@ -111,6 +119,7 @@ export const VIEWER_MESSAGE_TYPES = [
   'relay/ask',
   'acl/get',
   'acl/update',
+  'reader/key',
 ] as const satisfies readonly ViewerMessage['t'][];
 export const DEVICE_MESSAGE_TYPES = [
   'session/answer',
@@ -123,6 +132,8 @@ export const DEVICE_MESSAGE_TYPES = [
   'acl',
   'acl/ok',
   'acl/error',
+  'reader/ok',
+  'reader/error',
 ] as const satisfies readonly DeviceMessage['t'][];
 
 /** Result of a message decoder: a typed message, or why not (never a throw). */

@@ -88,9 +88,9 @@ describe('viewer → device messages', () => {
     assert.ok(!r.ok && r.unknown);
   });
   it('the type lists name every schema branch', () => {
-    assert.equal(new Set(VIEWER_MESSAGE_TYPES).size, 7);
+    assert.equal(new Set(VIEWER_MESSAGE_TYPES).size, 8);
     assert.ok(decodeViewerMessage({ t: 'relay/ask' }).ok);
     assert.ok(!decodeViewerMessage({ t: 'relay/ask', x: 1 }).ok);
-    assert.equal(new Set(DEVICE_MESSAGE_TYPES).size, 10);
+    assert.equal(new Set(DEVICE_MESSAGE_TYPES).size, 12);
   });
 });
