@@ -67,6 +67,7 @@ export class ClipPlayer {
 
   /** Fetch, verify and play. Resolves when the clip is confirmed or has failed. */
   async start(): Promise<void> {
+    this.set({ name: 'loading' });
     try {
       await this.run();
     } catch (e) {
