@@ -236,7 +236,11 @@ describe('rendezvous', () => {
     for (const p of ['/', '/pair', '/sw.js', ...SHELL_FILES.map((f) => `/${f}`)]) {
       const r = await fetch(`${srv.url}${p}`);
       assert.equal(r.status, 200, p);
-      assert.equal(r.headers.get('content-security-policy'), "default-src 'self'; frame-ancestors 'none'", p);
+      assert.equal(
+        r.headers.get('content-security-policy'),
+        "default-src 'self'; media-src 'self' blob:; frame-ancestors 'none'",
+        p,
+      );
       assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
       if (p === '/' || p === '/pair') assert.match(await r.text(), /<html/i);
       else await r.arrayBuffer();

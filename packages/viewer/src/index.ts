@@ -30,9 +30,11 @@ export const APP_ROUTES = ['/pair'] as const;
 
 /** Security headers to send with every file of the app: the policy it is built and tested for. */
 export const APP_HEADERS = {
+  // media-src blob:: recorded clips play through Media Source Extensions, whose object URL
+  // (`URL.createObjectURL(mediaSource)`) only our own script can make; nothing else is loosened.
   // frame-ancestors: no site may frame the app (clickjacking a pairing or a share); X-Frame-Options
   // says the same to browsers that predate CSP level 2 (review R10).
-  'content-security-policy': "default-src 'self'; frame-ancestors 'none'",
+  'content-security-policy': "default-src 'self'; media-src 'self' blob:; frame-ancestors 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',

@@ -8,6 +8,7 @@ import { rendezvousUrl } from './core/links.js';
 import { RendezvousClient } from './net/rendezvous.js';
 import { Db } from './store/idb.js';
 import { loadOrCreateViewerKey } from './store/keys.js';
+import { loadOrCreateReaderKey } from './store/reader-key.js';
 import { App, type HearthHook } from './ui/app.js';
 import { h, replace } from './ui/dom.js';
 
@@ -46,7 +47,13 @@ async function boot(): Promise<void> {
     return;
   }
   const rv = new RendezvousClient({ url: rendezvousUrl(location.origin), signer: me.signer, env: systemEnv });
-  const app = new App(root, db, me, rv, systemEnv);
+  // The reader key for sealed clips (undefined where WebCrypto has no X25519: no clips there).
+  const reader = await loadOrCreateReaderKey(db, me).catch((e) => {
+    console.error(e);
+    return undefined;
+  });
+  // The blob store client (net/blobs.ts, signed with `me.signer`) plugs in as `api` here.
+  const app = new App(root, db, me, rv, systemEnv, { ...(reader ? { reader } : {}) });
   window.__hearth = app.hook();
   await app.start();
   document.documentElement.dataset.ready = 'true';

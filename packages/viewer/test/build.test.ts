@@ -138,7 +138,9 @@ describe('built viewer', () => {
     const size = statSync(join(dist, 'app.js')).size;
     // 300 KiB before the sealed channel (issue 7), which added about 9 KiB (protocol channel.ts,
     // messages.ts); 320 KiB after relay credentials (R6) and the error registry's clip and access-log
-    // codes (their descriptions ship with it; the clip and tlog code itself is tree-shaken out).
-    assert.ok(size < 336 * 1024, `app.js is ${size} bytes`);
+    // codes (their descriptions ship with it; the clip and tlog code itself is tree-shaken out);
+    // 384 KiB with recorded events (issue 9): the clip opener with HPKE (@hpke/core and common,
+    // about 27 KiB), protocol's clip/ (8 KiB), and the timeline, player and MP4 reader (about 15 KiB).
+    assert.ok(size < 384 * 1024, `app.js is ${size} bytes`);
   });
 });

@@ -7,6 +7,7 @@
  *   the address bar and history as soon as it has read it.
  * - `/pair` or `#/pair` — the manual-code form.
  * - `#/live/<deviceId>/<camera>` — live view.
+ * - `#/timeline/<deviceId>/<camera>[/<YYYY-MM-DD>]` — the camera's events of a day (today by default).
  * - anything else — the device and camera list (or the pairing form when nothing is paired).
  */
 import { CAMERA_NAME, isId } from '@hearth/protocol';
@@ -16,7 +17,8 @@ export type Route =
   | { kind: 'home' }
   | { kind: 'pair'; error?: string }
   | { kind: 'pair-link'; link: string }
-  | { kind: 'live'; deviceId: string; camera: string };
+  | { kind: 'live'; deviceId: string; camera: string }
+  | { kind: 'timeline'; deviceId: string; camera: string; day?: string };
 
 /** The parts of a location we read. */
 export interface LocationLike {
@@ -36,12 +38,16 @@ export function parseRoute(loc: LocationLike): Route {
   }
   const h = loc.hash.replace(/^#/, '');
   if (h === '/pair') return { kind: 'pair' };
-  const m = /^\/live\/([^/]+)\/([^/]+)$/.exec(h);
-  if (m) {
-    const deviceId = safeDecode(m[1]!);
-    const camera = safeDecode(m[2]!);
-    if (deviceId && camera && isId('deviceId', deviceId) && CAMERA_NAME.test(camera))
-      return { kind: 'live', deviceId, camera };
+  const m = /^\/(live|timeline)\/([^/]+)\/([^/]+)(?:\/(\d{4}-\d{2}-\d{2}))?$/.exec(h);
+  if (m && (m[1] === 'timeline' || m[4] === undefined)) {
+    const deviceId = safeDecode(m[2]!);
+    const camera = safeDecode(m[3]!);
+    if (deviceId && camera && isId('deviceId', deviceId) && CAMERA_NAME.test(camera)) {
+      if (m[1] === 'live') return { kind: 'live', deviceId, camera };
+      return m[4]
+        ? { kind: 'timeline', deviceId, camera, day: m[4] }
+        : { kind: 'timeline', deviceId, camera };
+    }
   }
   return { kind: 'home' };
 }
@@ -57,6 +63,11 @@ function safeDecode(s: string): string | undefined {
 /** Hash route of a live view. */
 export function liveHref(deviceId: string, camera: string): string {
   return `#/live/${encodeURIComponent(deviceId)}/${encodeURIComponent(camera)}`;
+}
+
+/** Hash route of a camera's timeline (a day `YYYY-MM-DD`, or today). */
+export function timelineHref(deviceId: string, camera: string, day?: string): string {
+  return `#/timeline/${encodeURIComponent(deviceId)}/${encodeURIComponent(camera)}${day ? `/${day}` : ''}`;
 }
 
 /** The rendezvous WebSocket URL for a page origin: `wss://host/ws`, or `ws://` for a plain-http (localhost) page. */

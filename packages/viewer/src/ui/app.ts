@@ -1,11 +1,15 @@
 /**
  * The app shell: opens the device directory, connects to the rendezvous, routes between the screens
- * (pair-screen.ts, home-screen.ts, live-screen.ts; alarm.ts for error and attack states), feeds the
- * rendezvous and the sealed channels' traffic to them, and exposes a small test hook
- * (`window.__hearth`).
+ * (pair-screen.ts, home-screen.ts, live-screen.ts, timeline-screen.ts; alarm.ts for error and attack
+ * states), feeds the rendezvous and the sealed channels' traffic to them, sends each paired device
+ * our reader key once (`reader/key`), and exposes a small test hook (`window.__hearth`).
  */
 import { type CryptoEnv, camerasRequest, ViewerChannels } from '@hearth/protocol';
+import type { BlobApi } from '../clips/blob-api.js';
+import { latestPictures } from '../clips/latest.js';
+import type { BlobContext } from '../clips/open.js';
 import { parseRoute, type Route } from '../core/links.js';
+import { dayOf, parseDay } from '../core/timeline.js';
 import { IDLE } from '../core/view-state.js';
 import type { LastError, SignalingPort } from '../live/live-view.js';
 import type { RendezvousClient } from '../net/rendezvous.js';
@@ -13,11 +17,14 @@ import type { PairedDevice } from '../store/devices.js';
 import { DeviceDirectory } from '../store/directory.js';
 import type { Db } from '../store/idb.js';
 import type { ViewerIdentity } from '../store/keys.js';
+import type { ReaderKeyHandle } from '../store/reader-key.js';
 import { type AppError, channelAttack, notPairedScreen, setAlarm } from './alarm.js';
 import { h, replace } from './dom.js';
 import { homeScreen } from './home-screen.js';
 import { LiveScreen } from './live-screen.js';
 import { PairScreen } from './pair-screen.js';
+import { fromB64 } from './picture.js';
+import { TimelineScreen } from './timeline-screen.js';
 
 /** How long a live view waits for relay credentials before its offer (ms). */
 const RELAY_WAIT_MS = 1_500;
@@ -30,11 +37,25 @@ export interface HearthHook {
   pairedDevices(): PairedDevice[];
   readonly viewerKey: string;
   readonly rendezvous: string;
+  /** The `rk` this browser sends devices (undefined: no X25519 here). */
+  readonly readerKey: string | undefined;
+}
+
+/** Recorded events: the blob store client and our reader key, each absent when unavailable. */
+export interface ClipDeps {
+  api?: BlobApi;
+  reader?: ReaderKeyHandle;
 }
 
 export class App {
   private readonly dir: DeviceDirectory;
   private live: LiveScreen | undefined;
+  private timeline: TimelineScreen | undefined;
+  /** Latest verified picture per `deviceId/camera`, for the home tiles (loaded once per session). */
+  private readonly pictures = new Map<string, Uint8Array>();
+  private readonly picturesAsked = new Set<string>();
+  /** Devices we sent our reader key to in this session (each is sent it until it says `reader/ok`). */
+  private readonly readerSent = new Set<string>();
   private readonly pairing: PairScreen;
   private lastError: AppError | undefined;
   private readonly main: HTMLElement;
@@ -53,6 +74,7 @@ export class App {
     private readonly me: ViewerIdentity,
     private readonly rv: RendezvousClient,
     private readonly env: CryptoEnv,
+    private readonly clips: ClipDeps = {},
   ) {
     const dir = new DeviceDirectory(db);
     this.dir = dir;
@@ -136,6 +158,7 @@ export class App {
       get rendezvous() {
         return self.rv.status;
       },
+      readerKey: this.clips.reader?.rk,
     };
   }
 
@@ -194,7 +217,16 @@ export class App {
       const m = inc.m;
       if (m.t === 'cameras') {
         this.dir.setCameras(from, m.list);
+        this.sendReaderKey(from);
+        this.loadPictures(
+          from,
+          m.list.map((c) => c.name),
+        );
         if (this.route.kind === 'home') this.render();
+      } else if (m.t === 'reader/ok') {
+        void this.clips.reader?.markAcked(from);
+      } else if (m.t === 'reader/error') {
+        this.lastError = { code: m.code, message: 'the device refused our reader key' };
       } else if (m.t === 'cameras/refused') {
         this.dir.setRefused(from, m.code);
         if (this.route.kind === 'home') this.render();
@@ -202,6 +234,39 @@ export class App {
         void this.live.view.onMessage(m);
       }
     });
+  }
+
+  // ------------------------------------------------------------------ recorded events
+
+  /** Once per device (until it says `reader/ok`): our signed reader key, over the sealed channel. */
+  private sendReaderKey(deviceId: string): void {
+    const r = this.clips.reader;
+    if (!r || r.acked(deviceId) || this.readerSent.has(deviceId)) return;
+    if (this.channels.send(deviceId, { t: 'reader/key', rk: r.rk })) this.readerSent.add(deviceId);
+  }
+
+  /** What opening a device's blobs needs, or why it cannot be done here. */
+  private blobContext(deviceId: string): { ctx?: BlobContext; why?: string } {
+    const key = this.dir.pinnedKey(deviceId);
+    if (!key) return { why: 'This device is not paired on this phone.' };
+    if (!this.clips.reader)
+      return { why: 'This browser has no X25519 in WebCrypto, so it cannot open recorded clips. Update it.' };
+    if (!this.clips.api) return { why: 'Recorded events are not available from this server.' };
+    return {
+      ctx: { api: this.clips.api, dev: deviceId, pinnedDeviceKey: key, reader: this.clips.reader.reader },
+    };
+  }
+
+  private loadPictures(deviceId: string, cameras: string[]): void {
+    const { ctx } = this.blobContext(deviceId);
+    if (!ctx || cameras.length === 0 || this.picturesAsked.has(deviceId)) return;
+    this.picturesAsked.add(deviceId);
+    void latestPictures(ctx, cameras, Date.now(), fromB64)
+      .then((m) => {
+        for (const [cam, pic] of m) this.pictures.set(`${deviceId}/${cam}`, pic);
+        if (m.size && this.route.kind === 'home') this.render();
+      })
+      .catch(() => this.picturesAsked.delete(deviceId));
   }
 
   // ------------------------------------------------------------------ routing
@@ -219,6 +284,11 @@ export class App {
     if (this.route.kind !== 'live' && this.live) {
       this.live.stop();
       this.live = undefined;
+      setAlarm(false);
+    }
+    if (this.timeline) {
+      this.timeline.stop();
+      this.timeline = undefined;
       setAlarm(false);
     }
     if (this.route.kind === 'home' && this.dir.size === 0) this.route = { kind: 'pair' };
@@ -243,12 +313,40 @@ export class App {
       case 'live':
         this.renderLive(this.route.deviceId, this.route.camera);
         return;
+      case 'timeline': {
+        const day = this.route.day;
+        this.renderTimeline(
+          this.route.deviceId,
+          this.route.camera,
+          day && parseDay(day) ? day : dayOf(Date.now()),
+        );
+        return;
+      }
       default:
         replace(
           this.main,
-          homeScreen(this.dir, () => this.navigate()),
+          homeScreen(
+            this.dir,
+            () => this.navigate(),
+            (d, c) => this.pictures.get(`${d}/${c}`),
+          ),
         );
     }
+  }
+
+  private renderTimeline(deviceId: string, camera: string, day: string): void {
+    if (this.timeline) return; // one per navigation
+    const dev = this.dir.find(deviceId);
+    if (!dev) {
+      replace(this.main, notPairedScreen());
+      return;
+    }
+    const { ctx, why } = this.blobContext(deviceId);
+    this.timeline = new TimelineScreen(this.main, deviceId, camera, day, {
+      ctx,
+      ...(why ? { why } : {}),
+      label: dev.label,
+    });
   }
 
   private renderLive(deviceId: string, camera: string): void {

@@ -3,15 +3,19 @@
  * views) or its refusal, and the rename/forget actions. Labels and camera names go in as text only.
  */
 import { shortId } from '@hearth/protocol';
-import { liveHref } from '../core/links.js';
+import { liveHref, timelineHref } from '../core/links.js';
 import type { PairedDevice } from '../store/devices.js';
 import type { DeviceDirectory } from '../store/directory.js';
 import { h } from './dom.js';
+import { pictureCanvas } from './picture.js';
+
+/** What the tiles show besides the live state: the camera's latest verified picture, if known. */
+export type TilePicture = (deviceId: string, camera: string) => Uint8Array | undefined;
 
 /** Build the screen; `changed` runs after a rename or forget has been stored. */
-export function homeScreen(dir: DeviceDirectory, changed: () => void): HTMLElement {
+export function homeScreen(dir: DeviceDirectory, changed: () => void, picture?: TilePicture): HTMLElement {
   const list = h('ul', { class: 'devices', id: 'devices' });
-  for (const d of dir.all()) list.append(deviceCard(dir, d, changed));
+  for (const d of dir.all()) list.append(deviceCard(dir, d, changed, picture));
   return h(
     'section',
     { class: 'screen home' },
@@ -21,7 +25,12 @@ export function homeScreen(dir: DeviceDirectory, changed: () => void): HTMLEleme
   );
 }
 
-function deviceCard(dir: DeviceDirectory, d: PairedDevice, changed: () => void): HTMLElement {
+function deviceCard(
+  dir: DeviceDirectory,
+  d: PairedDevice,
+  changed: () => void,
+  picture: TilePicture | undefined,
+): HTMLElement {
   const online = dir.online(d.deviceId);
   const cams = dir.cameras(d.deviceId);
   const presence = online === undefined ? 'unknown' : online ? 'online' : 'offline';
@@ -29,6 +38,7 @@ function deviceCard(dir: DeviceDirectory, d: PairedDevice, changed: () => void):
   if (cams && 'list' in cams) {
     if (cams.list.length === 0) camList.append(h('li', { class: 'muted' }, 'No cameras configured.'));
     for (const c of cams.list) {
+      const pic = picture?.(d.deviceId, c.name);
       camList.append(
         h(
           'li',
@@ -40,8 +50,14 @@ function deviceCard(dir: DeviceDirectory, d: PairedDevice, changed: () => void):
               href: liveHref(d.deviceId, c.name),
               'data-camera': c.name,
             },
+            pic && pictureCanvas(pic, 'tile-picture'),
             h('span', { class: 'cam-name' }, c.name),
             h('span', { class: 'cam-state' }, c.online ? 'live' : 'no signal'),
+          ),
+          h(
+            'a',
+            { class: 'cam-events', href: timelineHref(d.deviceId, c.name), 'data-camera': c.name },
+            'Events',
           ),
         ),
       );
