@@ -113,6 +113,9 @@ const blobsSchema = z
     /** Requests per source address (before any signature is checked): per second and burst. */
     requestsPerAddressPerSecond: posInt.default(50),
     requestsPerAddressBurst: posInt.default(200),
+  })
+  .strict();
+
 /** Web Push (docs/protocol.md "Notifications"): the server POSTs devices' notifications with VAPID. */
 const pushSchema = z
   .object({
