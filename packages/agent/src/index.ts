@@ -20,6 +20,20 @@ export {
   type SessionEvent,
   SessionManager,
 } from './device/sessions.js';
+export {
+  type BlobSink,
+  EventPipeline,
+  type EventPipelineOptions,
+  type EventRecording,
+  Outbox,
+  type OutboxMeta,
+  parseRetention,
+  RETENTION_DEFAULTS,
+  ReaderKeyStore,
+  type RetentionConfig,
+  UploadedIndex,
+  Uploader,
+} from './events/index.js';
 export * from './media/index.js';
 export {
   CAMERA_OFFLINE,

@@ -187,6 +187,34 @@ describe('pipeline retention', () => {
     q.close();
   });
 
+  it('restart-safe: a new pipeline over the same directory uploads what the last one sealed', async () => {
+    const device = await WebCryptoSigner.generate();
+    const rk = await reader();
+    const dataDir = fresh();
+    const a = new EventPipeline({ dataDir, device, recipients: () => [rk], retentionEveryMs: 0 });
+    const sealed = await a.handle(rec(Date.now()));
+    await a.idle();
+    assert.equal(a.outbox.count, 2, 'no sink: the blobs wait');
+    a.close();
+    const puts: string[] = [];
+    const b = new EventPipeline({
+      dataDir,
+      device,
+      recipients: () => [rk],
+      retentionEveryMs: 0,
+      sink: { put: async (id) => void puts.push(id), delete: async () => {} },
+    });
+    await b.idle();
+    assert.deepEqual(
+      puts,
+      [sealed?.clip?.id, sealed?.event?.id],
+      'oldest first: the clip, then its event record',
+    );
+    assert.equal(b.outbox.count, 0);
+    assert.equal(b.uploaded.count, 2);
+    b.close();
+  });
+
   it('no reader keys: nothing sealed, logged once', async () => {
     const { log, lines } = recordingLog();
     const p = new EventPipeline({

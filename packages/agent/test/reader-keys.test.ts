@@ -159,6 +159,12 @@ describe('reader/key', () => {
       assert.deepEqual([...(m.readers ?? [])].sort(), [owner.id, clips.id].sort());
     }
     assert.ok(!list.some((m) => m.readers?.includes(noClips.id)));
+    // The sink comes later (the blob store's client): the outbox drains into it.
+    const put: string[] = [];
+    agent.events.setSink({ put: async (id) => void put.push(id), delete: async () => {} });
+    await agent.events.idle();
+    assert.deepEqual(put.sort(), list.map((m) => m.id).sort());
+    assert.equal(agent.events.outbox.count, 0);
   });
 
   it('control: the member refused for want of clips is accepted once granted clips', async () => {

@@ -21,6 +21,7 @@ import {
   MAX_CLIP_RECIPIENTS,
   parseJson,
   type ReaderKey,
+  type Scope,
   verifyReaderKey,
 } from '@hearth/protocol';
 import { readPrivateFile, writePrivateFile } from '../device/files.js';
@@ -36,13 +37,23 @@ export class ReaderKeyStore {
   private constructor(
     private readonly path: string,
     private readonly keys: Map<string, ReaderKey>,
+    private readonly scope: Scope,
   ) {}
 
   /**
    * Load `<dataDir>/readers.json` (none yet: empty). Each key's signature is checked again; a
    * damaged file is refused (ConfigError) rather than silently emptied.
    */
-  static async load(dataDir: string): Promise<ReaderKeyStore> {
+  static async load(
+    dataDir: string,
+    o: {
+      /**
+       * TEST ONLY: check this scope instead of `clips` (the control of the reader-key tests: a
+       * store that checks the wrong scope lets a member without `clips` read recordings).
+       */
+      scopeForTests?: Scope;
+    } = {},
+  ): Promise<ReaderKeyStore> {
     const path = readersPath(dataDir);
     const raw = readPrivateFile(path);
     const keys = new Map<string, ReaderKey>();
@@ -62,7 +73,7 @@ export class ReaderKeyStore {
         throw e;
       }
     }
-    return new ReaderKeyStore(path, keys);
+    return new ReaderKeyStore(path, keys, o.scopeForTests ?? 'clips');
   }
 
   get size(): number {
@@ -82,7 +93,7 @@ export class ReaderKeyStore {
   async register(from: string, rkText: string, acl: Acl | undefined, now: number): Promise<ReaderKey> {
     if (!acl) throw new AccessError('E_NO_GRANT', 'the device is not paired');
     // The grant first: a stranger learns nothing about its key's validity.
-    const d = acl.authorize(from, 'clips', now);
+    const d = acl.authorize(from, this.scope, now);
     if (!d.allowed) throw d.error;
     const rk = decodeReaderKey(rkText);
     await verifyReaderKey(rk, from);
@@ -113,7 +124,7 @@ export class ReaderKeyStore {
     if (!acl) return [];
     const out: ReaderKey[] = [];
     for (const [k, rk] of [...this.keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      if (acl.authorize(k, 'clips', now, camera).allowed) out.push(rk);
+      if (acl.authorize(k, this.scope, now, camera).allowed) out.push(rk);
       if (out.length >= MAX_CLIP_RECIPIENTS) break;
     }
     return out;
