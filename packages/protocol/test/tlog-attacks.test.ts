@@ -461,4 +461,39 @@ describe('tlog attacks: a hostile server relaying the log to the viewer (LogMoni
     );
     await assert.rejects(m.update('nobody', await honest(l, 0)), RangeError);
   });
+
+  it("reading older entries again: any range checked against the verified checkpoint; reordered, altered or another tree's entries are E_LOG_PROOF (control: without the inclusion check they are shown)", async () => {
+    const { l, s } = await deviceLog(D, 9);
+    const m = await monitorAt(l, s, 9);
+    const page = await l.fetch(3, 9);
+    const first3 = { start: 3, entries: page.entries.slice(0, 3), proofs: page.proofs.slice(0, 3) };
+    const r = await m.read(D, first3);
+    assert.ok(r.ok);
+    if (r.ok)
+      assert.deepEqual(
+        r.entries.map((e) => (e.k === 'config/change' ? e.field : '')),
+        ['f3', 'f4', 'f5'],
+      );
+    const swapped = { ...first3, entries: [first3.entries[1]!, first3.entries[0]!, first3.entries[2]!] };
+    const bad = await m.read(D, swapped);
+    assert.equal(!bad.ok && bad.tampered, 'E_LOG_PROOF');
+    // entries of the same size from another tree, each with its own valid proof there
+    const { l: fork } = await deviceLog(D, 9, s, 'x');
+    const other = await fork.fetch(3, 9);
+    const r2 = await m.read(D, {
+      start: 3,
+      entries: other.entries.slice(0, 3),
+      proofs: other.proofs.slice(0, 3),
+    });
+    assert.equal(!r2.ok && r2.tampered, 'E_LOG_PROOF');
+    assert.deepEqual(
+      m.alarms(D).map((a) => a.tampered),
+      ['E_LOG_PROOF', 'E_LOG_PROOF'],
+    );
+    const weak = await monitorAt(l, s, 9, broken('inclusion'));
+    assert.ok((await weak.read(D, swapped)).ok);
+    const fresh = new LogMonitor();
+    fresh.addDevice(D, s.publicKey);
+    await assert.rejects(fresh.read(D, first3), RangeError);
+  });
 });

@@ -29,7 +29,13 @@ import type { Checkpoint } from './checkpoint.js';
 import { logOrigin } from './checkpoint.js';
 import { type CosignedCheckpoint, type CosignerKey, openCosigned } from './cosignature.js';
 import { decodeLogEntry, type LogEntry } from './entry.js';
-import { compareCheckpoints, type FetchedEntries, verifyAdvance, verifyEntryRange } from './witness.js';
+import {
+  compareCheckpoints,
+  type FetchedEntries,
+  verifyAdvance,
+  verifyEntries,
+  verifyEntryRange,
+} from './witness.js';
 
 /** A cosigned checkpoint another of the owner's devices published (gossip), relayed by the server. */
 export interface WitnessedCheckpoint {
@@ -75,6 +81,20 @@ export type LogVerdict =
       readonly attack: boolean;
     };
 
+/** A tampered verdict. */
+export type LogTampered = Extract<LogVerdict, { ok: false }>;
+
+/** The verdict on entries read again ({@link LogMonitor.read}). */
+export type LogEntriesVerdict =
+  | {
+      readonly ok: true;
+      /** The size of the verified checkpoint the entries were checked against. */
+      readonly size: number;
+      readonly start: number;
+      readonly entries: readonly LogEntry[];
+    }
+  | LogTampered;
+
 /**
  * The checks the monitor runs, by default those of witness.ts and cosignature.ts. Injectable so that
  * tests can show, with one check deliberately broken, that each attack test can fail.
@@ -84,6 +104,7 @@ export interface LogChecks {
   readonly advance: typeof verifyAdvance;
   readonly entries: typeof verifyEntryRange;
   readonly compare: typeof compareCheckpoints;
+  readonly inclusion: typeof verifyEntries;
 }
 
 /** The real checks. */
@@ -92,6 +113,7 @@ export const LOG_CHECKS: LogChecks = {
   advance: verifyAdvance,
   entries: verifyEntryRange,
   compare: compareCheckpoints,
+  inclusion: verifyEntries,
 };
 
 /** Most alarms kept per device (the oldest are dropped first). */
@@ -104,7 +126,7 @@ interface DeviceLog {
   readonly publicKey: Uint8Array;
   readonly witnesses: readonly CosignerKey[];
   state: Checkpoint | undefined;
-  readonly alarms: Extract<LogVerdict, { ok: false }>[];
+  readonly alarms: LogTampered[];
 }
 
 /** The last verified checkpoint of each paired device's log, and verdicts on what the server relays. */
@@ -140,7 +162,7 @@ export class LogMonitor {
   }
 
   /** The tampered verdicts seen for `deviceId`, oldest first (at most MAX_LOG_ALARMS). */
-  alarms(deviceId: string): readonly Extract<LogVerdict, { ok: false }>[] {
+  alarms(deviceId: string): readonly LogTampered[] {
     return [...(this.devices.get(deviceId)?.alarms ?? [])];
   }
 
@@ -159,11 +181,40 @@ export class LogMonitor {
       verdict = { ok: false, tampered: e.code, reason: e.message, attack: isPossibleAttack(e) };
     }
     if (verdict.ok) d.state = verdict.checkpoint;
-    else {
-      d.alarms.push(verdict);
-      if (d.alarms.length > MAX_LOG_ALARMS) d.alarms.shift();
-    }
+    else this.alarm(d, verdict);
     return verdict;
+  }
+
+  /**
+   * Verify entries the viewer reads again (its log screen after a restart, a page of older entries):
+   * any range `fetched.start`.. of the last verified checkpoint, each with its inclusion proof in it,
+   * so none of the range is dropped, reordered, altered or inserted. Never throws for what the server
+   * sent; throws RangeError for a device with no verified checkpoint yet (call `update` first).
+   */
+  async read(deviceId: string, fetched: FetchedEntries): Promise<LogEntriesVerdict> {
+    const d = this.devices.get(deviceId);
+    const state = d?.state;
+    if (!d || !state)
+      throw new RangeError(`no verified checkpoint of device ${deviceId} to read entries against`);
+    try {
+      await this.checks.inclusion(state, fetched);
+      return {
+        ok: true,
+        size: state.size,
+        start: fetched.start,
+        entries: fetched.entries.map(decodeLogEntry),
+      };
+    } catch (e) {
+      if (!(e instanceof HearthError)) throw e;
+      const v = { ok: false, tampered: e.code, reason: e.message, attack: isPossibleAttack(e) } as const;
+      this.alarm(d, v);
+      return v;
+    }
+  }
+
+  private alarm(d: DeviceLog, v: LogTampered): void {
+    d.alarms.push(v);
+    if (d.alarms.length > MAX_LOG_ALARMS) d.alarms.shift();
   }
 
   private async check(d: DeviceLog, u: LogUpdate): Promise<LogVerdict> {
