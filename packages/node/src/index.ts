@@ -5,7 +5,9 @@
  * - The key file format of Ed25519 identities (PKCS#8 PEM), with the older formats migrated.
  * - The logger type.
  * - The WebSocket client with certificate pinning.
+ * - The sealed-blob chunk AEAD on node:crypto (`nodeChunkAead`).
  */
+export { nodeChunkAead } from './chunk-aead.js';
 export {
   decodeKeyFile,
   encodeKeyFile,

@@ -39,6 +39,7 @@ import {
 import { type ClipMeta, checkClipMeta, clipHour, openClipMeta, sealClipMeta } from './meta.js';
 import { type ReaderKey, verifyReaderKey } from './reader-key.js';
 import {
+  type ChunkAead,
   CLIP_CHUNK_BYTES,
   CLIP_KEY_BYTES,
   CLIP_SALT_BYTES,
@@ -69,6 +70,8 @@ export interface BlobSealOptions {
    * extra fields), so it can never pass for a real one. Never set it outside a test.
    */
   __testOnly_clearMeta?: boolean;
+  /** The chunk AEAD (same bytes), e.g. `@hearth/node` `nodeChunkAead` on the device; WebCrypto by default. */
+  aead?: ChunkAead;
 }
 
 /** What the viewer asks of a blob when opening it. */
@@ -76,6 +79,8 @@ export interface BlobOpenOptions extends ClipHeaderExpectation {
   reader: ClipReader;
   /** When set, the blob must be for this camera (checked inside the metadata box, E_BAD_BINDING). */
   camera?: string;
+  /** The chunk AEAD (same bytes); WebCrypto by default. */
+  aead?: ChunkAead;
 }
 
 function frame(ct: Uint8Array): Uint8Array {
@@ -122,7 +127,7 @@ export class BlobSealer {
     if (fromB64u(id, 16).length !== 16) throw new ProtocolError('E_DECODE', 'clip: id must be 16 bytes');
     const contentKey = env.random(CLIP_KEY_BYTES);
     const salt = env.random(CLIP_SALT_BYTES);
-    const stream = await StreamSealer.create(contentKey, salt, o.maxChunkBytes ?? CLIP_CHUNK_BYTES);
+    const stream = await StreamSealer.create(contentKey, salt, o.maxChunkBytes ?? CLIP_CHUNK_BYTES, o.aead);
     return new BlobSealer(o, sorted, stream, contentKey, salt, id, env);
   }
 
@@ -230,14 +235,14 @@ export class BlobOpener {
   static async create(
     header: VerifiedClipHeader,
     contentKey: Uint8Array,
-    o: { camera?: string } = {},
+    o: { camera?: string; aead?: ChunkAead } = {},
   ): Promise<BlobOpener> {
     try {
       const salt = fromB64u(header.salt, 16);
       const meta = await openClipMeta(contentKey, salt, header.m, clipMetaAad(header), header.hr);
       if (o.camera !== undefined && !constantTimeEqual(utf8(meta.cam), utf8(o.camera)))
         throw new VerificationError('E_BAD_BINDING', 'clip: for another camera');
-      const stream = await StreamOpener.create(contentKey, salt, header.cs, header.n);
+      const stream = await StreamOpener.create(contentKey, salt, header.cs, header.n, o.aead);
       return new BlobOpener(header, meta, stream);
     } finally {
       wipe(contentKey);
