@@ -13,7 +13,8 @@
  *
  * Every request carries `authorization: Hearth <token>` (protocol `blobs.ts`). Order of checks:
  * per-address rate, route and names, token (signature, method, path, time window), per-signer
- * rate, replay cache (only signed requests reach it), body hash, then who may do what. Failures
+ * rate, who may do what, then the replay cache (only callers allowed to do what they ask reach
+ * it), body hash, then the action. Failures
  * answer `{code, message}` with the status of the code ({@link httpStatus}).
  */
 import { createHash } from 'node:crypto';
@@ -98,6 +99,8 @@ interface Caller {
   device: boolean;
   /** The signer's key text. */
   key: string;
+  /** Record the request's nonce (E_REPLAY, E_STALE); called once the caller is known to be allowed. */
+  admit(): void;
 }
 
 /** The blob routes over one {@link BlobStore}. */
@@ -183,27 +186,33 @@ export class BlobHttp {
     // --- who is asking
     let caller: Caller;
     const auth = req.headers.authorization;
-    if (this.off.access && !auth) caller = { device: true, key: '(unguarded)' };
+    if (this.off.access && !auth) caller = { device: true, key: '(unguarded)', admit: () => {} };
     else {
       if (typeof auth !== 'string' || !auth.startsWith('Hearth '))
         throw new VerificationError('E_AUTH', 'blob request: no `authorization: Hearth <token>`');
       const v = await this.verifyToken(auth.slice(7), method, url);
       if (!this.take(this.signers, v.keyText, c.requestsPerSecond, c.requestBurst))
         throw new LimitError('E_RATE_LIMITED', 'too many blob requests from this key');
-      if (!this.off.replay) {
-        const verdict = this.replay.check(`${v.keyText}/${v.nonce}`, v.ts, this.now());
-        if (verdict === 'replay') throw new VerificationError('E_REPLAY', 'blob request: nonce already used');
-        if (verdict === 'stale')
-          throw new VerificationError('E_STALE', 'blob request: older than the replay window');
-      }
+      const nonceKey = `${v.keyText}/${v.nonce}`;
       caller = {
         device: v.kind === 'device' && deviceIdFromKey(v.key) === route.dev,
         key: v.keyText,
+        admit: () => {
+          if (this.off.replay) return;
+          const verdict = this.replay.check(nonceKey, v.ts, this.now());
+          if (verdict === 'replay')
+            throw new VerificationError('E_REPLAY', 'blob request: nonce already used');
+          if (verdict === 'stale')
+            throw new VerificationError('E_STALE', 'blob request: older than the replay window');
+        },
       };
       (req as { blobBh?: string }).blobBh = v.bh;
     }
     const bh = (req as { blobBh?: string }).blobBh;
     if (this.off.access) caller.device = true;
+    // The replay cache only takes requests of callers allowed to do what they ask (the device now,
+    // readers and owners once their ticket is found), so strangers' floods cannot evict its nonces.
+    if (caller.device) caller.admit();
 
     switch (route.r) {
       case 'blob':
@@ -414,6 +423,7 @@ export class BlobHttp {
       if (caller.device) throw new ProtocolError('E_NOT_FOUND', 'no such blob');
       throw new AccessError('E_NO_GRANT', 'not a reader of this blob');
     }
+    if (!caller.device) caller.admit();
     const got = await this.store.get(dev, id);
     if (!got) throw new ProtocolError('E_NOT_FOUND', 'no such blob');
     res.writeHead(200, {
@@ -439,6 +449,7 @@ export class BlobHttp {
         if (caller.device) throw new ProtocolError('E_NOT_FOUND', 'no such blob');
         throw new AccessError('E_NO_GRANT', 'not an owner of this blob');
       }
+      if (!caller.device) caller.admit();
       await this.store.delete(dev, id);
     });
     res.writeHead(204).end();
@@ -450,6 +461,7 @@ export class BlobHttp {
         const t = await this.store.latestTicket(dev);
         if (!t?.owners.includes(caller.key as never))
           throw new AccessError('E_NO_GRANT', "not an owner of the device's newest ticket");
+        caller.admit();
       }
       await this.store.deleteAll(dev);
     });
@@ -462,6 +474,8 @@ export class BlobHttp {
     const blobs = all
       .filter((m) => this.may(m.ticket, caller, 'readers'))
       .map((m) => ({ id: m.id, kind: m.kind, hr: m.hr, size: m.size }));
+    // An empty listing tells a stranger nothing, and its nonce is not worth a cache entry.
+    if (!caller.device && blobs.length > 0) caller.admit();
     json(res, 200, { blobs });
   }
 
