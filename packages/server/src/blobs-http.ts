@@ -82,6 +82,8 @@ export interface BlobTestHooks {
   now?: () => number;
 }
 
+/** An upload that sends nothing for this long is cut (ms). */
+const STALL_MS = 30_000;
 /** Most signer and address buckets kept (the oldest goes first). */
 const MAX_BUCKETS = 16_384;
 /** Largest body of a request that is not a PUT (a ticket, or nothing). */
@@ -371,6 +373,8 @@ export class BlobHttp {
           throw new LimitError('E_QUOTA', "the device's blob quota is spent");
       }
       const body = req as AsyncIterable<Uint8Array>;
+      // A stalled upload holds a staging file and the device's lock: cut it.
+      req.setTimeout(STALL_MS, () => req.destroy(new Error('upload stalled')));
       if (this.off.digest) {
         const own = await withOwnDigest(t, body);
         await this.store.put(dev, id, own.ticket, own.body);

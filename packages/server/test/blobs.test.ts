@@ -250,6 +250,56 @@ describe('blob store: round trip', () => {
   });
 });
 
+describe('blob store: rules', () => {
+  it('erasing a device takes an owner of its newest ticket, not of an older one', async () => {
+    const s = await server();
+    try {
+      const dev = await party('device');
+      const old = await party('user');
+      const cur = await party('user');
+      await seed(s, dev, { owners: [old.key] });
+      await seed(s, dev, { owners: [cur.key] });
+      const d = devOf(dev);
+      assert.equal((await call(s, 'DELETE', `/v1/blobs/${d}`, { as: old })).code, 'E_NO_GRANT');
+      assert.equal((await call(s, 'DELETE', `/v1/blobs/${d}`, { as: cur })).status, 204);
+      assert.equal(existsSync(join(s.dir, 'blobs', d)), false);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('parallel uploads cannot overrun the quota together (one at a time per device)', async () => {
+    const s = await server({}, { quotaCount: 2 });
+    try {
+      const dev = await party('device');
+      const bodies = [0, 1, 2, 3].map(() => new Uint8Array(randomBytes(50_000)));
+      const rs = await Promise.all(bodies.map(async (b) => put(s, dev, await ticket(dev, b), b)));
+      assert.deepEqual(rs.map((r) => r.status).sort(), [201, 201, 507, 507]);
+      const u = await call(s, 'GET', `/v1/blobs/${devOf(dev)}/usage`, { as: dev });
+      assert.equal(JSON.parse(new TextDecoder().decode(u.bytes)).count, 2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the same ID with other bytes is refused (E_BAD_STATE); the device may not list with a bad query (E_SCHEMA)', async () => {
+    const s = await server();
+    try {
+      const dev = await party('device');
+      const { t } = await seed(s, dev);
+      const other = new Uint8Array(randomBytes(10));
+      assert.equal((await put(s, dev, await ticket(dev, other, { id: t.id }), other)).code, 'E_BAD_STATE');
+      assert.equal((await call(s, 'GET', `/v1/blobs/${t.dev}?kind=movie`, { as: dev })).code, 'E_SCHEMA');
+      assert.equal(
+        (await call(s, 'GET', `/v1/blobs/${t.dev}/usage`, { as: await party('user') })).code,
+        'E_SCOPE',
+      );
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 /** Store one blob readable by `reader` on `s`; returns its ticket and body. */
 async function seed(s: Srv, dev: Party, over: Partial<BlobTicketInput> = {}) {
   const body = new Uint8Array(randomBytes(4096));
