@@ -29,6 +29,7 @@ import {
   deviceIdFromKey,
   ERRORS,
   type ErrorCode,
+  encodeBlobTicket,
   HearthError,
   InternalError,
   isBlobId,
@@ -187,6 +188,7 @@ export class BlobHttp {
 
     // --- who is asking
     let caller: Caller;
+    let bh: string | undefined;
     const auth = req.headers.authorization;
     if (this.off.access && !auth) caller = { device: true, key: '(unguarded)', admit: () => {} };
     else {
@@ -208,9 +210,8 @@ export class BlobHttp {
             throw new VerificationError('E_STALE', 'blob request: older than the replay window');
         },
       };
-      (req as { blobBh?: string }).blobBh = v.bh;
+      bh = v.bh;
     }
-    const bh = (req as { blobBh?: string }).blobBh;
     if (this.off.access) caller.device = true;
     // The replay cache only takes requests of callers allowed to do what they ask (the device now,
     // readers and owners once their ticket is found), so strangers' floods cannot evict its nonces.
@@ -361,9 +362,13 @@ export class BlobHttp {
     const status = await this.locked(dev, async () => {
       const old = await this.store.getTicket(dev, id);
       if (old && old.sha === t.sha) {
+        // The same upload again (a retry after a lost answer) is fine; another ticket needs a higher seq.
         if (t.seq > old.seq) await this.store.setTicket(dev, id, t);
-        else if (t.seq < old.seq && !this.off.seq)
-          throw new AccessError('E_STALE_TICKET', `blob ticket seq ${t.seq} is below the stored ${old.seq}`);
+        else if (!this.off.seq && (t.seq < old.seq || encodeBlobTicket(t) !== encodeBlobTicket(old)))
+          throw new AccessError(
+            'E_STALE_TICKET',
+            `blob ticket seq ${t.seq} is not above the stored ${old.seq}`,
+          );
         return 200;
       }
       if (old) throw new ProtocolError('E_BAD_STATE', 'a blob of this ID exists with other content');

@@ -282,11 +282,18 @@ describe('blob store: rules', () => {
     }
   });
 
-  it('the same ID with other bytes is refused (E_BAD_STATE); the device may not list with a bad query (E_SCHEMA)', async () => {
+  it('re-uploads follow seq (E_STALE_TICKET); the same ID with other bytes is refused (E_BAD_STATE); the device may not list with a bad query (E_SCHEMA)', async () => {
     const s = await server();
     try {
       const dev = await party('device');
-      const { t } = await seed(s, dev);
+      const { t, body } = await seed(s, dev);
+      // Re-uploading the same bytes: a higher seq replaces the ticket, a lower or another one at the same seq is refused.
+      assert.equal((await put(s, dev, await ticket(dev, body, { id: t.id, seq: 2 }), body)).status, 200);
+      assert.equal((await put(s, dev, t, body)).code, 'E_STALE_TICKET');
+      assert.equal(
+        (await put(s, dev, await ticket(dev, body, { id: t.id, seq: 2, kind: 'event' }), body)).code,
+        'E_STALE_TICKET',
+      );
       const other = new Uint8Array(randomBytes(10));
       assert.equal((await put(s, dev, await ticket(dev, other, { id: t.id }), other)).code, 'E_BAD_STATE');
       assert.equal((await call(s, 'GET', `/v1/blobs/${t.dev}?kind=movie`, { as: dev })).code, 'E_SCHEMA');
