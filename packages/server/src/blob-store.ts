@@ -94,6 +94,8 @@ export class FileBlobStore implements BlobStore {
   readonly root: string;
   /** Per device, the blobs it holds (loaded from disk on first use, then kept in step). */
   private readonly index = new Map<string, Promise<Map<string, BlobMeta>>>();
+  /** Staging files being written now (a scan leaves these alone). */
+  private readonly staging = new Set<string>();
 
   constructor(
     dataDir: string,
@@ -121,31 +123,42 @@ export class FileBlobStore implements BlobStore {
     return d;
   }
 
+  /**
+   * The device's index. Only devices with a directory stay cached, so requests naming random
+   * device IDs cost a failed readdir each and no memory.
+   */
   private loadIndex(dev: string): Promise<Map<string, BlobMeta>> {
     let p = this.index.get(dev);
     if (!p) {
-      p = this.scan(dev);
+      const scanned = this.scan(dev);
+      p = scanned.then((r) => r.blobs);
       this.index.set(dev, p);
-      p.catch(() => this.index.delete(dev));
+      const drop = () => {
+        if (this.index.get(dev) === p) this.index.delete(dev);
+      };
+      scanned.then((r) => {
+        if (!r.exists) drop();
+      }, drop);
     }
     return p;
   }
 
   /** Read a device's directory: every blob with a valid ticket; staging files and orphans are removed. */
-  private async scan(dev: string): Promise<Map<string, BlobMeta>> {
+  private async scan(dev: string): Promise<{ blobs: Map<string, BlobMeta>; exists: boolean }> {
     const out = new Map<string, BlobMeta>();
     const d = this.devDir(dev);
     let names: string[];
     try {
       names = await readdir(d);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { blobs: out, exists: false };
       throw e;
     }
     const set = new Set(names);
     for (const n of names) {
       if (n.startsWith(TMP_PREFIX)) {
-        await unlink(join(d, n)).catch(() => {});
+        // Left by a crash; not one being written now.
+        if (!this.staging.has(join(d, n))) await unlink(join(d, n)).catch(() => {});
         continue;
       }
       if (!n.endsWith(TICKET_SUFFIX)) continue;
@@ -162,7 +175,7 @@ export class FileBlobStore implements BlobStore {
     }
     // Blobs without a ticket (a crash after the blob's rename, before the ticket's) are not visible.
     for (const n of names) if (isBlobId(n) && !out.has(n)) await unlink(join(d, n)).catch(() => {});
-    return out;
+    return { blobs: out, exists: true };
   }
 
   private async readTicket(path: string): Promise<BlobTicket | undefined> {
@@ -177,8 +190,12 @@ export class FileBlobStore implements BlobStore {
     const target = this.file(dev, id);
     const d = await this.ensureDir(dev);
     const tmp = join(d, `${TMP_PREFIX}${randomBytes(12).toString('hex')}`);
-    const fh = await open(tmp, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o600);
+    this.staging.add(tmp);
     let ok = false;
+    const fh = await open(tmp, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o600).catch((e) => {
+      this.staging.delete(tmp);
+      throw e;
+    });
     try {
       const h = createHash('sha256');
       let n = 0;
@@ -195,18 +212,40 @@ export class FileBlobStore implements BlobStore {
         throw new VerificationError('E_BLOB_DIGEST', "blob: body's SHA-256 differs from its ticket");
       await fh.sync();
       await fh.close();
-      const idx = await this.loadIndex(dev);
       await rename(tmp, target);
-      await writeAtomic(`${target}${TICKET_SUFFIX}`, encodeBlobTicket(ticket), d);
-      await writeAtomic(join(d, LATEST), encodeBlobTicket(ticket), d);
+      await this.writeAtomic(`${target}${TICKET_SUFFIX}`, encodeBlobTicket(ticket), d);
+      await this.writeAtomic(join(d, LATEST), encodeBlobTicket(ticket), d);
       await fsyncDir(d);
-      idx.set(id, meta(ticket));
       ok = true;
+      // After the files: a scan started now finds the blob, and an index already held gets it.
+      (await this.loadIndex(dev)).set(id, meta(ticket));
     } finally {
       if (!ok) {
         await fh.close().catch(() => {});
         await unlink(tmp).catch(() => {});
       }
+      this.staging.delete(tmp);
+    }
+  }
+
+  /** Write `text` to `path` atomically (staging file in `dir`, fsync, rename). The caller fsyncs `dir`. */
+  private async writeAtomic(path: string, text: string, dir: string): Promise<void> {
+    const tmp = join(dir, `${TMP_PREFIX}${randomBytes(12).toString('hex')}`);
+    this.staging.add(tmp);
+    try {
+      const fh = await open(tmp, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o600);
+      try {
+        await fh.writeFile(text);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, path);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw e;
+    } finally {
+      this.staging.delete(tmp);
     }
   }
 
@@ -236,8 +275,8 @@ export class FileBlobStore implements BlobStore {
     const idx = await this.loadIndex(dev);
     if (!idx.has(id)) return false;
     const d = this.devDir(dev);
-    await writeAtomic(`${target}${TICKET_SUFFIX}`, encodeBlobTicket(ticket), d);
-    await writeAtomic(join(d, LATEST), encodeBlobTicket(ticket), d);
+    await this.writeAtomic(`${target}${TICKET_SUFFIX}`, encodeBlobTicket(ticket), d);
+    await this.writeAtomic(join(d, LATEST), encodeBlobTicket(ticket), d);
     await fsyncDir(d);
     idx.set(id, meta(ticket));
     return true;
@@ -301,20 +340,4 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-/** Write `text` to `path` atomically (temporary file in `dir`, fsync, rename). The caller fsyncs `dir`. */
-async function writeAtomic(path: string, text: string, dir: string): Promise<void> {
-  const tmp = join(dir, `${TMP_PREFIX}${randomBytes(12).toString('hex')}`);
-  const fh = await open(tmp, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o600);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  await fh.close();
-  await rename(tmp, path);
 }

@@ -13,7 +13,8 @@
  *
  * Every request carries `authorization: Hearth <token>` (protocol `blobs.ts`). Order of checks:
  * per-address rate, route and names, token (signature, method, path, time window), per-signer
- * rate, replay cache (only signed requests reach it), body hash, then who may do what. Failures
+ * rate, who may do what, then the replay cache (only callers allowed to do what they ask reach
+ * it), body hash, then the action. Failures
  * answer `{code, message}` with the status of the code ({@link httpStatus}).
  */
 import { createHash } from 'node:crypto';
@@ -28,6 +29,7 @@ import {
   deviceIdFromKey,
   ERRORS,
   type ErrorCode,
+  encodeBlobTicket,
   HearthError,
   InternalError,
   isBlobId,
@@ -81,6 +83,8 @@ export interface BlobTestHooks {
   now?: () => number;
 }
 
+/** An upload that sends nothing for this long is cut (ms). */
+const STALL_MS = 30_000;
 /** Most signer and address buckets kept (the oldest goes first). */
 const MAX_BUCKETS = 16_384;
 /** Largest body of a request that is not a PUT (a ticket, or nothing). */
@@ -98,6 +102,8 @@ interface Caller {
   device: boolean;
   /** The signer's key text. */
   key: string;
+  /** Record the request's nonce (E_REPLAY, E_STALE); called once the caller is known to be allowed. */
+  admit(): void;
 }
 
 /** The blob routes over one {@link BlobStore}. */
@@ -182,28 +188,34 @@ export class BlobHttp {
 
     // --- who is asking
     let caller: Caller;
+    let bh: string | undefined;
     const auth = req.headers.authorization;
-    if (this.off.access && !auth) caller = { device: true, key: '(unguarded)' };
+    if (this.off.access && !auth) caller = { device: true, key: '(unguarded)', admit: () => {} };
     else {
       if (typeof auth !== 'string' || !auth.startsWith('Hearth '))
         throw new VerificationError('E_AUTH', 'blob request: no `authorization: Hearth <token>`');
       const v = await this.verifyToken(auth.slice(7), method, url);
       if (!this.take(this.signers, v.keyText, c.requestsPerSecond, c.requestBurst))
         throw new LimitError('E_RATE_LIMITED', 'too many blob requests from this key');
-      if (!this.off.replay) {
-        const verdict = this.replay.check(`${v.keyText}/${v.nonce}`, v.ts, this.now());
-        if (verdict === 'replay') throw new VerificationError('E_REPLAY', 'blob request: nonce already used');
-        if (verdict === 'stale')
-          throw new VerificationError('E_STALE', 'blob request: older than the replay window');
-      }
+      const nonceKey = `${v.keyText}/${v.nonce}`;
       caller = {
         device: v.kind === 'device' && deviceIdFromKey(v.key) === route.dev,
         key: v.keyText,
+        admit: () => {
+          if (this.off.replay) return;
+          const verdict = this.replay.check(nonceKey, v.ts, this.now());
+          if (verdict === 'replay')
+            throw new VerificationError('E_REPLAY', 'blob request: nonce already used');
+          if (verdict === 'stale')
+            throw new VerificationError('E_STALE', 'blob request: older than the replay window');
+        },
       };
-      (req as { blobBh?: string }).blobBh = v.bh;
+      bh = v.bh;
     }
-    const bh = (req as { blobBh?: string }).blobBh;
     if (this.off.access) caller.device = true;
+    // The replay cache only takes requests of callers allowed to do what they ask (the device now,
+    // readers and owners once their ticket is found), so strangers' floods cannot evict its nonces.
+    if (caller.device) caller.admit();
 
     switch (route.r) {
       case 'blob':
@@ -350,9 +362,13 @@ export class BlobHttp {
     const status = await this.locked(dev, async () => {
       const old = await this.store.getTicket(dev, id);
       if (old && old.sha === t.sha) {
+        // The same upload again (a retry after a lost answer) is fine; another ticket needs a higher seq.
         if (t.seq > old.seq) await this.store.setTicket(dev, id, t);
-        else if (t.seq < old.seq && !this.off.seq)
-          throw new AccessError('E_STALE_TICKET', `blob ticket seq ${t.seq} is below the stored ${old.seq}`);
+        else if (!this.off.seq && (t.seq < old.seq || encodeBlobTicket(t) !== encodeBlobTicket(old)))
+          throw new AccessError(
+            'E_STALE_TICKET',
+            `blob ticket seq ${t.seq} is not above the stored ${old.seq}`,
+          );
         return 200;
       }
       if (old) throw new ProtocolError('E_BAD_STATE', 'a blob of this ID exists with other content');
@@ -362,6 +378,8 @@ export class BlobHttp {
           throw new LimitError('E_QUOTA', "the device's blob quota is spent");
       }
       const body = req as AsyncIterable<Uint8Array>;
+      // A stalled upload holds a staging file and the device's lock: cut it.
+      req.setTimeout(STALL_MS, () => req.destroy(new Error('upload stalled')));
       if (this.off.digest) {
         const own = await withOwnDigest(t, body);
         await this.store.put(dev, id, own.ticket, own.body);
@@ -414,6 +432,7 @@ export class BlobHttp {
       if (caller.device) throw new ProtocolError('E_NOT_FOUND', 'no such blob');
       throw new AccessError('E_NO_GRANT', 'not a reader of this blob');
     }
+    if (!caller.device) caller.admit();
     const got = await this.store.get(dev, id);
     if (!got) throw new ProtocolError('E_NOT_FOUND', 'no such blob');
     res.writeHead(200, {
@@ -439,6 +458,7 @@ export class BlobHttp {
         if (caller.device) throw new ProtocolError('E_NOT_FOUND', 'no such blob');
         throw new AccessError('E_NO_GRANT', 'not an owner of this blob');
       }
+      if (!caller.device) caller.admit();
       await this.store.delete(dev, id);
     });
     res.writeHead(204).end();
@@ -450,6 +470,7 @@ export class BlobHttp {
         const t = await this.store.latestTicket(dev);
         if (!t?.owners.includes(caller.key as never))
           throw new AccessError('E_NO_GRANT', "not an owner of the device's newest ticket");
+        caller.admit();
       }
       await this.store.deleteAll(dev);
     });
@@ -462,6 +483,8 @@ export class BlobHttp {
     const blobs = all
       .filter((m) => this.may(m.ticket, caller, 'readers'))
       .map((m) => ({ id: m.id, kind: m.kind, hr: m.hr, size: m.size }));
+    // An empty listing tells a stranger nothing, and its nonce is not worth a cache entry.
+    if (!caller.device && blobs.length > 0) caller.admit();
     json(res, 200, { blobs });
   }
 

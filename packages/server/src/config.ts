@@ -103,6 +103,11 @@ const blobsSchema = z
     quotaBytes: posInt.default(1024 * 1024 * 1024),
     /** Per device: most blobs stored. */
     quotaCount: posInt.default(100_000),
+    /**
+     * Longest a whole blob upload may take (ms): the server's request timeout when the store is
+     * on (30 s otherwise). An upload that stalls for 30 s is cut whatever this says.
+     */
+    uploadTimeoutMs: posInt.default(600_000),
     /** Accepted clock difference of a request token, either way (ms). */
     maxSkewMs: posInt.max(3_600_000).default(5 * 60_000),
     /** Most request nonces remembered (the replay cache; oldest evicted first). */

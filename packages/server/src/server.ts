@@ -331,7 +331,9 @@ export async function startServer(
 
     server = tls ? createHttps({ cert: tls.cert, key: tls.key }, handler) : createHttp(handler);
     server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+    // A blob upload (up to blobs.maxBlobBytes) may take longer than 30 s on a home uplink; routes
+    // other than PUT /v1/blobs read no body, and a stalled upload is cut after 30 s (blobs-http.ts).
+    server.requestTimeout = c.blobs.enabled ? Math.max(30_000, c.blobs.uploadTimeoutMs) : 30_000;
     const sockets = new Set<Socket>();
     server.on('connection', (s: Socket) => {
       sockets.add(s);

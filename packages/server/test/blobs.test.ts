@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -17,12 +18,21 @@ import {
   encodeBlobTicket,
   encodeBlobTicketHeader,
   encodeId,
+  isErrorCode,
   newBlobId,
+  ProtocolError,
   type SignerKind,
   signBlobTicket,
   WebCryptoSigner,
 } from '@hearth/protocol';
-import { type BlobTestHooks, type HearthServer, type ServerConfigInput, startServer } from '../src/index.js';
+import fc from 'fast-check';
+import {
+  type BlobTestHooks,
+  type HearthServer,
+  parseQuery,
+  type ServerConfigInput,
+  startServer,
+} from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 const sha = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
@@ -237,6 +247,63 @@ describe('blob store: round trip', () => {
       204,
     );
     assert.equal((await call(s, 'GET', `/v1/blobs/${t1.dev}/${t1.id}`, { as: alice })).code, 'E_NO_GRANT');
+  });
+});
+
+describe('blob store: rules', () => {
+  it('erasing a device takes an owner of its newest ticket, not of an older one', async () => {
+    const s = await server();
+    try {
+      const dev = await party('device');
+      const old = await party('user');
+      const cur = await party('user');
+      await seed(s, dev, { owners: [old.key] });
+      await seed(s, dev, { owners: [cur.key] });
+      const d = devOf(dev);
+      assert.equal((await call(s, 'DELETE', `/v1/blobs/${d}`, { as: old })).code, 'E_NO_GRANT');
+      assert.equal((await call(s, 'DELETE', `/v1/blobs/${d}`, { as: cur })).status, 204);
+      assert.equal(existsSync(join(s.dir, 'blobs', d)), false);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('parallel uploads cannot overrun the quota together (one at a time per device)', async () => {
+    const s = await server({}, { quotaCount: 2 });
+    try {
+      const dev = await party('device');
+      const bodies = [0, 1, 2, 3].map(() => new Uint8Array(randomBytes(50_000)));
+      const rs = await Promise.all(bodies.map(async (b) => put(s, dev, await ticket(dev, b), b)));
+      assert.deepEqual(rs.map((r) => r.status).sort(), [201, 201, 507, 507]);
+      const u = await call(s, 'GET', `/v1/blobs/${devOf(dev)}/usage`, { as: dev });
+      assert.equal(JSON.parse(new TextDecoder().decode(u.bytes)).count, 2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('re-uploads follow seq (E_STALE_TICKET); the same ID with other bytes is refused (E_BAD_STATE); the device may not list with a bad query (E_SCHEMA)', async () => {
+    const s = await server();
+    try {
+      const dev = await party('device');
+      const { t, body } = await seed(s, dev);
+      // Re-uploading the same bytes: a higher seq replaces the ticket, a lower or another one at the same seq is refused.
+      assert.equal((await put(s, dev, await ticket(dev, body, { id: t.id, seq: 2 }), body)).status, 200);
+      assert.equal((await put(s, dev, t, body)).code, 'E_STALE_TICKET');
+      assert.equal(
+        (await put(s, dev, await ticket(dev, body, { id: t.id, seq: 2, kind: 'event' }), body)).code,
+        'E_STALE_TICKET',
+      );
+      const other = new Uint8Array(randomBytes(10));
+      assert.equal((await put(s, dev, await ticket(dev, other, { id: t.id }), other)).code, 'E_BAD_STATE');
+      assert.equal((await call(s, 'GET', `/v1/blobs/${t.dev}?kind=movie`, { as: dev })).code, 'E_SCHEMA');
+      assert.equal(
+        (await call(s, 'GET', `/v1/blobs/${t.dev}/usage`, { as: await party('user') })).code,
+        'E_SCOPE',
+      );
+    } finally {
+      await s.close();
+    }
   });
 });
 
@@ -554,4 +621,109 @@ function canonical(v: Record<string, unknown>): string {
     .sort()
     .map((k) => `${JSON.stringify(k)}:${JSON.stringify(v[k])}`)
     .join(',')}}`;
+}
+
+describe('blob store: hostile routes', () => {
+  it('parseQuery: a query or a ProtocolError, for any text', () => {
+    assert.deepEqual(parseQuery('kind=clip&from=1&to=2'), { kind: 'clip', from: 1, to: 2 });
+    for (const bad of ['kind=x', 'from=01', 'from=1&from=2', 'from=3&to=2', 'x=1', 'from=1e3', 'to=-1'])
+      assert.throws(() => parseQuery(bad), ProtocolError, bad);
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 250 }),
+          fc
+            .array(
+              fc.constantFrom('kind=', 'clip', 'event', 'from=', 'to=', '&', '=', '0', '1', '9', '%', '-'),
+              {
+                maxLength: 20,
+              },
+            )
+            .map((a) => a.join('')),
+        ),
+        (q) => {
+          try {
+            parseQuery(q);
+          } catch (e) {
+            if (!(e instanceof ProtocolError)) throw e;
+          }
+        },
+      ),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it('300 random paths and methods against the running server: a registered code, never 5xx, nothing written outside', async () => {
+    const s = await server();
+    try {
+      const dev = await party('device');
+      const d = devOf(dev);
+      const id = newBlobId();
+      const piece = fc.constantFrom(
+        '/',
+        '..',
+        '.',
+        '%2e',
+        '%2F',
+        '%00',
+        '?',
+        '&',
+        '=',
+        'kind=clip',
+        'from=1',
+        'usage',
+        'ticket',
+        d,
+        id,
+        'hdid_',
+        'A',
+        '-',
+        '_',
+        '~',
+        '%',
+        '\\',
+        'v1',
+        'blobs',
+      );
+      const pathArb = fc.array(piece, { maxLength: 12 }).map((a) => `/v1/blobs/${a.join('')}`);
+      const methodArb = fc.constantFrom('GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'HEAD');
+      await fc.assert(
+        fc.asyncProperty(pathArb, methodArb, fc.boolean(), async (path, method, signed) => {
+          const headers: Record<string, string> = {};
+          if (signed && method !== 'PATCH' && method !== 'HEAD') {
+            try {
+              headers.authorization = `Hearth ${await token(method, path, { as: dev })}`;
+            } catch {}
+          }
+          const r = await rawRequest(s.srv.port, method, path, headers);
+          assert.ok(r.status >= 200 && r.status < 500, `${method} ${path}: ${r.status}`);
+          if (r.status >= 400 && method !== 'HEAD') assert.ok(isErrorCode(JSON.parse(r.body).code), r.body);
+        }),
+        { numRuns: 300 },
+      );
+      const top = readdirSync(s.dir).filter(
+        (n) => !/^(blobs|hearth\.db.*|server\.key|turn\.secret)$/.test(n),
+      );
+      assert.deepEqual(top, []);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
