@@ -41,6 +41,8 @@ import { RendezvousClient } from './device/rendezvous-client.js';
 import { fileServerKeyPin } from './device/server-key-pin.js';
 import { type MediaBackend, type SessionEvent, SessionManager } from './device/sessions.js';
 import { StrangerReplies, type StrangerRepliesOptions } from './device/stranger-replies.js';
+import { BlobClient } from './events/blob-client.js';
+import { blobClientSink } from './events/blob-sink.js';
 import type { BlobSink } from './events/outbox.js';
 import { EventPipeline } from './events/pipeline.js';
 import { ReaderKeyStore } from './events/readers.js';
@@ -125,7 +127,14 @@ export interface AgentOptions {
    * Recordings: the outbox bound (bytes, default 1 GiB), the sink blobs go to (none: they stay in
    * the outbox until `agent.events.setSink`), the uploader's backoff.
    */
-  events?: { outboxBytes?: number; sink?: BlobSink; minBackoffMs?: number; maxBackoffMs?: number };
+  events?: {
+    outboxBytes?: number;
+    sink?: BlobSink;
+    /** false: keep sealed blobs in the outbox (no upload to the server's blob store). */
+    upload?: boolean;
+    minBackoffMs?: number;
+    maxBackoffMs?: number;
+  };
   strangerReplies?: Pick<
     StrangerRepliesOptions,
     'perStrangerPerSecond' | 'perStrangerBurst' | 'totalPerSecond' | 'totalBurst'
@@ -180,7 +189,18 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     recipients: (camera, now) => readers.recipients(acl, camera, now),
     retention: (camera) => o.media.retention?.(camera),
     ...(o.events?.outboxBytes !== undefined ? { outboxBytes: o.events.outboxBytes } : {}),
-    ...(o.events?.sink ? { sink: o.events.sink } : {}),
+    // The server's blob store, unless the caller gives its own sink or turns uploads off.
+    ...(o.events?.sink
+      ? { sink: o.events.sink }
+      : o.events?.upload === false
+        ? {}
+        : {
+            sink: blobClientSink({
+              client: new BlobClient({ serverUrl: o.serverUrl, signer: id.signer, env }),
+              device: id.signer,
+              owners: () => (acl ? [acl.state.owner] : []),
+            }),
+          }),
     ...(o.events?.minBackoffMs !== undefined ? { minBackoffMs: o.events.minBackoffMs } : {}),
     ...(o.events?.maxBackoffMs !== undefined ? { maxBackoffMs: o.events.maxBackoffMs } : {}),
   });

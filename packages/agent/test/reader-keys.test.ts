@@ -76,6 +76,8 @@ describe('reader/key', () => {
       minBackoffMs: 20,
       maxBackoffMs: 200,
       onEvent: (e) => events.push(e),
+      // Blobs stay in the outbox, where this test reads them (a later test gives a sink).
+      events: { upload: false },
     });
     pins.set(agent.deviceId, (await loadOrCreateIdentity(dataDir)).signer.publicKey);
     owner = await connectViewer(srv.url);

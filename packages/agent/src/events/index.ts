@@ -6,3 +6,4 @@ export * from './pipeline.js';
 export * from './readers.js';
 export * from './recorder.js';
 export * from './retention.js';
+export * from './blob-sink.js';
