@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { deviceIdFromKey } from '@hearth/protocol';
-import { liveHref, normalizeManualCode, parseRoute, rendezvousUrl } from '../src/core/links.js';
+import { liveHref, normalizeManualCode, parseRoute, rendezvousUrl, timelineHref } from '../src/core/links.js';
 
 const dev = deviceIdFromKey(new Uint8Array(32).fill(7));
 const at = (href: string) => {
@@ -36,6 +36,27 @@ describe('routes', () => {
     ]) {
       assert.deepEqual(parseRoute(at(`https://h/${h}`)), { kind: 'home' }, h);
     }
+  });
+  it('timeline routes: today or a day; a bad day, camera or device falls back home', () => {
+    assert.deepEqual(parseRoute(at(`https://h/${timelineHref(dev, 'door')}`)), {
+      kind: 'timeline',
+      deviceId: dev,
+      camera: 'door',
+    });
+    assert.deepEqual(parseRoute(at(`https://h/${timelineHref(dev, 'door', '2026-12-04')}`)), {
+      kind: 'timeline',
+      deviceId: dev,
+      camera: 'door',
+      day: '2026-12-04',
+    });
+    for (const h of [
+      `#/timeline/${dev}/door/2026-12-4`,
+      `#/timeline/${dev}/door/today`,
+      `#/timeline/${dev}/Door`,
+      '#/timeline/hdid_x/door',
+      `#/live/${dev}/door/2026-12-04`,
+    ])
+      assert.deepEqual(parseRoute(at(`https://h/${h}`)), { kind: 'home' }, h);
   });
   it('rendezvous URL: wss for https, ws for http (localhost)', () => {
     assert.equal(rendezvousUrl('https://cams.example'), 'wss://cams.example/ws');

@@ -12,6 +12,9 @@
  *   is confirmed, ≥ 3.5 s are buffered, and the download is the exact file.
  * - Attack: the same clip with one flipped byte in a late chunk starts playing, then stops at that
  *   chunk with "possible attack (E_CLIP_CHUNK)": the picture is cleared and nothing can be downloaded.
+ * - Attack by an insider (another reader of the clip, who knows its content key): a chunk re-sealed
+ *   with other content authenticates, so it plays, unverified; at the last chunk the signed digest
+ *   does not match: "possible attack (E_CLIP_DIGEST)", stopped, nothing to download.
  * - Delete asks first; accepted, it deletes the event, its clip and its snapshot.
  */
 import assert from 'node:assert/strict';
@@ -27,7 +30,7 @@ import { type ChromiumHandle, chromiumAvailable, launchChromium } from '@hearth/
 import * as esbuild from 'esbuild';
 import type { Page } from 'playwright-core';
 import { APP_HEADERS } from '../../src/index.js';
-import { device, EVENT_KIND, type Stored, seal } from '../fixtures/blobs.js';
+import { device, EVENT_KIND, forgeChunk, insider, type Stored, seal } from '../fixtures/blobs.js';
 import { ffmpegAvailable, makeFmp4 } from '../fixtures/fmp4.js';
 
 const avail = await chromiumAvailable();
@@ -172,7 +175,7 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
   });
 
   let mp4: Uint8Array;
-  let ids: { good: string; bad: string; goodEvent: string; snap: string };
+  let ids: { good: string; bad: string; goodEvent: string; snap: string; insiderEvent: string };
 
   it('the page made a non-extractable reader key; the timeline lists the day, a forged record as an attack', async () => {
     const k = await page.evaluate(() => ({
@@ -201,6 +204,19 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
       maxChunkBytes: 4096,
     });
     badClip.bytes = tamperFrame(badClip.bytes, Math.floor(n * 0.75));
+    const mallory = await insider();
+    const shared = await seal(dev, k.rk, {
+      kind: 'clip',
+      camera: 'door',
+      t0: T0 + 180_000,
+      plaintext: mp4,
+      maxChunkBytes: 4096,
+      also: [mallory.rk],
+    });
+    shared.bytes = await forgeChunk(shared.bytes, dev.signer.publicKey, mallory, 2, mp4, (c) => {
+      c.fill(0, 100, 400); // a changed picture inside a fragment
+      return c;
+    });
     const snap = await seal(dev, k.rk, { kind: 'snapshot', camera: 'door', t0: T0, plaintext: jpeg() });
     const thumb = Buffer.from(jpeg()).toString('base64');
     const rec = (t: number, clipId: string, extra: object = {}) =>
@@ -236,8 +252,21 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
       plaintext: rec(T0 + 120_000, clip.entry.id),
     });
     forged.bytes[forged.bytes.length - 3]! ^= 1;
-    for (const s of [clip, badClip, snap, goodEvent, badEvent, forged]) store.set(s.entry.id, s);
-    ids = { good: clip.entry.id, bad: badClip.entry.id, goodEvent: goodEvent.entry.id, snap: snap.entry.id };
+    const insiderEvent = await seal(dev, k.rk, {
+      kind: EVENT_KIND,
+      camera: 'door',
+      t0: T0 + 180_000,
+      plaintext: rec(T0 + 180_000, shared.entry.id),
+    });
+    for (const s of [clip, badClip, shared, snap, goodEvent, badEvent, forged, insiderEvent])
+      store.set(s.entry.id, s);
+    ids = {
+      good: clip.entry.id,
+      bad: badClip.entry.id,
+      goodEvent: goodEvent.entry.id,
+      snap: snap.entry.id,
+      insiderEvent: insiderEvent.entry.id,
+    };
     hold.add(clip.entry.id);
 
     const dk = encodeId('deviceKey', dev.signer.publicKey);
@@ -247,7 +276,7 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
     );
     await page.waitForFunction(
       () =>
-        document.querySelectorAll('#events li.event').length === 2 &&
+        document.querySelectorAll('#events li.event').length === 3 &&
         document.querySelectorAll('#bad-blobs li').length === 1,
     );
     const listed = requests.find((r) => r.startsWith(`GET /v1/blobs/${dev.id}?`));
@@ -259,6 +288,7 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
     assert.match((await bad.textContent()) ?? '', /Possible attack/);
     // Newest first; the type filter.
     assert.deepEqual(await page.locator('#events li.event .event-time').allTextContents(), [
+      '12:03:00',
       '12:01:00',
       '12:00:00',
     ]);
@@ -271,7 +301,7 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
     );
     await page.locator('input[data-type="sound"]').uncheck();
     await page.waitForFunction(
-      () => document.querySelectorAll('canvas.thumb[data-drawn="true"]').length === 2,
+      () => document.querySelectorAll('canvas.thumb[data-drawn="true"]').length === 3,
     );
   });
 
@@ -375,6 +405,36 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
     assert.deepEqual(problems, []);
   });
 
+  it('attack by an insider: a chunk that authenticates but is not the device’s plays unverified, then stops at the digest', async () => {
+    await page.evaluate(() => {
+      (window as unknown as { __trail: string[] }).__trail.length = 0;
+    });
+    await page.locator(`#events li.event[data-id="${ids.insiderEvent}"] button`).click();
+    await page.waitForFunction(
+      () => document.getElementById('clip-status')!.dataset.state === 'failed',
+      undefined,
+      {
+        timeout: 30_000,
+      },
+    );
+    const r = await page.evaluate(() => ({
+      code: document.getElementById('clip-status')!.dataset.code,
+      text: document.getElementById('clip-status')!.textContent,
+      src: document.getElementById('clip')!.getAttribute('src'),
+      download: (document.getElementById('clip-download') as HTMLAnchorElement).hidden,
+      trail: [
+        ...(window as unknown as { __trail: string[] }).__trail,
+        document.getElementById('clip-status')!.dataset.state,
+      ],
+    }));
+    assert.equal(r.code, 'E_CLIP_DIGEST');
+    assert.match(r.text ?? '', /Possible attack \(E_CLIP_DIGEST\)/);
+    assert.equal(r.src, null);
+    assert.equal(r.download, true);
+    // Every chunk opened (the forged one too) and played unverified until the digest said no.
+    assert.deepEqual(r.trail.slice(-3), ['loading', 'unconfirmed', 'failed']);
+  });
+
   it('delete asks first; dismissed it keeps everything, accepted it deletes the event, its clip and snapshot', async () => {
     await page.locator(`#events li.event[data-id="${ids.goodEvent}"] button`).click();
     await page.waitForFunction(
@@ -389,7 +449,7 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
     assert.deepEqual(dels(), []);
     page.once('dialog', (d) => void d.accept());
     await page.locator('#clip-delete').click();
-    await page.waitForFunction(() => document.querySelectorAll('#events li.event').length === 1);
+    await page.waitForFunction(() => document.querySelectorAll('#events li.event').length === 2);
     const dev = requests
       .find((x) => x.startsWith('GET /v1/blobs/hdid_'))!
       .split('/')[3]!
