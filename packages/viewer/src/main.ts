@@ -4,7 +4,9 @@
  */
 import './csp.js';
 import { systemEnv } from '@hearth/protocol';
+import type { BlobApi } from './clips/blob-api.js';
 import { rendezvousUrl } from './core/links.js';
+import { blobsApi } from './net/blobs.js';
 import { RendezvousClient } from './net/rendezvous.js';
 import { Db } from './store/idb.js';
 import { loadOrCreateViewerKey } from './store/keys.js';
@@ -52,8 +54,14 @@ async function boot(): Promise<void> {
     console.error(e);
     return undefined;
   });
-  // The blob store client (net/blobs.ts, signed with `me.signer`) plugs in as `api` here.
-  const app = new App(root, db, me, rv, systemEnv, { ...(reader ? { reader } : {}) });
+  // The blob store of this origin's server, every request signed with this browser's key.
+  const store = blobsApi({ signer: me.signer });
+  const api: BlobApi = {
+    listBlobs: async (dev, q) => (await store.listBlobs(dev, q)).blobs,
+    fetchBlob: (dev, id) => store.fetchBlob(dev, id),
+    deleteBlob: (dev, id) => store.deleteBlob(dev, id),
+  };
+  const app = new App(root, db, me, rv, systemEnv, { api, ...(reader ? { reader } : {}) });
   window.__hearth = app.hook();
   await app.start();
   document.documentElement.dataset.ready = 'true';
