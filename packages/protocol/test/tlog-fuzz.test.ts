@@ -655,4 +655,47 @@ describe('tlog fuzz: cosignatures and signed checkpoints', () => {
       { numRuns: ASYNC_RUNS },
     );
   });
+
+  it(`${ASYNC_RUNS} mutated pages read again (LogMonitor.read): refused, or exactly the log's entries at those indices`, async () => {
+    const page = await l.fetch(0);
+    const all = page.entries.map(hex);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat(3),
+        fc.nat(),
+        fc.nat(255),
+        fc.integer({ min: -2, max: 6 }),
+        async (what, at, v, start) => {
+          const i = at % page.entries.length;
+          const ed = (b: Uint8Array) => {
+            const c = b.slice();
+            flip(c, at >> 3, v);
+            return c;
+          };
+          const f =
+            what === 0
+              ? { ...page, entries: page.entries.map((x, j) => (j === i ? ed(x) : x)) }
+              : what === 1
+                ? {
+                    ...page,
+                    proofs: page.proofs.map((p, j) =>
+                      j === i && p.length > 0 ? [ed(p[0]!), ...p.slice(1)] : p,
+                    ),
+                  }
+                : what === 2
+                  ? { ...page, start }
+                  : { start, entries: page.entries.slice(i), proofs: page.proofs.slice(i) };
+          const m = new LogMonitor();
+          m.addDevice('fuzz', s.publicKey, [], cp);
+          const r = await m.read('fuzz', f);
+          if (!r.ok) {
+            assert.ok(isErrorCode(r.tampered));
+            return;
+          }
+          assert.deepEqual(f.entries.map(hex), all.slice(f.start, f.start + f.entries.length));
+        },
+      ),
+      { numRuns: ASYNC_RUNS },
+    );
+  });
 });
