@@ -9,12 +9,11 @@
  * the event buffered. The home tile then shows the snapshot. ffmpeg is killed by PID.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
   type Agent,
   createMediaBackend,
@@ -25,7 +24,6 @@ import {
 } from '@hearth/agent';
 import { startTestHub, type TestHub } from '@hearth/server/testing';
 import { type ChromiumHandle, chromiumAvailable, pairByCode } from '@hearth/testkit';
-import { webRoot } from '@hearth/viewer';
 import type { Page } from 'playwright-core';
 import { descendants, launchLoopbackChromium, openApp, until } from './stack.js';
 
@@ -56,9 +54,6 @@ describe('recorded events: motion → sealed clip → timeline → decrypted pla
   const agentEvents: { kind: string; ok?: boolean }[] = [];
 
   before(async () => {
-    const pkg = fileURLToPath(new URL('../', webRoot));
-    const b = spawnSync(process.execPath, ['build.mjs'], { cwd: pkg, encoding: 'utf8' });
-    assert.equal(b.status, 0, b.stderr);
     dir = mkdtempSync(join(tmpdir(), 'hearth-events-'));
     const clip = join(dir, 'door.mp4');
     execFileSync('ffmpeg', [
