@@ -154,8 +154,9 @@ export class BlobSealer {
   }
 
   /**
-   * After the last chunk: wrap the content key to every recipient, sign, and return the encoded
-   * header (which goes first in the blob). E_BAD_STATE before the last chunk or a second time.
+   * After the last chunk: seal the metadata box (camera, t0, t1), wrap the content key to every
+   * recipient, sign, and return the encoded header (which goes first in the blob). E_BAD_STATE
+   * before the last chunk, a second time, or for `t1` before `t0`.
    */
   async finish(o: { t1: number }): Promise<{ header: ClipHeader; bytes: Uint8Array }> {
     const contentKey = this.contentKey;
