@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { CertificatePinError } from '@hearth/node';
 import {
   AccessError,
   type BlobTicketInput,
@@ -109,5 +110,52 @@ describe('BlobClient', () => {
       client.delete(newBlobId()),
       (e: unknown) => (e as { code?: string }).code === 'E_NOT_FOUND',
     );
+  });
+});
+
+describe('BlobClient to a server with a pinned self-signed certificate', () => {
+  let dir: string;
+  let srv: HearthServer;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hearth-blob-client-tls-'));
+    srv = await startServer({
+      dataDir: dir,
+      host: '127.0.0.1',
+      port: 0,
+      tls: { mode: 'self-signed' },
+      relay: { enabled: false },
+      serveViewer: false,
+    });
+  });
+  after(async () => {
+    await srv.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('works with the right pin; with another pin nothing is sent (the blob survives an erase)', async () => {
+    assert.ok(srv.certSha256);
+    const signer = await WebCryptoSigner.generate();
+    const url = srv.url.replace('localhost', '127.0.0.1');
+    const good = new BlobClient({ serverUrl: url, signer, pinnedCertSha256: srv.certSha256! });
+    const body = new Uint8Array(randomBytes(70_000));
+    const t = await signBlobTicket(signer, {
+      id: newBlobId(),
+      kind: 'snapshot',
+      hr: 3,
+      size: body.length,
+      sha256: sha(body),
+      readers: [],
+      owners: [],
+      seq: 1,
+    });
+    assert.equal(await good.put(t.id, body, t), 'created');
+    assert.equal((await good.usage()).count, 1);
+    const wrong = new BlobClient({ serverUrl: url, signer, pinnedCertSha256: 'ab'.repeat(32) });
+    await assert.rejects(wrong.eraseAll(), (e: unknown) => e instanceof CertificatePinError);
+    assert.equal((await good.usage()).count, 1);
+    await good.delete(t.id);
+    assert.equal((await good.usage()).count, 0);
+    // Control: without a pin the self-signed certificate is refused by CA validation.
+    await assert.rejects(new BlobClient({ serverUrl: url, signer }).usage());
   });
 });

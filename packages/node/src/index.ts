@@ -4,7 +4,7 @@
  * - Private files: atomic, fsynced writes with mode 0600; loose permissions refused.
  * - The key file format of Ed25519 identities (PKCS#8 PEM), with the older formats migrated.
  * - The logger type.
- * - The WebSocket client with certificate pinning.
+ * - The WebSocket client with certificate pinning, and a `fetch` that pins the same way.
  * - The sealed-blob chunk AEAD on node:crypto (`nodeChunkAead`).
  */
 export { nodeChunkAead } from './chunk-aead.js';
@@ -16,6 +16,7 @@ export {
   loadOrCreateKey,
 } from './key-file.js';
 export { type Logger, silentLogger } from './logger.js';
+export { type MinimalFetch, pinnedFetch } from './pinned-fetch.js';
 export {
   ensurePrivateDir,
   loosePermissionsError,

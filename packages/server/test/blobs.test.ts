@@ -411,6 +411,37 @@ describe('blob store: attacks (each with a control)', () => {
     });
   });
 
+  it("strangers' requests cannot evict a reader's nonce from the replay cache; control: every request reaches the cache", async () => {
+    const run = async (s: Srv) => {
+      const { t } = await seed(s, dev, { readers: [alice.key] });
+      const path = `/v1/blobs/${t.dev}/${t.id}`;
+      const first = await call(s, 'GET', path, { as: alice });
+      assert.equal(first.status, 200);
+      // Strangers with fresh keys flood the store with valid signatures (they may read nothing).
+      for (let i = 0; i < 8; i++) {
+        const r = await call(s, 'GET', path, { as: await party('user') });
+        assert.equal(r.code, 'E_NO_GRANT');
+      }
+      return call(s, 'GET', path, { token: first.tk! });
+    };
+    const guarded = await server({}, { replayCacheEntries: 4 });
+    try {
+      assert.equal((await run(guarded)).code, 'E_REPLAY');
+    } finally {
+      await guarded.close();
+    }
+    const open = await server({ unguarded: { replayForAll: true } }, { replayCacheEntries: 4 });
+    try {
+      assert.equal(
+        (await run(open)).status,
+        200,
+        'control: the flood evicted the nonce and the replay worked',
+      );
+    } finally {
+      await open.close();
+    }
+  });
+
   it('a stale request (ts 6 min old, or 6 min ahead) is refused (E_STALE); control: window off', async () => {
     for (const d of [-6 * 60_000, 6 * 60_000])
       await attack({ freshness: true }, 'E_STALE', async (s) => {

@@ -5,9 +5,10 @@
  * becomes the typed error of its registered code (`blobStoreError`: e.g. LimitError `E_QUOTA`,
  * AccessError `E_STALE_TICKET`, VerificationError `E_BLOB_DIGEST`).
  *
- * Node's `fetch` by default. A server with a pinned self-signed certificate needs a `fetch` that
- * pins (not built in yet).
+ * Node's `fetch` by default; with `pinnedCertSha256` (the agent's `--pin-cert`, a self-signed
+ * server) `pinnedFetch` of @hearth/node, which checks the pin before sending anything.
  */
+import { type MinimalFetch, pinnedFetch } from '@hearth/node';
 import {
   type BlobListing,
   type BlobTicket,
@@ -37,7 +38,9 @@ export interface BlobClientOptions {
   /** The device signer. */
   signer: Signer;
   env?: CryptoEnv;
-  fetch?: typeof fetch;
+  /** SHA-256 of the server's self-signed certificate (as for the rendezvous WebSocket). */
+  pinnedCertSha256?: string;
+  fetch?: MinimalFetch;
 }
 
 /** What `put` did: stored it (201), or the server already had these bytes (200). */
@@ -48,13 +51,14 @@ export class BlobClient {
   readonly base: string;
   readonly dev: string;
   private readonly env: CryptoEnv;
-  private readonly fetch: typeof fetch;
+  private readonly fetch: MinimalFetch;
 
   constructor(private readonly o: BlobClientOptions) {
     this.base = blobBaseUrl(o.serverUrl);
     this.dev = deviceIdFromKey(o.signer.publicKey);
     this.env = o.env ?? systemEnv;
-    this.fetch = o.fetch ?? fetch;
+    this.fetch =
+      o.fetch ?? (o.pinnedCertSha256 !== undefined ? pinnedFetch(o.pinnedCertSha256) : (u, i) => fetch(u, i));
   }
 
   private async send(
