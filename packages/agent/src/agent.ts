@@ -36,6 +36,7 @@ import { RendezvousClient } from './device/rendezvous-client.js';
 import { fileServerKeyPin } from './device/server-key-pin.js';
 import { type MediaBackend, type SessionEvent, SessionManager } from './device/sessions.js';
 import { StrangerReplies, type StrangerRepliesOptions } from './device/stranger-replies.js';
+import { PushNotifier, type PushNotifierOptions, rendezvousPushTransport } from './events/push.js';
 
 export type { PairingInfo } from './device/pairing-host.js';
 
@@ -115,6 +116,8 @@ export interface AgentOptions {
     StrangerRepliesOptions,
     'perStrangerPerSecond' | 'perStrangerBurst' | 'totalPerSecond' | 'totalBurst'
   >;
+  /** Notifications (Web Push): cooldown per camera, TTL; `plaintextForTests` is a test-only control. */
+  push?: Pick<PushNotifierOptions, 'cooldownMs' | 'ttl' | 'plaintextForTests'>;
 }
 
 /** A running agent. */
@@ -130,6 +133,11 @@ export interface Agent {
   readonly client: RendezvousClient;
   /** The sealed channels to viewers. */
   readonly channels: DeviceChannels;
+  /**
+   * Notifications: the users' Web Push subscriptions (`push/sub`); call `notify` when an event
+   * starts and `clipReady` when its clip is sealed (the events pipeline does).
+   */
+  readonly push: PushNotifier;
   /** Re-open the pairing window (the "physical action": run on the device itself). */
   openPairing(): Promise<PairingInfo>;
   close(): Promise<void>;
@@ -166,6 +174,14 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     ...(o.maxBackoffMs !== undefined ? { maxBackoffMs: o.maxBackoffMs } : {}),
     log: (level, msg, extra) => log[level]({ ...extra }, msg),
     ...(serverKeyPin ? { serverKeyPin } : {}),
+  });
+  const push = new PushNotifier({
+    dataDir: o.dataDir,
+    acl: () => acl,
+    transport: rendezvousPushTransport(client),
+    env,
+    log,
+    ...o.push,
   });
   const emit = (e: AgentEvent) => {
     try {
@@ -460,6 +476,9 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         }
         return;
       }
+      case 'push/sub':
+        reply(push.subscribe(from, msg.sub));
+        return;
       case 'acl/get': {
         if (!acl || from !== acl.state.owner) {
           reply({ t: 'acl/error', code: 'E_NO_GRANT' });
@@ -484,6 +503,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     sessions,
     client,
     channels,
+    push,
     openPairing: () => pairing.open(),
     async close() {
       clearInterval(housekeeping);
