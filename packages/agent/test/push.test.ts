@@ -104,7 +104,12 @@ describe('PushNotifier', () => {
       acl: () => acl,
       env,
       cooldownMs,
-      transport: { push: async (p) => (sent.push(p), answer(p)) },
+      transport: {
+        push: async (p) => {
+          sent.push(p);
+          return answer(p);
+        },
+      },
     });
     return { n, sent, dataDir };
   };
