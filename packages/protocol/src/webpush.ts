@@ -22,9 +22,19 @@ import { ab, b64u, concat, fromB64u, utf8, wipe } from './bytes.js';
 import { parseJson } from './canonical.js';
 import type { CryptoEnv } from './crypto/env.js';
 import { hkdfSha256 } from './crypto/primitives.js';
-import { describeZod } from './envelope.js';
 import { InternalError, ProtocolError, VerificationError } from './errors.js';
-import { CAMERA_NAME } from './session.js';
+
+/**
+ * A camera name: the same rule as `CAMERA_NAME` in session.ts (a test checks), repeated here so
+ * that the service worker's bundle does not pull in the session module.
+ */
+export const PUSH_CAMERA_NAME = /^[a-z0-9_-]{1,32}$/;
+
+const describe = (err: z.ZodError): string =>
+  err.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(root)'}: ${i.code}`)
+    .join('; ');
 
 const subtle = (): SubtleCrypto => globalThis.crypto.subtle;
 
@@ -67,7 +77,7 @@ export function isP256Point(b: Uint8Array): boolean {
 export const MAX_PUSH_ENDPOINT_CHARS = 1024;
 
 /** A push endpoint: an absolute https URL, ≤ 1024 characters, no credentials, no fragment. */
-export const pushEndpointSchema = z
+export const pushEndpointSchema = /* @__PURE__ */ z
   .string()
   .max(MAX_PUSH_ENDPOINT_CHARS)
   .refine((s): boolean => {
@@ -86,7 +96,7 @@ export const pushEndpointSchema = z
  * push service's URL for this browser), `p256dh` (b64u of the browser's 65-byte P-256 point) and
  * `auth` (b64u of its 16-byte secret).
  */
-export const pushSubscriptionSchema = z
+export const pushSubscriptionSchema = /* @__PURE__ */ z
   .object({
     endpoint: pushEndpointSchema,
     p256dh: b64uLen(P256_POINT_BYTES).refine((s): boolean => {
@@ -109,11 +119,11 @@ export const MAX_PUSH_THUMB_CHARS = 2800;
  * notification's image); `clip`: the blob ID of the sealed clip, present in the second notification
  * of an event, once the clip is sealed.
  */
-export const pushPayloadSchema = z
+export const pushPayloadSchema = /* @__PURE__ */ z
   .object({
     v: z.literal(1),
     type: z.enum(['motion', 'sound']),
-    cam: z.string().regex(CAMERA_NAME),
+    cam: z.string().regex(PUSH_CAMERA_NAME),
     t: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
     thumb: z
       .string()
@@ -129,7 +139,7 @@ export type PushPayload = z.infer<typeof pushPayloadSchema>;
 /** The payload's JSON bytes (keys in a fixed order). Raises ProtocolError E_TOO_LARGE if it does not fit. */
 export function encodePushPayload(p: PushPayload): Uint8Array {
   const r = pushPayloadSchema.safeParse(p);
-  if (!r.success) throw new ProtocolError('E_SCHEMA', `push payload: ${describeZod(r.error)}`);
+  if (!r.success) throw new ProtocolError('E_SCHEMA', `push payload: ${describe(r.error)}`);
   const q = r.data;
   const o: Record<string, unknown> = { v: 1, type: q.type, cam: q.cam, t: q.t };
   if (q.thumb !== undefined) o.thumb = q.thumb;
@@ -146,7 +156,7 @@ export function decodePushPayload(input: string | Uint8Array): PushPayload {
   if (size > MAX_PUSH_PAYLOAD_BYTES)
     throw new ProtocolError('E_TOO_LARGE', `push payload larger than ${MAX_PUSH_PAYLOAD_BYTES} bytes`);
   const r = pushPayloadSchema.safeParse(parseJson(input, MAX_PUSH_PAYLOAD_BYTES));
-  if (!r.success) throw new ProtocolError('E_SCHEMA', `push payload: ${describeZod(r.error)}`);
+  if (!r.success) throw new ProtocolError('E_SCHEMA', `push payload: ${describe(r.error)}`);
   return r.data;
 }
 
@@ -160,7 +170,7 @@ export function decodePushSubscription(v: unknown): PushSubscriptionKeys {
   }
   if (size > 2048) throw new ProtocolError('E_TOO_LARGE', 'push subscription larger than 2048 bytes');
   const r = pushSubscriptionSchema.safeParse(v);
-  if (!r.success) throw new ProtocolError('E_SCHEMA', `push subscription: ${describeZod(r.error)}`);
+  if (!r.success) throw new ProtocolError('E_SCHEMA', `push subscription: ${describe(r.error)}`);
   return r.data;
 }
 

@@ -17,6 +17,7 @@ import { type AppError, channelAttack, notPairedScreen, setAlarm } from './alarm
 import { h, replace } from './dom.js';
 import { homeScreen } from './home-screen.js';
 import { LiveScreen } from './live-screen.js';
+import { Notifications } from './notifications.js';
 import { PairScreen } from './pair-screen.js';
 
 /** How long a live view waits for relay credentials before its offer (ms). */
@@ -46,6 +47,8 @@ export class App {
   private readonly channels: ViewerChannels;
   /** What the live view signals through: the sealed channel over the rendezvous. */
   private readonly sealed: SignalingPort;
+  /** Web Push: the settings control and the in-app toast. */
+  readonly notifications: Notifications;
 
   constructor(
     root: HTMLElement,
@@ -67,6 +70,11 @@ export class App {
         : {}),
     });
     const channels = this.channels;
+    this.notifications = new Notifications({
+      devices: () => dir.ids(),
+      send: (d, m) => rv.ready && channels.send(d, m),
+      label: (d) => dir.find(d)?.label ?? d,
+    });
     this.sealed = {
       get ready() {
         return rv.ready;
@@ -160,6 +168,7 @@ export class App {
       if (this.route.kind === 'home') this.render();
     });
     this.rv.on('recv', (f) => this.onRecv(f.from, f.m));
+    this.notifications.start();
     this.rv.on('pair/found', (f) => this.pairing.onFound(f));
     this.rv.on('error', (f) => {
       if (this.pairing.onServerError(f)) return;
@@ -195,6 +204,8 @@ export class App {
       if (m.t === 'cameras') {
         this.dir.setCameras(from, m.list);
         if (this.route.kind === 'home') this.render();
+      } else if (m.t === 'push/ok' || m.t === 'push/error') {
+        this.notifications.onReply(from, m);
       } else if (m.t === 'cameras/refused') {
         this.dir.setRefused(from, m.code);
         if (this.route.kind === 'home') this.render();
@@ -246,7 +257,7 @@ export class App {
       default:
         replace(
           this.main,
-          homeScreen(this.dir, () => this.navigate()),
+          homeScreen(this.dir, () => this.navigate(), this.notifications.control()),
         );
     }
   }

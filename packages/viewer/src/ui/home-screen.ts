@@ -8,8 +8,11 @@ import type { PairedDevice } from '../store/devices.js';
 import type { DeviceDirectory } from '../store/directory.js';
 import { h } from './dom.js';
 
-/** Build the screen; `changed` runs after a rename or forget has been stored. */
-export function homeScreen(dir: DeviceDirectory, changed: () => void): HTMLElement {
+/**
+ * Build the screen; `changed` runs after a rename or forget has been stored; `settings` (e.g. the
+ * notifications control) goes below the list.
+ */
+export function homeScreen(dir: DeviceDirectory, changed: () => void, settings?: Node): HTMLElement {
   const list = h('ul', { class: 'devices', id: 'devices' });
   for (const d of dir.all()) list.append(deviceCard(dir, d, changed));
   return h(
@@ -18,6 +21,7 @@ export function homeScreen(dir: DeviceDirectory, changed: () => void): HTMLEleme
     h('h1', {}, 'Your cameras'),
     list,
     h('p', {}, h('a', { class: 'button', href: '#/pair', id: 'pair-another' }, '+ Pair a camera')),
+    settings,
   );
 }
 
