@@ -9,7 +9,7 @@
  *   {@link PUSH_PLAINTEXT_BYTES}, so the record is {@link PUSH_RECORD_BYTES} (3,000) and the body
  *   {@link PUSH_BODY_BYTES} (3,086) bytes. Only the time of a push and the fact of it show.
  * - {@link decryptPush}: what a browser (user agent) does with the body; for tests and tools.
- * - The plaintext: {@link PushPayload}, a small JSON, with its strict decoder.
+ * - The plaintext: `PushPayload` (push-payload.ts), a small JSON, with its strict decoder.
  * - The subscription a viewer hands its devices (`push/sub`, sealed): {@link pushSubscriptionSchema}.
  *
  * Pure: WebCrypto for ECDH, HKDF and AES-GCM; @noble/curves only to derive the public point of an
@@ -19,16 +19,10 @@
 import { p256 } from '@noble/curves/nist.js';
 import { z } from 'zod';
 import { ab, b64u, concat, fromB64u, utf8, wipe } from './bytes.js';
-import { parseJson } from './canonical.js';
 import type { CryptoEnv } from './crypto/env.js';
 import { hkdfSha256 } from './crypto/primitives.js';
 import { InternalError, ProtocolError, VerificationError } from './errors.js';
-
-/**
- * A camera name: the same rule as `CAMERA_NAME` in session.ts (a test checks), repeated here so
- * that the service worker's bundle does not pull in the session module.
- */
-export const PUSH_CAMERA_NAME = /^[a-z0-9_-]{1,32}$/;
+import { decodePushPayload, encodePushPayload, type PushPayload } from './push-payload.js';
 
 const describe = (err: z.ZodError): string =>
   err.issues
@@ -46,8 +40,6 @@ export const PUSH_RECORD_BYTES = 3000;
 export const PUSH_BODY_BYTES = PUSH_HEADER_BYTES + PUSH_RECORD_BYTES;
 /** Padded plaintext length (before the tag): the JSON, the 0x02 delimiter, then zeros. */
 export const PUSH_PLAINTEXT_BYTES = PUSH_RECORD_BYTES - 16;
-/** Largest payload JSON that fits one Hearth notification. */
-export const MAX_PUSH_PAYLOAD_BYTES = PUSH_PLAINTEXT_BYTES - 1;
 /** The record size Hearth puts in the header (RFC 8188 `rs`; ≥ the one record's length). */
 export const PUSH_RS = 4096;
 /** Largest push body the protocol accepts anywhere (RFC 8030 push services take 4,096). */
@@ -110,55 +102,6 @@ export const pushSubscriptionSchema = /* @__PURE__ */ z
   })
   .strict();
 export type PushSubscriptionKeys = z.infer<typeof pushSubscriptionSchema>;
-
-/** Largest base64 thumbnail a payload carries (it must fit {@link MAX_PUSH_PAYLOAD_BYTES} anyway). */
-export const MAX_PUSH_THUMB_CHARS = 2800;
-
-/**
- * The plaintext of a Hearth notification. `thumb`: standard base64 of a small JPEG (shown as the
- * notification's image); `clip`: the blob ID of the sealed clip, present in the second notification
- * of an event, once the clip is sealed.
- */
-export const pushPayloadSchema = /* @__PURE__ */ z
-  .object({
-    v: z.literal(1),
-    type: z.enum(['motion', 'sound']),
-    cam: z.string().regex(PUSH_CAMERA_NAME),
-    t: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-    thumb: z
-      .string()
-      .min(4)
-      .max(MAX_PUSH_THUMB_CHARS)
-      .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/)
-      .optional(),
-    clip: b64uLen(16).optional(),
-  })
-  .strict();
-export type PushPayload = z.infer<typeof pushPayloadSchema>;
-
-/** The payload's JSON bytes (keys in a fixed order). Raises ProtocolError E_TOO_LARGE if it does not fit. */
-export function encodePushPayload(p: PushPayload): Uint8Array {
-  const r = pushPayloadSchema.safeParse(p);
-  if (!r.success) throw new ProtocolError('E_SCHEMA', `push payload: ${describe(r.error)}`);
-  const q = r.data;
-  const o: Record<string, unknown> = { v: 1, type: q.type, cam: q.cam, t: q.t };
-  if (q.thumb !== undefined) o.thumb = q.thumb;
-  if (q.clip !== undefined) o.clip = q.clip;
-  const bytes = utf8(JSON.stringify(o));
-  if (bytes.length > MAX_PUSH_PAYLOAD_BYTES)
-    throw new ProtocolError('E_TOO_LARGE', `push payload larger than ${MAX_PUSH_PAYLOAD_BYTES} bytes`);
-  return bytes;
-}
-
-/** Decode a payload (JSON bytes or text). Size limit first; raises ProtocolError only. */
-export function decodePushPayload(input: string | Uint8Array): PushPayload {
-  const size = typeof input === 'string' ? input.length : input.length;
-  if (size > MAX_PUSH_PAYLOAD_BYTES)
-    throw new ProtocolError('E_TOO_LARGE', `push payload larger than ${MAX_PUSH_PAYLOAD_BYTES} bytes`);
-  const r = pushPayloadSchema.safeParse(parseJson(input, MAX_PUSH_PAYLOAD_BYTES));
-  if (!r.success) throw new ProtocolError('E_SCHEMA', `push payload: ${describe(r.error)}`);
-  return r.data;
-}
 
 /** Decode a `push/sub` subscription. Raises ProtocolError only. */
 export function decodePushSubscription(v: unknown): PushSubscriptionKeys {
