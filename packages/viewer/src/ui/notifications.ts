@@ -52,12 +52,26 @@ export class Notifications {
   /** Show an in-app notification of an event (also for the app's own event stream). */
   toast(p: PushPayload): void {
     const n = notificationFor(p);
+    // The thumbnail is drawn on a canvas (createImageBitmap of the bytes): no data: or blob: URL,
+    // so the strict CSP (`default-src 'self'`) holds, as for the live view's still.
+    const pic = p.thumb
+      ? h('canvas', { class: 'thumb', width: 80, height: 45, 'aria-hidden': 'true' })
+      : null;
     const t = h(
       'div',
       { class: 'toast', role: 'status', 'data-camera': p.cam },
-      n.image ? h('img', { src: n.image, alt: '', width: 80, height: 45 }) : null,
+      pic,
       h('div', {}, h('strong', {}, n.title), h('div', { class: 'muted' }, n.body)),
     );
+    if (pic && p.thumb) {
+      const bytes = Uint8Array.from(atob(p.thumb), (c) => c.charCodeAt(0));
+      void createImageBitmap(new Blob([bytes], { type: 'image/jpeg' }))
+        .then((bmp) => {
+          pic.getContext('2d')?.drawImage(bmp, 0, 0, pic.width, pic.height);
+          bmp.close();
+        })
+        .catch(() => pic.remove());
+    }
     document.body.append(t);
     setTimeout(() => t.remove(), 8_000);
   }

@@ -18,9 +18,9 @@ import { type Harness, startHarness } from './harness.js';
 const pkg = fileURLToPath(new URL('../', webRoot)); // packages/viewer (build.mjs)
 const avail = await chromiumAvailable();
 
-/** A 1×1 JPEG, base64. */
+/** A 16×9 JPEG (ffmpeg, lavfi color), base64. */
 const JPEG =
-  '/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAP//////////////////////////////////////////////////////////////////////////////////////wgALCAABAAEBAREA/8QAFBABAAAAAAAAAAAAAAAAAAAAAP/aAAgBAQABPxA=';
+  '/9j/4AAQSkZJRgABAgAAAQABAAD//gAQTGF2YzU5LjM3LjEwMAD/2wBDAAgUFBcUFxsbGxsbGyAeICEhISAgICAhISEkJCQqKiokJCQhISQkKCgqKi4vLisrKisvLzIyMjw8OTlGRkhWVmf/xABMAAEBAAAAAAAAAAAAAAAAAAAABgEBAQAAAAAAAAAAAAAAAAAABgcQAQAAAAAAAAAAAAAAAAAAAAARAQAAAAAAAAAAAAAAAAAAAAD/wAARCAAIABADASIAAhEAAxEA/9oADAMBAAIRAxEAPwCtAR06f//Z';
 
 type Shown = { title: string; body: string; image: string; icon: string; tag: string };
 
@@ -34,6 +34,7 @@ describe('viewer service worker: push notifications in Chromium', {
   let page: Page;
   let cdp: CDPSession;
   let registrationId: string;
+  const problems: string[] = [];
 
   before(async () => {
     const r = spawnSync(process.execPath, ['build.mjs'], { cwd: pkg, encoding: 'utf8' });
@@ -43,6 +44,10 @@ describe('viewer service worker: push notifications in Chromium', {
     ctx = await chromium.newContext();
     await ctx.grantPermissions(['notifications'], { origin: harness.url });
     page = await ctx.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content.Security.Policy|Refused to/i.test(m.text()))
+        problems.push(m.text());
+    });
     cdp = await ctx.newCDPSession(page);
     const registered = new Promise<string>((resolve) => {
       cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => {
@@ -109,7 +114,10 @@ describe('viewer service worker: push notifications in Chromium', {
     assert.ok(n.body.includes(local), `${n.body} has the local time ${local}`);
     assert.equal(n.image, `data:image/jpeg;base64,${JPEG}`);
     // and the open app shows its own toast
-    await page.waitForSelector('.toast[data-camera="porch"]', { timeout: 10_000 });
+    await page.waitForSelector('.toast[data-camera="porch"] canvas.thumb', { timeout: 10_000 });
+    // its thumbnail is drawn on a canvas: the strict CSP holds (no data: or blob: image URL)
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(problems, []);
   });
 
   it('the clip-ready push replaces the event notification; an unreadable one shows a generic notification', async () => {
