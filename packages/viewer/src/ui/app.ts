@@ -106,6 +106,7 @@ export class App {
       paired: (dev) => {
         rv.watch([dev.deviceId]);
         channels.send(dev.deviceId, camerasRequest());
+        void this.notifications.offerTo(dev.deviceId);
       },
       failed: (e) => {
         this.lastError = e;

@@ -149,6 +149,23 @@ export class Notifications {
     this.renderStatus();
   }
 
+  /**
+   * A newly paired device: when this browser is already subscribed (and allowed), hand it the
+   * subscription too, so that it notifies without the user pressing the button again.
+   */
+  async offerTo(deviceId: string): Promise<void> {
+    try {
+      if (!('Notification' in globalThis) || Notification.permission !== 'granted') return;
+      const sub = await (await navigator.serviceWorker.ready).pushManager.getSubscription();
+      if (sub && this.deps.send(deviceId, { t: 'push/sub', sub: subscriptionKeys(sub) })) {
+        this.replies.set(deviceId, 'sent');
+        this.renderStatus();
+      }
+    } catch {
+      // no service worker or push here: nothing to offer
+    }
+  }
+
   /** Hand a subscription to every paired device (sealed). */
   sendTo(sub: { endpoint: string; p256dh: string; auth: string }): void {
     for (const d of this.deps.devices())
