@@ -46,6 +46,7 @@ import { blobClientSink } from './events/blob-sink.js';
 import type { BlobSink } from './events/outbox.js';
 import { EventPipeline } from './events/pipeline.js';
 import { ReaderKeyStore } from './events/readers.js';
+import { PushNotifier, type PushNotifierOptions, rendezvousPushTransport } from './events/push.js';
 
 export type { PairingInfo } from './device/pairing-host.js';
 
@@ -139,6 +140,8 @@ export interface AgentOptions {
     StrangerRepliesOptions,
     'perStrangerPerSecond' | 'perStrangerBurst' | 'totalPerSecond' | 'totalBurst'
   >;
+  /** Notifications (Web Push): cooldown per camera, TTL; `plaintextForTests` is a test-only control. */
+  push?: Pick<PushNotifierOptions, 'cooldownMs' | 'ttl' | 'plaintextForTests'>;
 }
 
 /** A running agent. */
@@ -158,6 +161,11 @@ export interface Agent {
   readonly readers: ReaderKeyStore;
   /** Recordings → sealed blobs → outbox → sink (give it the real BlobClient with `setSink`). */
   readonly events: EventPipeline;
+  /**
+   * Notifications: the users' Web Push subscriptions (`push/sub`); call `notify` when an event
+   * starts and `clipReady` when its clip is sealed (the events pipeline does).
+   */
+  readonly push: PushNotifier;
   /** Re-open the pairing window (the "physical action": run on the device itself). */
   openPairing(): Promise<PairingInfo>;
   close(): Promise<void>;
@@ -219,6 +227,14 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     ...(o.maxBackoffMs !== undefined ? { maxBackoffMs: o.maxBackoffMs } : {}),
     log: (level, msg, extra) => log[level]({ ...extra }, msg),
     ...(serverKeyPin ? { serverKeyPin } : {}),
+  });
+  const push = new PushNotifier({
+    dataDir: o.dataDir,
+    acl: () => acl,
+    transport: rendezvousPushTransport(client),
+    env,
+    log,
+    ...o.push,
   });
   const emit = (e: AgentEvent) => {
     try {
@@ -525,6 +541,9 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         }
         return;
       }
+      case 'push/sub':
+        reply(push.subscribe(from, msg.sub));
+        return;
       case 'acl/get': {
         if (!acl || from !== acl.state.owner) {
           reply({ t: 'acl/error', code: 'E_NO_GRANT' });
@@ -551,6 +570,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     channels,
     readers,
     events,
+    push,
     openPairing: () => pairing.open(),
     async close() {
       clearInterval(housekeeping);

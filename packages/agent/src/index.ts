@@ -34,6 +34,18 @@ export {
   UploadedIndex,
   Uploader,
 } from './events/index.js';
+export {
+  DEFAULT_PUSH_COOLDOWN_MS,
+  MAX_SUBS_PER_USER,
+  type NotifyResult,
+  PUSH_SUBS_FILE,
+  type PushEvent,
+  PushNotifier,
+  type PushNotifierOptions,
+  type PushSend,
+  type PushTransport,
+  rendezvousPushTransport,
+} from './events/push.js';
 export * from './media/index.js';
 export {
   CAMERA_OFFLINE,

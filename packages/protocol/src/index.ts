@@ -17,6 +17,7 @@ export * from './grants.js';
 export * from './ids.js';
 export * from './messages.js';
 export * from './pairing/index.js';
+export * from './push-payload.js';
 export * from './rendezvous.js';
 export * from './rendezvous-client.js';
 export * from './replay.js';

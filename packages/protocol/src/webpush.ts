@@ -9,7 +9,7 @@
  *   {@link PUSH_PLAINTEXT_BYTES}, so the record is {@link PUSH_RECORD_BYTES} (3,000) and the body
  *   {@link PUSH_BODY_BYTES} (3,086) bytes. Only the time of a push and the fact of it show.
  * - {@link decryptPush}: what a browser (user agent) does with the body; for tests and tools.
- * - The plaintext: {@link PushPayload}, a small JSON, with its strict decoder.
+ * - The plaintext: `PushPayload` (push-payload.ts), a small JSON, with its strict decoder.
  * - The subscription a viewer hands its devices (`push/sub`, sealed): {@link pushSubscriptionSchema}.
  *
  * Pure: WebCrypto for ECDH, HKDF and AES-GCM; @noble/curves only to derive the public point of an
@@ -19,12 +19,16 @@
 import { p256 } from '@noble/curves/nist.js';
 import { z } from 'zod';
 import { ab, b64u, concat, fromB64u, utf8, wipe } from './bytes.js';
-import { parseJson } from './canonical.js';
 import type { CryptoEnv } from './crypto/env.js';
 import { hkdfSha256 } from './crypto/primitives.js';
-import { describeZod } from './envelope.js';
 import { InternalError, ProtocolError, VerificationError } from './errors.js';
-import { CAMERA_NAME } from './session.js';
+import { decodePushPayload, encodePushPayload, type PushPayload } from './push-payload.js';
+
+const describe = (err: z.ZodError): string =>
+  err.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(root)'}: ${i.code}`)
+    .join('; ');
 
 const subtle = (): SubtleCrypto => globalThis.crypto.subtle;
 
@@ -36,8 +40,6 @@ export const PUSH_RECORD_BYTES = 3000;
 export const PUSH_BODY_BYTES = PUSH_HEADER_BYTES + PUSH_RECORD_BYTES;
 /** Padded plaintext length (before the tag): the JSON, the 0x02 delimiter, then zeros. */
 export const PUSH_PLAINTEXT_BYTES = PUSH_RECORD_BYTES - 16;
-/** Largest payload JSON that fits one Hearth notification. */
-export const MAX_PUSH_PAYLOAD_BYTES = PUSH_PLAINTEXT_BYTES - 1;
 /** The record size Hearth puts in the header (RFC 8188 `rs`; ≥ the one record's length). */
 export const PUSH_RS = 4096;
 /** Largest push body the protocol accepts anywhere (RFC 8030 push services take 4,096). */
@@ -67,7 +69,7 @@ export function isP256Point(b: Uint8Array): boolean {
 export const MAX_PUSH_ENDPOINT_CHARS = 1024;
 
 /** A push endpoint: an absolute https URL, ≤ 1024 characters, no credentials, no fragment. */
-export const pushEndpointSchema = z
+export const pushEndpointSchema = /* @__PURE__ */ z
   .string()
   .max(MAX_PUSH_ENDPOINT_CHARS)
   .refine((s): boolean => {
@@ -86,7 +88,7 @@ export const pushEndpointSchema = z
  * push service's URL for this browser), `p256dh` (b64u of the browser's 65-byte P-256 point) and
  * `auth` (b64u of its 16-byte secret).
  */
-export const pushSubscriptionSchema = z
+export const pushSubscriptionSchema = /* @__PURE__ */ z
   .object({
     endpoint: pushEndpointSchema,
     p256dh: b64uLen(P256_POINT_BYTES).refine((s): boolean => {
@@ -101,55 +103,6 @@ export const pushSubscriptionSchema = z
   .strict();
 export type PushSubscriptionKeys = z.infer<typeof pushSubscriptionSchema>;
 
-/** Largest base64 thumbnail a payload carries (it must fit {@link MAX_PUSH_PAYLOAD_BYTES} anyway). */
-export const MAX_PUSH_THUMB_CHARS = 2800;
-
-/**
- * The plaintext of a Hearth notification. `thumb`: standard base64 of a small JPEG (shown as the
- * notification's image); `clip`: the blob ID of the sealed clip, present in the second notification
- * of an event, once the clip is sealed.
- */
-export const pushPayloadSchema = z
-  .object({
-    v: z.literal(1),
-    type: z.enum(['motion', 'sound']),
-    cam: z.string().regex(CAMERA_NAME),
-    t: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-    thumb: z
-      .string()
-      .min(4)
-      .max(MAX_PUSH_THUMB_CHARS)
-      .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/)
-      .optional(),
-    clip: b64uLen(16).optional(),
-  })
-  .strict();
-export type PushPayload = z.infer<typeof pushPayloadSchema>;
-
-/** The payload's JSON bytes (keys in a fixed order). Raises ProtocolError E_TOO_LARGE if it does not fit. */
-export function encodePushPayload(p: PushPayload): Uint8Array {
-  const r = pushPayloadSchema.safeParse(p);
-  if (!r.success) throw new ProtocolError('E_SCHEMA', `push payload: ${describeZod(r.error)}`);
-  const q = r.data;
-  const o: Record<string, unknown> = { v: 1, type: q.type, cam: q.cam, t: q.t };
-  if (q.thumb !== undefined) o.thumb = q.thumb;
-  if (q.clip !== undefined) o.clip = q.clip;
-  const bytes = utf8(JSON.stringify(o));
-  if (bytes.length > MAX_PUSH_PAYLOAD_BYTES)
-    throw new ProtocolError('E_TOO_LARGE', `push payload larger than ${MAX_PUSH_PAYLOAD_BYTES} bytes`);
-  return bytes;
-}
-
-/** Decode a payload (JSON bytes or text). Size limit first; raises ProtocolError only. */
-export function decodePushPayload(input: string | Uint8Array): PushPayload {
-  const size = typeof input === 'string' ? input.length : input.length;
-  if (size > MAX_PUSH_PAYLOAD_BYTES)
-    throw new ProtocolError('E_TOO_LARGE', `push payload larger than ${MAX_PUSH_PAYLOAD_BYTES} bytes`);
-  const r = pushPayloadSchema.safeParse(parseJson(input, MAX_PUSH_PAYLOAD_BYTES));
-  if (!r.success) throw new ProtocolError('E_SCHEMA', `push payload: ${describeZod(r.error)}`);
-  return r.data;
-}
-
 /** Decode a `push/sub` subscription. Raises ProtocolError only. */
 export function decodePushSubscription(v: unknown): PushSubscriptionKeys {
   let size: number;
@@ -160,7 +113,7 @@ export function decodePushSubscription(v: unknown): PushSubscriptionKeys {
   }
   if (size > 2048) throw new ProtocolError('E_TOO_LARGE', 'push subscription larger than 2048 bytes');
   const r = pushSubscriptionSchema.safeParse(v);
-  if (!r.success) throw new ProtocolError('E_SCHEMA', `push subscription: ${describeZod(r.error)}`);
+  if (!r.success) throw new ProtocolError('E_SCHEMA', `push subscription: ${describe(r.error)}`);
   return r.data;
 }
 

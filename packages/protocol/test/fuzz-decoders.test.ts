@@ -392,6 +392,7 @@ describe('fuzz: rendezvous frame decoders', () => {
       code: fc.constantFrom(...RENDEZVOUS_ERROR_CODES),
       msg: fc.string({ maxLength: 20 }),
     }),
+    fc.record({ t: fc.constant('push/ok'), ref: fc.string({ minLength: 1, maxLength: 8 }) }),
     fc.constant({ t: 'pong' }),
   );
   const clientFrames = fc.oneof(
@@ -406,6 +407,14 @@ describe('fuzz: rendezvous frame decoders', () => {
     fc.record({ t: fc.constant('pair/register'), tag: fc.option(fc.stringMatching(/^[0-9A-Z]{4}$/)) }),
     fc.record({ t: fc.constant('pair/lookup'), tag: fc.stringMatching(/^[0-9A-Z]{4}$/) }),
     fc.record({ t: fc.constant('relay'), v: id, ref: fc.string({ maxLength: 8 }) }),
+    fc.record({
+      t: fc.constant('push'),
+      ref: fc.string({ minLength: 1, maxLength: 8 }),
+      endpoint: fc.constantFrom('https://push.example/a', 'https://fcm.googleapis.com/fcm/send/x'),
+      body: fc.uint8Array({ minLength: 1, maxLength: 200 }).map(b64u),
+      ttl: fc.nat(86_400),
+      urgency: fc.constantFrom('very-low', 'low', 'normal', 'high'),
+    }),
     fc.constant({ t: 'ping' }),
   );
   for (const [name, decode, frames] of [

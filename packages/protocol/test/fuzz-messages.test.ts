@@ -54,6 +54,18 @@ const validMessages = fc.oneof(
   fc.record({ t: fc.constant('reader/key'), rk: fc.string({ minLength: 1, maxLength: 200 }) }),
   fc.constant({ t: 'reader/ok' }),
   fc.record({ t: fc.constant('reader/error'), code }),
+  fc.record({
+    t: fc.constant('push/sub'),
+    sub: fc.record({
+      endpoint: fc.constantFrom('https://push.example/a', 'https://web.push.apple.com/QH'),
+      // RFC 8291 Appendix A's user-agent key
+      p256dh: fc.constant(
+        'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
+      ),
+      auth: fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b).toString('base64url')),
+    }),
+  }),
+  fc.record({ t: fc.constant('push/error'), code }),
 );
 /** Valid messages, their JSON text mutated and re-parsed, and anything at all. */
 const inputs = fc.oneof(

@@ -10,14 +10,19 @@ import { type CryptoEnv, systemEnv } from '../src/crypto/env.js';
 import { HearthError, ProtocolError, VerificationError } from '../src/errors.js';
 import {
   decodePushPayload,
+  encodePushPayload,
+  MAX_PUSH_PAYLOAD_BYTES,
+  PUSH_CAMERA_NAME,
+  type PushPayload,
+} from '../src/push-payload.js';
+import { CAMERA_NAME } from '../src/session.js';
+import {
   decodePushSubscription,
   decryptPush,
-  encodePushPayload,
   encryptPush,
-  MAX_PUSH_PAYLOAD_BYTES,
   openPushPayload,
   PUSH_BODY_BYTES,
-  type PushPayload,
+  PUSH_PLAINTEXT_BYTES,
   type PushReceiverKeys,
   sealPushPayload,
 } from '../src/webpush.js';
@@ -153,6 +158,11 @@ describe('webpush: Hearth notifications', () => {
       ),
       (e) => e instanceof ProtocolError && e.code === 'E_TOO_LARGE',
     );
+  });
+
+  it('the payload module repeats the camera-name rule and the size exactly', () => {
+    assert.equal(PUSH_CAMERA_NAME.source, CAMERA_NAME.source);
+    assert.equal(MAX_PUSH_PAYLOAD_BYTES, PUSH_PLAINTEXT_BYTES - 1);
   });
 
   it('subscriptions: https endpoint ≤ 1024, a real P-256 point, a 16-byte auth', async () => {

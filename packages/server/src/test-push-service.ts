@@ -5,8 +5,13 @@
  * records exactly the bytes it was sent, so a test can decrypt them as the browser would.
  */
 import { createPublicKey, verify } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadSelfSigned } from './identity.js';
 
 /** One POST the push service received. */
 export interface ReceivedPush {
@@ -23,7 +28,7 @@ export interface ReceivedPush {
 }
 
 export interface TestPushService {
-  /** `http://127.0.0.1:<port>` (its origin: the `aud` it expects). */
+  /** `https://127.0.0.1:<port>` (or http: its origin, the `aud` it expects). */
   readonly origin: string;
   /** An endpoint URL for subscription `name`. */
   endpoint(name: string): string;
@@ -81,14 +86,18 @@ function checkVapid(
   return { k, claims };
 }
 
-/** Start a push service on 127.0.0.1 (a free port). */
-export async function startTestPushService(): Promise<TestPushService> {
+/**
+ * Start a push service on 127.0.0.1 (a free port): https with a self-signed certificate, as real
+ * push services are https (the server takes it only with `push.allowInsecureLoopback`), or plain
+ * http with `{tls: false}`.
+ */
+export async function startTestPushService(o: { tls?: boolean } = {}): Promise<TestPushService> {
   const received: ReceivedPush[] = [];
   let taken = 0;
   const waiters = new Set<() => void>();
   let origin = '';
   const state = { status: 201 };
-  const server: Server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (d: Buffer) => {
@@ -106,9 +115,17 @@ export async function startTestPushService(): Promise<TestPushService> {
       for (const w of [...waiters]) w();
       res.writeHead(state.status).end();
     });
-  });
+  };
+  const tls = o.tls ?? true;
+  let certDir: string | undefined;
+  let server: Server;
+  if (tls) {
+    certDir = mkdtempSync(join(tmpdir(), 'hearth-test-push-'));
+    const { cert, key } = loadSelfSigned(certDir, '127.0.0.1');
+    server = createHttpsServer({ cert, key }, handler) as unknown as Server;
+  } else server = createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     origin,
     endpoint: (name) => `${origin}/push/${name}`,
@@ -138,7 +155,10 @@ export async function startTestPushService(): Promise<TestPushService> {
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
-        server.close(() => r());
+        server.close(() => {
+          if (certDir) rmSync(certDir, { recursive: true, force: true });
+          r();
+        });
       }),
   };
 }

@@ -34,6 +34,7 @@ describe('server data files', () => {
   for (const [file, relay] of [
     ['server.key', false],
     ['turn.secret', true],
+    ['vapid.key', false],
   ] as const) {
     for (const m of [0o644, 0o666]) {
       it(`${file} with mode ${m.toString(8)} stops the start with an error naming it and the fix`, async () => {

@@ -194,6 +194,7 @@ describe('server: push endpoints (SSRF)', () => {
     ])
       assert.equal(checkPushEndpoint(bad, false), undefined, bad);
     assert.ok(checkPushEndpoint('http://127.0.0.1:9/x', true));
+    assert.ok(checkPushEndpoint('https://127.0.0.1:9/x', true));
     assert.equal(checkPushEndpoint('http://10.0.0.1/x', true), undefined);
     assert.equal(pushAddressAllowed('::ffff:10.0.0.1', false), false);
     assert.equal(pushAddressAllowed('2a00:1450:4001::1', false), true);

@@ -86,7 +86,7 @@ export function wsSocketFactory(
 
 /**
  * Events: `ready` (ServerFrame 'ready'), `recv` (from, m), `alert` (frame), `presence`,
- * `pair/found`, `error-frame`, `disconnected` (code, reason), `server-key-changed` (pinned,
+ * `pair/found`, `error-frame`, `push/ok` (frame), `disconnected` (code, reason), `server-key-changed` (pinned,
  * offered, reason: the client has stopped).
  */
 export class RendezvousClient extends EventEmitter {
@@ -122,6 +122,7 @@ export class RendezvousClient extends EventEmitter {
     c.on('presence', (f) => this.emit('presence', f));
     c.on('pair/found', (f) => this.emit('pair/found', f));
     c.on('error', (f) => this.emit('error-frame', f));
+    c.on('push/ok', (f) => this.emit('push/ok', f));
     c.on('disconnected', (d) => this.emit('disconnected', d.code, d.reason));
   }
 

@@ -4,6 +4,7 @@ export * from './motion.js';
 export * from './outbox.js';
 export * from './pipeline.js';
 export * from './readers.js';
+export * from './push.js';
 export * from './recorder.js';
 export * from './retention.js';
 export * from './blob-sink.js';

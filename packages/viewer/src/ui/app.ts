@@ -22,6 +22,7 @@ import { type AppError, channelAttack, notPairedScreen, setAlarm } from './alarm
 import { h, replace } from './dom.js';
 import { homeScreen } from './home-screen.js';
 import { LiveScreen } from './live-screen.js';
+import { Notifications } from './notifications.js';
 import { PairScreen } from './pair-screen.js';
 import { fromB64 } from './picture.js';
 import { TimelineScreen } from './timeline-screen.js';
@@ -67,6 +68,8 @@ export class App {
   private readonly channels: ViewerChannels;
   /** What the live view signals through: the sealed channel over the rendezvous. */
   private readonly sealed: SignalingPort;
+  /** Web Push: the settings control and the in-app toast. */
+  readonly notifications: Notifications;
 
   constructor(
     root: HTMLElement,
@@ -89,6 +92,11 @@ export class App {
         : {}),
     });
     const channels = this.channels;
+    this.notifications = new Notifications({
+      devices: () => dir.ids(),
+      send: (d, m) => rv.ready && channels.send(d, m),
+      label: (d) => dir.find(d)?.label ?? d,
+    });
     this.sealed = {
       get ready() {
         return rv.ready;
@@ -120,6 +128,7 @@ export class App {
       paired: (dev) => {
         rv.watch([dev.deviceId]);
         channels.send(dev.deviceId, camerasRequest());
+        void this.notifications.offerTo(dev.deviceId);
       },
       failed: (e) => {
         this.lastError = e;
@@ -183,6 +192,7 @@ export class App {
       if (this.route.kind === 'home') this.render();
     });
     this.rv.on('recv', (f) => this.onRecv(f.from, f.m));
+    this.notifications.start();
     this.rv.on('pair/found', (f) => this.pairing.onFound(f));
     this.rv.on('error', (f) => {
       if (this.pairing.onServerError(f)) return;
@@ -227,6 +237,8 @@ export class App {
         void this.clips.reader?.markAcked(from);
       } else if (m.t === 'reader/error') {
         this.lastError = { code: m.code, message: 'the device refused our reader key' };
+      } else if (m.t === 'push/ok' || m.t === 'push/error') {
+        this.notifications.onReply(from, m);
       } else if (m.t === 'cameras/refused') {
         this.dir.setRefused(from, m.code);
         if (this.route.kind === 'home') this.render();
@@ -329,6 +341,7 @@ export class App {
             this.dir,
             () => this.navigate(),
             (d, c) => this.pictures.get(`${d}/${c}`),
+            this.notifications.control(),
           ),
         );
     }

@@ -12,8 +12,17 @@ import { pictureCanvas } from './picture.js';
 /** What the tiles show besides the live state: the camera's latest verified picture, if known. */
 export type TilePicture = (deviceId: string, camera: string) => Uint8Array | undefined;
 
-/** Build the screen; `changed` runs after a rename or forget has been stored. */
-export function homeScreen(dir: DeviceDirectory, changed: () => void, picture?: TilePicture): HTMLElement {
+/**
+ * Build the screen; `changed` runs after a rename or forget has been stored; `picture` gives a
+ * tile its camera's latest verified picture; `settings` (e.g. the notifications control) goes
+ * below the list.
+ */
+export function homeScreen(
+  dir: DeviceDirectory,
+  changed: () => void,
+  picture?: TilePicture,
+  settings?: Node,
+): HTMLElement {
   const list = h('ul', { class: 'devices', id: 'devices' });
   for (const d of dir.all()) list.append(deviceCard(dir, d, changed, picture));
   return h(
@@ -22,6 +31,7 @@ export function homeScreen(dir: DeviceDirectory, changed: () => void, picture?: 
     h('h1', {}, 'Your cameras'),
     list,
     h('p', {}, h('a', { class: 'button', href: '#/pair', id: 'pair-another' }, '+ Pair a camera')),
+    settings,
   );
 }
 
