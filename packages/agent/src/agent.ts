@@ -45,8 +45,8 @@ import { BlobClient } from './events/blob-client.js';
 import { blobClientSink } from './events/blob-sink.js';
 import type { BlobSink } from './events/outbox.js';
 import { EventPipeline } from './events/pipeline.js';
-import { ReaderKeyStore } from './events/readers.js';
 import { PushNotifier, type PushNotifierOptions, rendezvousPushTransport } from './events/push.js';
+import { ReaderKeyStore } from './events/readers.js';
 
 export type { PairingInfo } from './device/pairing-host.js';
 
@@ -190,6 +190,16 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   let acl = await loadAcl(o.dataDir, env.now());
   const readers = await ReaderKeyStore.load(o.dataDir);
   const events = new EventPipeline({
+    onSealed: (e) => {
+      if (e.clip)
+        void push.clipReady({
+          type: e.type,
+          cam: e.camera,
+          t: e.t,
+          clip: e.clip,
+          ...(e.thumb ? { thumb: e.thumb } : {}),
+        });
+    },
     dataDir: o.dataDir,
     device: id.signer,
     env,
@@ -213,6 +223,10 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     ...(o.events?.maxBackoffMs !== undefined ? { maxBackoffMs: o.events.maxBackoffMs } : {}),
   });
   const stopRecordings = o.media.onRecording?.((r) => void events.handle(r));
+  // Notifications: one when motion starts, a second when its clip is sealed (issue 9).
+  const stopCameraEvents = o.media.onCameraEvent?.((e) => {
+    if (e.phase === 'start') void push.notify({ type: e.kind, cam: e.camera, t: Math.round(e.at) });
+  });
   const serverKeyPin = o.pinServerKey === false ? undefined : fileServerKeyPin(o.dataDir, o.acceptServerKey);
   serverKeyPin?.get(); // a damaged pin file stops the start, not a connection attempt
   const wsUrl = `${o.serverUrl.replace(/^http/, 'ws').replace(/\/$/, '')}/ws`;
@@ -575,6 +589,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     async close() {
       clearInterval(housekeeping);
       stopRecordings?.();
+      stopCameraEvents?.();
       events.close();
       sessions.dispose();
       pairing.dispose();

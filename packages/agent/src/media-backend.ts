@@ -146,6 +146,7 @@ export function createMediaBackend(o: MediaBackendOptions): MediaBackendHandle {
       : {}),
     cameras: () => o.cameras.map((c) => ({ name: c.name, online: down.get(c.name) !== true })),
     onRecording: (l) => hub.addRecordingListener(l),
+    onCameraEvent: (l) => hub.addCameraEventListener(l),
     retention: (camera) => hub.retention(camera),
     async createViewerSession(camera, offerSdp, opts) {
       if (closed) throw new MediaError('session-closed', 'media backend is closed');

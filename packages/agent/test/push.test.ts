@@ -16,6 +16,7 @@ import {
   b64u,
   deviceIdFromKey,
   encodeId,
+  encodeReaderKey,
   fixedEnv,
   fromB64u,
   openPushPayload,
@@ -23,7 +24,9 @@ import {
   type PushReceiverKeys,
   signAclUpdate,
   signGrant,
+  signReaderKey,
   WebCryptoSigner,
+  x25519Generate,
 } from '@hearth/protocol';
 import {
   startTestHub,
@@ -33,7 +36,9 @@ import {
 } from '@hearth/server/testing';
 import { loadOrCreateIdentity } from '../src/device/identity.js';
 import { PUSH_SUBS_FILE, PushNotifier, type PushSend } from '../src/events/push.js';
+import type { EventRecording } from '../src/events/recorder.js';
 import { type Agent, startAgent } from '../src/index.js';
+import type { CameraEvent } from '../src/media/hub.js';
 import { connectViewer, fakeMedia, ITER, pairViewer, pins, type TestViewer, until } from './world.js';
 
 async function newReceiver(
@@ -281,5 +286,70 @@ describe('notifications end to end (viewer → agent → server → push service
     assert.equal(r.ok, 1);
     const got = await svc.next();
     assert.ok(Buffer.from(got.body).includes(Buffer.from('"cam":"porch"')));
+  });
+
+  it('motion starts → a first notification; its clip sealed → a second one naming the clip (the agent wires both)', async () => {
+    const dataDir = join(tmp(), 'data');
+    dirs.push(join(dataDir, '..'));
+    let camEvent: ((e: CameraEvent) => void) | undefined;
+    let recording: ((r: EventRecording) => void) | undefined;
+    const media = {
+      ...fakeMedia().media,
+      onCameraEvent: (l: (e: CameraEvent) => void) => {
+        camEvent = l;
+        return () => {};
+      },
+      onRecording: (l: (r: EventRecording) => void) => {
+        recording = l;
+        return () => {};
+      },
+    };
+    const agent = await startAgent({
+      dataDir,
+      serverUrl: srv.url,
+      media,
+      pairingIterations: ITER,
+      minBackoffMs: 20,
+      maxBackoffMs: 200,
+      events: { upload: false },
+    });
+    agents.push(agent);
+    pins.set(agent.deviceId, (await loadOrCreateIdentity(dataDir)).signer.publicKey);
+    await until('pairing window', () => agent.pairing());
+    const owner = await connectViewer(srv.url);
+    viewers.push(owner);
+    await pairViewer(owner, agent.pairing()!, 'qr');
+    const ua = await newReceiver(svc.endpoint('wired'));
+    owner.send(agent.deviceId, { t: 'push/sub', sub: ua.sub });
+    assert.deepEqual(await owner.next((m) => m.t === 'push/ok' || m.t === 'push/error'), { t: 'push/ok' });
+    const kp = await x25519Generate();
+    owner.send(agent.deviceId, {
+      t: 'reader/key',
+      rk: encodeReaderKey(await signReaderKey(owner.signer, kp.publicKey)),
+    });
+    assert.deepEqual(await owner.next((m) => m.t === 'reader/ok' || m.t === 'reader/error'), {
+      t: 'reader/ok',
+    });
+    assert.ok(camEvent && recording, 'the agent listens to camera events and recordings');
+    const at = Date.now() + 0.4;
+    camEvent({ camera: 'porch', kind: 'motion', phase: 'start', at, t: 3000, score: 0.2 });
+    const first = await openPushPayload((await svc.next()).body, ua.keys);
+    assert.deepEqual(first, { v: 1, type: 'motion', cam: 'porch', t: Math.round(at) });
+    recording({
+      camera: 'porch',
+      kind: 'motion',
+      trigger: at,
+      start: at - 2000,
+      end: at + 3000,
+      snapshot: undefined,
+      clip: new Uint8Array(3000).fill(1),
+      frames: 10,
+      truncated: false,
+    });
+    const second = (await openPushPayload((await svc.next()).body, ua.keys)) as { clip?: string; t: number };
+    const clip = agent.events.outbox.list().find((m) => m.kind === 'clip');
+    assert.ok(clip, 'the clip is sealed');
+    assert.equal(second.clip, clip.id);
+    assert.equal(second.t, Math.round(at));
   });
 });

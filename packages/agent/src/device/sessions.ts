@@ -22,6 +22,7 @@ import {
 } from '@hearth/protocol';
 import type { RetentionConfig } from '../events/config.js';
 import type { EventRecording } from '../events/recorder.js';
+import type { CameraEvent } from '../media/hub.js';
 
 /**
  * What a viewer is told when the media layer cannot answer: the error's registered code (a
@@ -52,6 +53,8 @@ export interface MediaBackend {
    * pipeline). Optional: without it the agent records nothing. Returns the listener's removal.
    */
   onRecording?(listener: (r: EventRecording) => void): () => void;
+  /** Camera events as they happen (motion start and end): the notifications. */
+  onCameraEvent?(listener: (e: CameraEvent) => void): () => void;
   /** A camera's retention from the camera map (undefined: the defaults). */
   retention?(camera: string): RetentionConfig | undefined;
 }

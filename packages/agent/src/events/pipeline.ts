@@ -139,6 +139,14 @@ export interface EventPipelineOptions {
   readonly maxBackoffMs?: number;
   /** How often retention runs besides after each event (ms). Default 1 hour; 0: never. */
   readonly retentionEveryMs?: number;
+  /** After an event is sealed into the outbox (the second notification: the clip is ready). */
+  readonly onSealed?: (e: {
+    camera: string;
+    type: 'motion' | 'sound';
+    t: number;
+    clip?: string;
+    thumb: string;
+  }) => void;
 }
 
 /** What one recording became (tests, logs). */
@@ -285,6 +293,17 @@ export class EventPipeline {
       { camera: rec.camera, readers: readers.length, clip: clip?.id, event: event?.id },
       'event sealed into the outbox',
     );
+    try {
+      this.o.onSealed?.({
+        camera: rec.camera,
+        type: rec.kind,
+        t: trigger,
+        thumb,
+        ...(clip ? { clip: clip.id } : {}),
+      });
+    } catch (e) {
+      this.log.error({ camera: rec.camera, err: String(e) }, 'onSealed listener threw');
+    }
     return { camera: rec.camera, clip, snapshot, event, readers };
   }
 

@@ -194,6 +194,7 @@ export class MediaHub {
   private readonly keyframeRequesters = new Map<string, KeyframeRequester>();
   private readonly detectors = new Map<string, { d: MotionDetector; r: EventRecorder; events: number }>();
   private readonly recordingListeners: ((r: EventRecording) => void)[] = [];
+  private readonly cameraEventListeners: ((e: CameraEvent) => void)[] = [];
   private readonly retentions = new Map<string, RetentionConfig>();
 
   constructor(cameras: readonly CameraConfig[], opts: MediaHubOptions = {}) {
@@ -282,6 +283,15 @@ export class MediaHub {
     };
   }
 
+  /** Also call `l` with each camera event (motion start and end; the agent's notifications). */
+  addCameraEventListener(l: (e: CameraEvent) => void): () => void {
+    this.cameraEventListeners.push(l);
+    return () => {
+      const i = this.cameraEventListeners.indexOf(l);
+      if (i >= 0) this.cameraEventListeners.splice(i, 1);
+    };
+  }
+
   /** A camera's `retention` from the camera map (undefined: the defaults). */
   retention(camera: string): RetentionConfig | undefined {
     return this.retentions.get(camera);
@@ -311,11 +321,12 @@ export class MediaHub {
           r.start(ev.kind, ev.at);
         } else r.end(ev.at);
         this.log.info({ camera, kind: ev.kind, phase: ev.phase, t: ev.t }, `motion ${ev.phase}`);
-        try {
-          this.opts.onCameraEvent?.(ev);
-        } catch (err) {
-          this.log.error({ camera, err: String(err) }, 'camera event listener threw');
-        }
+        for (const l of [this.opts.onCameraEvent, ...this.cameraEventListeners])
+          try {
+            l?.(ev);
+          } catch (err) {
+            this.log.error({ camera, err: String(err) }, 'camera event listener threw');
+          }
       }
     });
   }
