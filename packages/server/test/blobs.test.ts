@@ -733,7 +733,7 @@ describe('blob store: hostile routes', () => {
         { numRuns: 300 },
       );
       const top = readdirSync(s.dir).filter(
-        (n) => !/^(blobs|hearth\.db.*|server\.key|turn\.secret)$/.test(n),
+        (n) => !/^(blobs|hearth\.db.*|server\.key|turn\.secret|vapid\.key)$/.test(n),
       );
       assert.deepEqual(top, []);
     } finally {
