@@ -14,6 +14,7 @@ export {
   pairingStatePath,
 } from './device/pairing-host.js';
 export { RendezvousClient, type RendezvousClientOptions } from './device/rendezvous-client.js';
+export { type FactoryResetOptions, type FactoryResetResult, factoryReset } from './device/reset.js';
 export {
   type MediaBackend,
   type MediaSession,
@@ -21,7 +22,9 @@ export {
   SessionManager,
 } from './device/sessions.js';
 export {
+  BlobClient,
   type BlobSink,
+  blobClientSink,
   EventPipeline,
   type EventPipelineOptions,
   type EventRecording,

@@ -6,12 +6,14 @@ import {
   type CameraConfig,
   createMediaBackend,
   describePreflight,
+  factoryReset,
   loadCamerasFile,
   type MediaBackendHandle,
   parseCamerasYaml,
   preflightMedia,
   startAgent,
 } from '@hearth/agent';
+import { pinnedFetch } from '@hearth/node';
 import { describeError, type ErrorCode, HearthError } from '@hearth/protocol';
 import { type HearthServer, loadServerConfig, startServer } from '@hearth/server';
 import { pino } from 'pino';
@@ -276,12 +278,41 @@ async function demoCmd(o: Opts): Promise<void> {
   });
 }
 
+/** `hearth agent reset`: the factory reset (S8), server first, then the data directory. */
+async function agentResetCmd(o: Opts): Promise<void> {
+  const dataDir = resolve(String(o.dataDir ?? '.hearth/agent'));
+  if (o.yes !== true)
+    throw new CliError(
+      'E_USAGE',
+      `this erases the device in ${dataDir} (its key, access list and recordings) and its recordings on the server; nothing can be recovered. Run again with --yes`,
+    );
+  const localOnly = o.localOnly === true;
+  if (!localOnly && typeof o.server !== 'string')
+    throw new CliError(
+      'E_USAGE',
+      'agent reset needs --server <url> (or --local-only to leave the server copy)',
+    );
+  const r = await factoryReset({
+    dataDir,
+    localOnly,
+    ...(typeof o.server === 'string' ? { serverUrl: o.server } : {}),
+    ...(typeof o.pinCert === 'string' ? { fetch: pinnedFetch(o.pinCert) as unknown as typeof fetch } : {}),
+  });
+  process.stdout.write(
+    `Reset device ${r.deviceId}: ${r.serverErased ? 'its recordings on the server are erased; ' : 'the server was not contacted (its copy stays until an owner erases it); '}removed ${r.removed.length ? r.removed.join(', ') : 'nothing'} from ${dataDir}.\nThe next start makes a new device: pair it again.\n`,
+  );
+}
+
 /** Run one command; print failures as `hearth: CODE: message` and exit with {@link exitCode}. */
-export async function run(cmd: 'server' | 'agent' | 'agent-pairing' | 'demo', o: Opts): Promise<void> {
+export async function run(
+  cmd: 'server' | 'agent' | 'agent-pairing' | 'agent-reset' | 'demo',
+  o: Opts,
+): Promise<void> {
   try {
     if (cmd === 'server') await serverCmd(o);
     else if (cmd === 'agent') await agentCmd(o);
     else if (cmd === 'agent-pairing') await agentPairingCmd(o);
+    else if (cmd === 'agent-reset') await agentResetCmd(o);
     else await demoCmd(o);
   } catch (e) {
     const code = (e as { code?: unknown } | null)?.code;

@@ -4,6 +4,7 @@
  *   hearth server [--config hearth.yaml] [--data-dir DIR] [--host H] [--port P] ...
  *   hearth agent  --server URL --cameras cameras.yaml [--data-dir DIR] [--pin-cert SHA256] [--ffmpeg PATH]
  *   hearth agent pairing [--data-dir DIR]   (the open pairing window's secrets, shown again)
+ *   hearth agent reset --server URL --yes [--data-dir DIR] [--pin-cert SHA256] [--local-only]
  *   hearth demo   [--port 8443] [--data-dir .hearth/demo] [--ffmpeg PATH]
  *
  * Errors are printed as one line `hearth: <code>: <message>` and exit with status 1 (2 for usage:
@@ -79,6 +80,18 @@ agent
   .description("show the open pairing window's QR, link and code again (they are printed only to a terminal)")
   .option('-d, --data-dir <dir>', 'the agent data directory', '.hearth/agent')
   .action((o) => run('agent-pairing', o));
+
+agent
+  .command('reset')
+  .description(
+    "factory reset: erase the device's recordings on the server, then its key, access list and recordings here (a new device ID at the next start)",
+  )
+  .option('-s, --server <url>', 'the server the agent uploads to (its blob store is erased first)')
+  .option('-d, --data-dir <dir>', 'the agent data directory', '.hearth/agent')
+  .option('--pin-cert <sha256>', "pin the server's self-signed certificate (SHA-256 fingerprint)")
+  .option('--local-only', 'do not contact the server: its copy stays until an owner erases it')
+  .option('--yes', 'really do it (required: nothing of the device can be recovered)')
+  .action((o) => run('agent-reset', o));
 
 program
   .command('demo')
