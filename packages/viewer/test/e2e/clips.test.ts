@@ -123,8 +123,13 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
       if (req.method === 'GET' && u.pathname === '/') {
         res.setHeader('content-type', 'text/html; charset=utf-8');
         res.end(
-          '<!doctype html><html><head><script type="module" src="/page.js"></script></head><body><div id="app"></div></body></html>',
+          '<!doctype html><html><head><meta name="viewport" content="width=device-width"><link rel="stylesheet" href="/app.css"><script type="module" src="/page.js"></script></head><body><main id="app"></main></body></html>',
         );
+        return;
+      }
+      if (req.method === 'GET' && u.pathname === '/app.css') {
+        res.setHeader('content-type', 'text/css');
+        res.end(readFileSync(fileURLToPath(new URL('../../src/ui/app.css', import.meta.url))));
         return;
       }
       if (req.method === 'GET' && u.pathname === '/page.js') {
@@ -367,6 +372,12 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
     );
     // Every state it went through: from nothing, loading, playing unverified, confirmed.
     assert.deepEqual(q.trail, ['idle', 'loading', 'unconfirmed', 'confirmed']);
+    // A picture for the docs, refreshed only on request (tests never dirty the tree).
+    if (process.env.HEARTH_SCREENSHOTS === '1')
+      await page.screenshot({
+        path: fileURLToPath(new URL('../../../../docs/img/viewer-timeline.png', import.meta.url)),
+        fullPage: true,
+      });
   });
 
   it('attack: one flipped byte in a late chunk stops playback with a visible warning', async () => {
