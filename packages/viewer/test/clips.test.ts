@@ -8,6 +8,7 @@ import { before, describe, it } from 'node:test';
 import {
   decodeReaderKey,
   encodeId,
+  openBlob,
   type UserKeyText,
   utf8,
   verifyReaderKey,
@@ -137,6 +138,8 @@ describe('opening small blobs', () => {
       'E_BAD_BINDING',
       true,
     ]);
+    // Control: the swapped blob itself is genuine (protocol opens it); only the ID binding catches it.
+    await openBlob(b.bytes, { pinnedDeviceKey: dev.signer.publicKey, deviceId: dev.id, reader: rk.reader });
     // …or a snapshot where an event record was listed.
     const snap = await seal(dev, rk.rk, {
       kind: 'snapshot',

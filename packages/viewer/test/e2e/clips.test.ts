@@ -16,6 +16,8 @@
  *   with other content authenticates, so it plays, unverified; at the last chunk the signed digest
  *   does not match: "possible attack (E_CLIP_DIGEST)", stopped, nothing to download.
  * - Delete asks first; accepted, it deletes the event, its clip and its snapshot.
+ * - Attack: a store that serves the clip without its last chunk (cleanly, exact length):
+ *   "possible attack (E_CLIP_TRUNCATED)", stopped.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -123,8 +125,13 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
       if (req.method === 'GET' && u.pathname === '/') {
         res.setHeader('content-type', 'text/html; charset=utf-8');
         res.end(
-          '<!doctype html><html><head><script type="module" src="/page.js"></script></head><body><div id="app"></div></body></html>',
+          '<!doctype html><html><head><meta name="viewport" content="width=device-width"><link rel="stylesheet" href="/app.css"><script type="module" src="/page.js"></script></head><body><main id="app"></main></body></html>',
         );
+        return;
+      }
+      if (req.method === 'GET' && u.pathname === '/app.css') {
+        res.setHeader('content-type', 'text/css');
+        res.end(readFileSync(fileURLToPath(new URL('../../src/ui/app.css', import.meta.url))));
         return;
       }
       if (req.method === 'GET' && u.pathname === '/page.js') {
@@ -175,6 +182,9 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
   });
 
   let mp4: Uint8Array;
+  let dev: Awaited<ReturnType<typeof device>>;
+  let dk: string;
+  let rkText: string;
   let ids: { good: string; bad: string; goodEvent: string; snap: string; insiderEvent: string };
 
   it('the page made a non-extractable reader key; the timeline lists the day, a forged record as an attack', async () => {
@@ -183,9 +193,10 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
       ex: window.__clipTest!.extractable,
       pex: window.__clipTest!.privateExtractable,
     }));
+    rkText = k.rk;
     assert.equal(k.ex, false);
     assert.equal(k.pex, false);
-    const dev = await device();
+    dev = await device();
     mp4 = makeFmp4({ seconds: 4 });
     const clip = await seal(dev, k.rk, {
       kind: 'clip',
@@ -269,7 +280,7 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
     };
     hold.add(clip.entry.id);
 
-    const dk = encodeId('deviceKey', dev.signer.publicKey);
+    dk = encodeId('deviceKey', dev.signer.publicKey);
     await page.evaluate(
       ([d, key, day]) => window.__clipTest!.show(d!, key!, 'door', day!),
       [dev.id, dk, DAY],
@@ -367,6 +378,12 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
     );
     // Every state it went through: from nothing, loading, playing unverified, confirmed.
     assert.deepEqual(q.trail, ['idle', 'loading', 'unconfirmed', 'confirmed']);
+    // A picture for the docs, refreshed only on request (tests never dirty the tree).
+    if (process.env.HEARTH_SCREENSHOTS === '1')
+      await page.screenshot({
+        path: fileURLToPath(new URL('../../../../docs/img/viewer-timeline.png', import.meta.url)),
+        fullPage: true,
+      });
   });
 
   it('attack: one flipped byte in a late chunk stops playback with a visible warning', async () => {
@@ -450,14 +467,66 @@ describe('recorded clips in Chromium', { skip, timeout: 180_000 }, () => {
     page.once('dialog', (d) => void d.accept());
     await page.locator('#clip-delete').click();
     await page.waitForFunction(() => document.querySelectorAll('#events li.event').length === 2);
-    const dev = requests
-      .find((x) => x.startsWith('GET /v1/blobs/hdid_'))!
-      .split('/')[3]!
-      .split('?')[0];
     assert.deepEqual(
       dels().sort(),
-      [ids.good, ids.snap, ids.goodEvent].map((id) => `DELETE /v1/blobs/${dev}/${id}`).sort(),
+      [ids.good, ids.snap, ids.goodEvent].map((id) => `DELETE /v1/blobs/${dev.id}/${id}`).sort(),
     );
     assert.equal(await page.locator('#player').isHidden(), true);
+  });
+
+  it('attack: a store that ends the clip cleanly before its last chunk → E_CLIP_TRUNCATED, stopped', async () => {
+    const clip = await seal(dev, rkText, {
+      kind: 'clip',
+      camera: 'door',
+      t0: T0 + 240_000,
+      plaintext: mp4,
+      maxChunkBytes: 4096,
+    });
+    // Drop the last frame: every byte served is genuine, and the length the store says is exact.
+    let p = clipHeaderLength(clip.bytes)!;
+    for (let i = 0; i < frames(clip.bytes) - 1; i++)
+      p += 4 + new DataView(clip.bytes.buffer, p, 4).getUint32(0);
+    clip.bytes = clip.bytes.slice(0, p);
+    const ev = await seal(dev, rkText, {
+      kind: EVENT_KIND,
+      camera: 'door',
+      t0: T0 + 240_000,
+      plaintext: utf8(
+        JSON.stringify({
+          v: 1,
+          type: 'motion',
+          cam: 'door',
+          t: T0 + 240_000,
+          t1: T0 + 244_000,
+          clip: clip.entry.id,
+          thumb: '',
+        }),
+      ),
+    });
+    store.set(clip.entry.id, clip);
+    store.set(ev.entry.id, ev);
+    await page.evaluate(
+      ([d, key, day]) => window.__clipTest!.show(d!, key!, 'door', day!),
+      [dev.id, dk, DAY],
+    );
+    await page.locator(`#events li.event[data-id="${ev.entry.id}"] button`).click();
+    await page.waitForFunction(
+      () => document.getElementById('clip-status')!.dataset.state === 'failed',
+      undefined,
+      {
+        timeout: 30_000,
+      },
+    );
+    const r = await page.evaluate(() => ({
+      code: document.getElementById('clip-status')!.dataset.code,
+      text: document.getElementById('clip-status')!.textContent,
+      src: document.getElementById('clip')!.getAttribute('src'),
+      download: (document.getElementById('clip-download') as HTMLAnchorElement).hidden,
+    }));
+    assert.equal(r.code, 'E_CLIP_TRUNCATED');
+    assert.match(r.text ?? '', /Possible attack \(E_CLIP_TRUNCATED\)/);
+    assert.equal(r.src, null);
+    assert.equal(r.download, true);
+    assert.deepEqual(problems, []);
   });
 });
