@@ -24,6 +24,8 @@ import {
   deviceIdFromKey,
   encodeBlobTicket,
   encodeBlobTicketHeader,
+  errorFromCode,
+  HearthError,
   type Signer,
   type StoredBlobKind,
   systemEnv,
@@ -68,11 +70,21 @@ export class BlobClient {
     headers: Record<string, string> = {},
   ): Promise<Response> {
     const authorization = await blobAuthorization(this.o.signer, 'device', method, path, body, this.env);
-    const r = await this.fetch(`${this.base}${path}`, {
-      method,
-      headers: { ...headers, authorization },
-      ...(body ? { body: new Uint8Array(body) } : {}),
-    });
+    let r: Response;
+    try {
+      r = await this.fetch(`${this.base}${path}`, {
+        method,
+        headers: { ...headers, authorization },
+        ...(body ? { body: new Uint8Array(body) } : {}),
+      });
+    } catch (e) {
+      // A pin mismatch and the like keep their own code; a connection that failed is E_NO_SERVER.
+      if (e instanceof HearthError) throw e;
+      throw errorFromCode(
+        'E_NO_SERVER',
+        `blob store at ${this.base} cannot be reached (${(e as Error).message})`,
+      );
+    }
     if (r.status >= 400) throw blobStoreError(r.status, new Uint8Array(await r.arrayBuffer()));
     return r;
   }

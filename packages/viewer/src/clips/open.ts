@@ -4,13 +4,13 @@
  * any byte is used, and the error text the screens show. Clips stream instead (player.ts).
  */
 import {
+  type ClipMeta,
   type ClipReader,
   concat,
   HearthError,
   openBlob,
   ProtocolError,
   VerificationError,
-  type VerifiedClipHeader,
   viewerAction,
 } from '@hearth/protocol';
 import type { BlobApi } from './blob-api.js';
@@ -26,19 +26,8 @@ export interface BlobContext {
   reader: ClipReader;
 }
 
-/** What a blob's device said it is: camera and times (v1: the clear header; v2: the sealed `m`). */
-export interface BlobMeta {
-  cam: string;
-  t0: number;
-  t1: number;
-}
-
-/** The metadata of an opened blob, from whichever place the format keeps it. */
-export function blobMeta(h: VerifiedClipHeader, opened?: { meta?: BlobMeta }): BlobMeta {
-  if (opened?.meta) return opened.meta;
-  const v1 = h as unknown as Partial<BlobMeta>;
-  return { cam: String(v1.cam), t0: Number(v1.t0), t1: Number(v1.t1) };
-}
+/** What a blob's device said it is: camera and times (the sealed metadata box `m`). */
+export type BlobMeta = ClipMeta;
 
 /** Largest small blob (an event record or a snapshot) read whole. */
 export const MAX_SMALL_BLOB_BYTES = 2 * 1024 * 1024;
@@ -61,9 +50,9 @@ export async function readAll(stream: ReadableStream<Uint8Array>, max: number): 
   return concat(...parts);
 }
 
-/** The kinds a blob may have for a use (`event` is `thumbnail` in the v1 format of this tree). */
+/** The kinds a blob may have for a use. */
 const KINDS: Record<string, readonly string[]> = {
-  event: ['event', 'thumbnail'],
+  event: ['event'],
   snapshot: ['snapshot'],
   clip: ['clip'],
 };
@@ -88,7 +77,7 @@ export async function openSmallBlob(
   });
   if (!KINDS[kind]!.includes(opened.header.kind) || opened.header.id !== id)
     throw new VerificationError('E_BAD_BINDING', `blob is not the ${kind} it was listed as`);
-  return { plaintext: opened.plaintext, meta: blobMeta(opened.header, opened as { meta?: BlobMeta }) };
+  return { plaintext: opened.plaintext, meta: opened.meta };
 }
 
 /** A failure as the screens show it: its code, whether it is a possible attack, and a sentence. */

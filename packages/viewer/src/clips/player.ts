@@ -22,7 +22,7 @@ import {
   VerificationError,
 } from '@hearth/protocol';
 import { initSegmentLength, mimeOfInit } from '../core/mp4.js';
-import { type BlobContext, blobMeta, describeFailure } from './open.js';
+import { type BlobContext, describeFailure } from './open.js';
 
 export type PlayerState =
   | { name: 'loading' }
@@ -98,7 +98,7 @@ export class ClipPlayer {
     });
     if (opener.header.kind !== 'clip' || opener.header.id !== id)
       throw new VerificationError('E_BAD_BINDING', 'blob is not the clip it was listed as');
-    this.t0 = blobMeta(opener.header, opener as { meta?: { cam: string; t0: number; t1: number } }).t0;
+    this.t0 = opener.meta.t0;
     const of = opener.header.n;
     this.set({ name: 'unconfirmed', chunks: 0, of });
     // 2. The chunks, as they arrive.
