@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -28,6 +28,32 @@ import type { Page } from 'playwright-core';
 import { descendants, launchLoopbackChromium, openApp, until } from './stack.js';
 
 const avail = await chromiumAvailable();
+
+/** Every file under `dir`, with its bytes. */
+function bytesUnder(dir: string): { path: string; bytes: Buffer }[] {
+  const out: { path: string; bytes: Buffer }[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...bytesUnder(p));
+    else if (e.isFile()) out.push({ path: p, bytes: readFileSync(p) });
+  }
+  return out;
+}
+
+/**
+ * What plaintext media would show (each long enough that ciphertext does not match it by chance):
+ * the MP4 init segment's first 32 bytes, the x264 encoder's SEI text (in every H.264 stream it
+ * makes), a JPEG's JFIF header with ffmpeg's encoder tag, and the camera's name.
+ */
+function atRestMarkers(mp4: Buffer): [string, Buffer][] {
+  return [
+    ['MP4 init segment', mp4.subarray(0, 32)],
+    ['H.264 (x264 SEI)', Buffer.from('x264 - core')],
+    ['JPEG', Buffer.from('JFIF\0')],
+    ['camera name', Buffer.from(CAMERA)],
+  ];
+}
+const CAMERA = 'frontdoor-cam';
 const PRE_ROLL_S = 2;
 const EVENT_S = 2.5;
 
@@ -65,7 +91,7 @@ describe('recorded events: motion → sealed clip → timeline → decrypted pla
     srv = await startTestHub({ serveViewer: true });
     media = createMediaBackend({
       cameras: parseCamerasYaml(
-        `cameras:\n  door:\n    source: file:${clip}\n    motion: {minDuration: 1, cooldown: 4, fps: 4, preRoll: ${PRE_ROLL_S}, postRoll: 1}\n`,
+        `cameras:\n  ${CAMERA}:\n    source: file:${clip}\n    motion: {minDuration: 1, cooldown: 4, fps: 4, preRoll: ${PRE_ROLL_S}, postRoll: 1}\n`,
       ),
       bindAddress: '127.0.0.1',
     });
@@ -97,7 +123,7 @@ describe('recorded events: motion → sealed clip → timeline → decrypted pla
 
   it('the owner pairs, the event shows on the timeline with a thumbnail, and its clip plays decrypted', async () => {
     await openApp(page, srv.url);
-    await pairByCode(page, windows.at(-1)!.manualCode, { camera: 'door' });
+    await pairByCode(page, windows.at(-1)!.manualCode, { camera: CAMERA });
     // The viewer registers its reader key once the device lists its cameras.
     await until('the reader key stored by the device', () =>
       agentEvents.some((e) => e.kind === 'reader-key' && e.ok === true),
@@ -107,7 +133,7 @@ describe('recorded events: motion → sealed clip → timeline → decrypted pla
     await until(
       'a sealed clip and event record uploaded',
       () => {
-        const up = agent.events.uploaded.list().filter((b) => b.cam === 'door' && b.t >= since - 10_000);
+        const up = agent.events.uploaded.list().filter((b) => b.cam === CAMERA && b.t >= since - 10_000);
         return up.some((b) => b.kind === 'clip') && up.some((b) => b.kind === 'event');
       },
       120_000,
@@ -116,7 +142,7 @@ describe('recorded events: motion → sealed clip → timeline → decrypted pla
       ([d, c]) => {
         location.hash = `#/timeline/${encodeURIComponent(d!)}/${encodeURIComponent(c!)}`;
       },
-      [agent.deviceId, 'door'],
+      [agent.deviceId, CAMERA],
     );
     const open = 'li.event[data-type="motion"] button.event-open:not([disabled])';
     await page.waitForSelector(open, { timeout: 30_000 });
@@ -141,11 +167,44 @@ describe('recorded events: motion → sealed clip → timeline → decrypted pla
     assert.equal(got.error, null);
     assert.ok(got.frames > 0, 'frames decoded');
     assert.ok(got.buffered >= PRE_ROLL_S + EVENT_S, `buffered ${got.buffered} s ≥ pre-roll + event`);
+    // 4. The decrypted download is a real MP4: ffprobe reads an H.264 stream of the clip's length.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#clip-download')]);
+    const file = join(dir, 'download.mp4');
+    await dl.saveAs(file);
+    const probe = JSON.parse(
+      execFileSync(
+        'ffprobe',
+        ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file],
+        {
+          encoding: 'utf8',
+        },
+      ),
+    ) as { format: { duration: string }; streams: { codec_name: string }[] };
+    assert.equal(probe.streams[0]?.codec_name, 'h264');
+    assert.ok(Number(probe.format.duration) >= PRE_ROLL_S + EVENT_S, `ffprobe: ${probe.format.duration} s`);
+
+    // At rest: the server's data dir holds ciphertext only. No MP4, H.264 or JPEG structure, no
+    // camera name. Control: the same scan finds all of them in the decrypted download and the source.
+    const server = bytesUnder(srv.dataDir);
+    assert.ok(server.length > 0);
+    const plain = readFileSync(file);
+    const markers = atRestMarkers(plain);
+    for (const [what, m] of markers) {
+      assert.ok(!server.some((f) => f.bytes.includes(m)), `${what} found in the server's data dir`);
+    }
+    for (const [what, m] of markers)
+      if (what !== 'camera name' && what !== 'JPEG')
+        assert.ok(plain.includes(m), `control: ${what} is in the decrypted clip`);
+    assert.ok(
+      bytesUnder(join(dir, 'agent')).some((f) => f.bytes.includes(Buffer.from(CAMERA))),
+      'control: the device itself knows the name',
+    );
+
     // The home screen's tile shows the camera's latest snapshot (loaded when the app opens).
     await page.evaluate(() => {
       location.hash = '#/';
     });
     await page.reload();
-    await page.waitForSelector('a.cam[data-camera="door"] canvas.tile-picture', { timeout: 30_000 });
+    await page.waitForSelector(`a.cam[data-camera="${CAMERA}"] canvas.tile-picture`, { timeout: 30_000 });
   });
 });
