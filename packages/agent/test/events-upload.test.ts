@@ -177,6 +177,8 @@ describe('recordings reach the server blob store, sealed, and only readers read 
     const clipId = record.clip;
     assert.ok(clipId && listing.blobs.some((b) => b.id === clipId && b.kind === 'clip'));
     const clipBlob = await ok(await request(member, 'GET', blobPath(agent.deviceId, clipId)));
+    // With the capability the server gives ciphertext only: no run of the clip's bytes is in it.
+    assert.ok(!Buffer.from(clipBlob).includes(Buffer.from(clip.subarray(1000, 1064))));
     const c = await openBlob(clipBlob, {
       pinnedDeviceKey: pins.get(agent.deviceId) as Uint8Array,
       reader,
@@ -202,6 +204,52 @@ describe('recordings reach the server blob store, sealed, and only readers read 
     assert.ok(filesUnder(join(srv.dataDir, 'blobs')).length >= 4, 'blobs and tickets are stored as files');
     assert.deepEqual(filesContaining(srv.dataDir, CAMERA), []);
     assert.ok(filesContaining(dataDir, CAMERA).length > 0, 'the scan finds the name where it is');
+  });
+
+  it('revocation: clips made after it are not wrapped to the revoked key; the owner still reads them', async () => {
+    const listing = async (v: TestViewer) =>
+      decodeBlobListing(await ok(await request(v, 'GET', blobPath(agent.deviceId)))).blobs;
+    const before = new Set((await listing(owner)).map((b) => b.id));
+    const up = await signAclUpdate(
+      owner.signer,
+      { d: agent.deviceId, ver: ++ver, add: [], revoke: [1] },
+      systemEnv,
+    );
+    owner.send(agent.deviceId, { t: 'acl/update', env: up });
+    assert.deepEqual(await owner.next((m) => m.t === 'acl/ok' || m.t === 'acl/error'), { t: 'acl/ok', ver });
+    const t = Date.now();
+    emitRecording?.({
+      camera: CAMERA,
+      kind: 'motion',
+      trigger: t,
+      start: t - 500,
+      end: t + 500,
+      snapshot: undefined,
+      clip: clip.subarray(0, 5000),
+      frames: 5,
+      truncated: false,
+    });
+    await agent.events.idle();
+    const fresh = (await listing(owner)).filter((b) => !before.has(b.id) && b.kind === 'clip');
+    assert.equal(fresh.length, 1, 'the new clip reached the server');
+    const id = fresh[0]!.id;
+    const bytes = await ok(await request(owner, 'GET', blobPath(agent.deviceId, id)));
+    const pinnedDeviceKey = pins.get(agent.deviceId) as Uint8Array;
+    // The revoked member's key is not among the recipients, so it cannot unwrap (and the server,
+    // under the new ticket, does not even serve it).
+    await assert.rejects(
+      openBlob(bytes, { pinnedDeviceKey, reader: { userKey: member.id, x25519: keys.get(member.id)! } }),
+      (e: { code?: string }) => e.code === 'E_NOT_RECIPIENT',
+    );
+    const r = await request(member, 'GET', blobPath(agent.deviceId, id));
+    assert.ok(r.status === 403 || r.status === 404, `status ${r.status}`);
+    await r.arrayBuffer();
+    // Control: the owner's key opens the same bytes.
+    const mine = await openBlob(bytes, {
+      pinnedDeviceKey,
+      reader: { userKey: owner.id, x25519: keys.get(owner.id)! },
+    });
+    assert.deepEqual(mine.plaintext, clip.subarray(0, 5000));
   });
 
   it('S8: a member cannot erase the device’s blobs; the owner can, and nothing of the device is left', async () => {
