@@ -221,10 +221,7 @@ export interface ServerConfig extends Omit<Parsed, 'tls' | 'turnServers'> {
  * Input accepted by startServer: a resolved ServerConfig, or any subset of it (nested sections may
  * be partial too), plus dataDir. Defaults are filled in and everything is validated again.
  */
-export type ServerConfigInput = Omit<
-  Partial<ServerConfig>,
-  'relay' | 'limits' | 'tls' | 'blobs' | 'push'
-> & {
+export type ServerConfigInput = Omit<Partial<ServerConfig>, 'relay' | 'limits' | 'tls' | 'blobs' | 'push'> & {
   dataDir: string;
   blobs?: Partial<ServerConfig['blobs']>;
   push?: Partial<ServerConfig['push']>;

@@ -12,7 +12,7 @@
  *
  * The clip: ffmpeg testsrc2, 1280×720, 15 fps, libx264 (main), 2 s GOP, fMP4
  * (`frag_keyframe+empty_moov+default_base_moof`), sealed as the agent seals it (one chunk per
- * fragment, a fragment over 64 KiB split: agent's fragmentChunks, BlobSealer with 64 KiB chunks)
+ * fragment, a fragment over 64 KiB split: protocol's fragmentChunks, BlobSealer with 64 KiB chunks)
  * to the reader key the page made and keeps in IndexedDB. It is served by a loopback fixture of the
  * blob store's GET routes (as test/e2e/clips.test.ts does, with the production CSP), `no-store`, so
  * every open fetches it again. The page is the real timeline screen and player (test/e2e/clip-page.ts).
@@ -34,11 +34,18 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BlobSealer, concat, decodeReaderKey, encodeEventRecord, encodeId } from '@hearth/protocol';
+import {
+  BlobSealer,
+  CLIP_CHUNK_BYTES,
+  concat,
+  decodeReaderKey,
+  encodeEventRecord,
+  encodeId,
+  fragmentChunks,
+} from '@hearth/protocol';
 import { CHROMIUM_PATH, chromiumAvailable, launchChromium } from '@hearth/testkit';
 import * as esbuild from 'esbuild';
 // The agent's own chunking: what is measured is what the agent uploads.
-import { CLIP_CHUNK, fragmentChunks } from '../../agent/src/events/pipeline.js';
 import { APP_HEADERS } from '../src/index.js';
 import { device, EVENT_KIND, type Stored, seal } from '../test/fixtures/blobs.js';
 
@@ -244,7 +251,7 @@ try {
     camera: 'door',
     t0: T0,
     recipients: [decodeReaderKey(rkText)],
-    maxChunkBytes: CLIP_CHUNK,
+    maxChunkBytes: CLIP_CHUNK_BYTES,
   });
   const frames = await Promise.all(chunks.map((c, i) => s.sealChunk(c, i === chunks.length - 1)));
   const { bytes } = await s.finish({ t1: T0 + SECONDS * 1000 });

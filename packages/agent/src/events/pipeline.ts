@@ -14,13 +14,14 @@
 import { join } from 'node:path';
 import { type Logger, silentLogger } from '@hearth/node';
 import {
-  BLOB_KINDS,
   type BlobKind,
   BlobSealer,
+  CLIP_CHUNK_BYTES,
   type CryptoEnv,
   concat,
   encodeEventRecord,
   eventThumb,
+  fragmentChunks,
   MAX_EVENT_THUMB_BYTES,
   type ReaderKey,
   type Signer,
@@ -33,60 +34,13 @@ import type { EventRecording } from './recorder.js';
 import { retentionPlan, UploadedIndex } from './retention.js';
 
 /** Chunk bound of the sealed clips (a fragment over it is split). */
-export const CLIP_CHUNK = 64 * 1024;
+export const CLIP_CHUNK = CLIP_CHUNK_BYTES;
 /** Thumbnail width (px). */
 export const THUMB_WIDTH = 160;
 const HOUR = 3_600_000;
 
-/**
- * The header kind of an event record: `event` once the blob header is v2, `thumbnail` (the
- * nearest v1 kind) until then.
- */
-export const EVENT_BLOB_KIND: BlobKind = (
-  (BLOB_KINDS as readonly string[]).includes('event') ? 'event' : 'thumbnail'
-) as BlobKind;
-
-/**
- * Cut an fMP4 into chunks: the boxes before the first `moof` (ftyp, moov) as one, then each
- * `moof`+`mdat` fragment as one, each at most `max` bytes (longer ones split). Bytes that do not
- * parse as MP4 boxes are cut every `max` bytes.
- */
-export function fragmentChunks(mp4: Uint8Array, max = CLIP_CHUNK): Uint8Array[] {
-  const bounds: number[] = [0];
-  const dv = new DataView(mp4.buffer, mp4.byteOffset, mp4.byteLength);
-  let off = 0;
-  let ok = true;
-  while (off < mp4.length) {
-    if (off + 8 > mp4.length) {
-      ok = false;
-      break;
-    }
-    let size = dv.getUint32(off);
-    const type = String.fromCharCode(...mp4.subarray(off + 4, off + 8));
-    if (size === 1) {
-      if (off + 16 > mp4.length) {
-        ok = false;
-        break;
-      }
-      size = Number(dv.getBigUint64(off + 8));
-    } else if (size === 0) size = mp4.length - off;
-    if (size < 8 || off + size > mp4.length) {
-      ok = false;
-      break;
-    }
-    if (type === 'moof' && off > 0 && bounds.at(-1) !== off) bounds.push(off);
-    off += size;
-  }
-  if (!ok) bounds.splice(1);
-  bounds.push(mp4.length);
-  const out: Uint8Array[] = [];
-  for (let i = 0; i + 1 < bounds.length; i++) {
-    const a = bounds[i] as number;
-    const b = bounds[i + 1] as number;
-    for (let p = a; p < b; p += max) out.push(mp4.subarray(p, Math.min(b, p + max)));
-  }
-  return out.length ? out : [new Uint8Array(0)];
-}
+/** The header kind of an event record. */
+export const EVENT_BLOB_KIND: BlobKind = 'event';
 
 /** The ffmpeg argv that shrinks a JPEG to `width` px wide at quality `q` (2 best .. 31). */
 export function thumbArgs(width: number, q: number): string[] {
