@@ -27,8 +27,6 @@ import {
   decodeBlobTicket,
   decodeBlobTicketHeader,
   deviceIdFromKey,
-  ERRORS,
-  type ErrorCode,
   encodeBlobTicket,
   HearthError,
   InternalError,
@@ -50,6 +48,7 @@ import {
 import type { Logger } from 'pino';
 import type { BlobQuery, BlobStore } from './blob-store.js';
 import type { ServerConfig } from './config.js';
+import { httpStatus } from './http-status.js';
 
 /** The path prefix of the blob store. */
 export const BLOBS_PREFIX = '/v1/blobs/';
@@ -536,47 +535,8 @@ export function parseQuery(query: string): BlobQuery {
   return out;
 }
 
-/** The HTTP status of a blob-store failure. */
-export function blobHttpStatus(code: ErrorCode): number {
-  switch (code) {
-    case 'E_NOT_FOUND':
-      return 404;
-    case 'E_BAD_METHOD':
-      return 405;
-    case 'E_TOO_LARGE':
-      return 413;
-    case 'E_QUOTA':
-      return 507;
-    case 'E_STALE_TICKET':
-    case 'E_BAD_STATE':
-      return 409;
-    case 'E_RATE_LIMITED':
-      return 429;
-    case 'E_INTERNAL':
-      return 500;
-  }
-  return httpStatusOfClass(code);
-}
-
-function httpStatusOfClass(code: ErrorCode): number {
-  switch (ERRORS[code].class) {
-    case 'protocol':
-      return 400;
-    case 'verification':
-      return 401;
-    case 'access':
-      return 403;
-    case 'limit':
-      return 429;
-    case 'timeout':
-      return 504;
-    case 'unavailable':
-    case 'config':
-      return 503;
-    case 'internal':
-      return 500;
-  }
-}
+/** The HTTP status of a blob-store failure (the server's one mapping, http-status.ts). */
+export const blobHttpStatus = httpStatus;
 
 /** Control only (`unguarded.digest`): read the whole body, and rewrite the ticket to match it. */
 async function withOwnDigest(

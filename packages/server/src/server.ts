@@ -12,7 +12,7 @@ import { createServer as createHttps, type Server as HttpsServer } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, ERRORS, type ErrorCode, type IceServer, shortId } from '@hearth/protocol';
+import { ConfigError, type IceServer, shortId } from '@hearth/protocol';
 import { issueTurnCredentials, RelayServer } from '@hearth/relay';
 import { APP_HEADERS, APP_ROUTES, CONTENT_TYPES, SHELL_FILES, TLS_HEADERS, webRoot } from '@hearth/viewer';
 import { type Logger, pino } from 'pino';
@@ -20,6 +20,10 @@ import { WebSocketServer } from 'ws';
 import { type AcmeManager, startAcme } from './acme.js';
 import { type BlobStore, FileBlobStore, type FileBlobStoreTestHooks } from './blob-store.js';
 import { BlobHttp, type BlobTestHooks } from './blobs-http.js';
+import { httpStatus } from './http-status.js';
+
+export { httpStatus };
+
 import { isWildcardHost, resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { Hub, type HubTestHooks, type RelayGrant } from './hub.js';
 import { certFingerprint, ensureDataDir, loadSelfSigned, loadServerKey, loadTurnSecret } from './identity.js';
@@ -40,38 +44,6 @@ export interface HearthServer {
   /** Bound ports of the built-in relay, when enabled. */
   relay?: { udpPort: number; tcpPort: number; tlsPort?: number };
   close(): Promise<void>;
-}
-
-/**
- * The HTTP status of a failed request, from its registry code: the one place where error codes
- * become HTTP statuses.
- */
-export function httpStatus(code: ErrorCode): number {
-  switch (code) {
-    case 'E_NOT_FOUND':
-      return 404;
-    case 'E_BAD_METHOD':
-      return 405;
-    case 'E_TOO_LARGE':
-      return 413;
-  }
-  switch (ERRORS[code].class) {
-    case 'protocol':
-      return 400;
-    case 'verification':
-      return 401;
-    case 'access':
-      return 403;
-    case 'limit':
-      return 429;
-    case 'timeout':
-      return 504;
-    case 'unavailable':
-    case 'config':
-      return 503;
-    case 'internal':
-      return 500;
-  }
 }
 
 /** Security headers sent with the viewer app (defined by the viewer, which is built and tested for them). */
