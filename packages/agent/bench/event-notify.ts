@@ -288,6 +288,13 @@ if (mode === 'hub')
       samples.map((s) => s.detect),
     ),
   );
+if (mode === 'hub')
+  console.log(
+    line(
+      'event emitted → push service has the POST',
+      samples.map((s) => s.leg1 - s.detect),
+    ),
+  );
 console.log(
   line(
     'at → push service has the POST',
