@@ -200,11 +200,11 @@ describe('recorded events: motion → sealed clip → timeline → decrypted pla
       'control: the device itself knows the name',
     );
 
-    // The home screen's tile shows the camera's latest snapshot (loaded when the app opens).
+    // Back on the home screen, the tile shows the camera's latest snapshot (fetched again on the
+    // way home: it was paired before any event, so this is the refresh, not the first load).
     await page.evaluate(() => {
       location.hash = '#/';
     });
-    await page.reload();
     await page.waitForSelector(`a.cam[data-camera="${CAMERA}"] canvas.tile-picture`, { timeout: 30_000 });
   });
 });

@@ -54,7 +54,8 @@ export class App {
   private timeline: TimelineScreen | undefined;
   /** Latest verified picture per `deviceId/camera`, for the home tiles (loaded once per session). */
   private readonly pictures = new Map<string, Uint8Array>();
-  private readonly picturesAsked = new Set<string>();
+  /** Devices whose tile pictures are being fetched (one round at a time per device). */
+  private readonly picturesLoading = new Set<string>();
   /** Devices we sent our reader key to in this session (each is sent it until it says `reader/ok`). */
   private readonly readerSent = new Set<string>();
   private readonly pairing: PairScreen;
@@ -271,14 +272,32 @@ export class App {
 
   private loadPictures(deviceId: string, cameras: string[]): void {
     const { ctx } = this.blobContext(deviceId);
-    if (!ctx || cameras.length === 0 || this.picturesAsked.has(deviceId)) return;
-    this.picturesAsked.add(deviceId);
+    if (!ctx || cameras.length === 0 || this.picturesLoading.has(deviceId)) return;
+    this.picturesLoading.add(deviceId);
     void latestPictures(ctx, cameras, Date.now(), fromB64)
       .then((m) => {
-        for (const [cam, pic] of m) this.pictures.set(`${deviceId}/${cam}`, pic);
-        if (m.size && this.route.kind === 'home') this.render();
+        let changed = false;
+        for (const [cam, pic] of m) {
+          const k = `${deviceId}/${cam}`;
+          if (this.pictures.get(k) !== pic) changed = true;
+          this.pictures.set(k, pic);
+        }
+        if (changed && this.route.kind === 'home') this.render();
       })
-      .catch(() => this.picturesAsked.delete(deviceId));
+      .catch(() => undefined)
+      .finally(() => this.picturesLoading.delete(deviceId));
+  }
+
+  /** Back on the home screen: fetch each camera's newest picture again (events since). */
+  private refreshPictures(): void {
+    for (const d of this.dir.all()) {
+      const cams = this.dir.cameras(d.deviceId);
+      if (cams && 'list' in cams)
+        this.loadPictures(
+          d.deviceId,
+          cams.list.map((c) => c.name),
+        );
+    }
   }
 
   // ------------------------------------------------------------------ routing
@@ -305,6 +324,7 @@ export class App {
     }
     if (this.route.kind === 'home' && this.dir.size === 0) this.route = { kind: 'pair' };
     this.render();
+    if (this.route.kind === 'home') this.refreshPictures();
     if (this.pendingLink && this.route.kind === 'pair') {
       const link = this.pendingLink;
       this.pendingLink = undefined;
