@@ -411,6 +411,11 @@ export async function verifyBlobRequestToken(
       'E_STALE',
       `blob request token: stamped ${Math.round((d.claims.ts - check.now) / 1000)} s from the receiver's clock`,
     );
+  return blobRequestFields(d);
+}
+
+/** The fields of a decoded token as a verified request carries them (after its checks passed). */
+export function blobRequestFields(d: DecodedBlobRequest): VerifiedBlobRequest {
   return {
     kind: d.kind,
     key: d.key,

@@ -23,6 +23,7 @@ import {
   AccessError,
   type BlobTicket,
   b64u,
+  blobRequestFields,
   decodeBlobRequestToken,
   decodeBlobTicket,
   decodeBlobTicketHeader,
@@ -151,7 +152,7 @@ export class BlobHttp {
       return;
     }
     const body = JSON.stringify({ code: e.code, message: e.message });
-    res.writeHead(blobHttpStatus(e.code), {
+    res.writeHead(httpStatus(e.code), {
       'content-type': 'application/json',
       'cache-control': 'no-store',
       'content-length': Buffer.byteLength(body),
@@ -247,14 +248,7 @@ export class BlobHttp {
       if (this.off.signature) {
         if (d.claims.m !== method || d.claims.p !== path)
           throw new VerificationError('E_BAD_BINDING', 'blob request token: for another method or path');
-        return {
-          kind: d.kind,
-          key: d.key,
-          keyText: d.claims.k,
-          ts: d.claims.ts,
-          nonce: d.claims.nc,
-          bh: d.claims.bh,
-        };
+        return blobRequestFields(d);
       }
       return verifyBlobRequestToken(token, { method, path, now: d.claims.ts });
     }
@@ -534,9 +528,6 @@ export function parseQuery(query: string): BlobQuery {
     throw new ProtocolError('E_SCHEMA', 'query: from after to');
   return out;
 }
-
-/** The HTTP status of a blob-store failure (the server's one mapping, http-status.ts). */
-export const blobHttpStatus = httpStatus;
 
 /** Control only (`unguarded.digest`): read the whole body, and rewrite the ticket to match it. */
 async function withOwnDigest(

@@ -8,7 +8,7 @@ export {
   FileBlobStore,
   type FileBlobStoreTestHooks,
 } from './blob-store.js';
-export { BLOBS_PREFIX, type BlobTestHooks, blobHttpStatus, parseQuery } from './blobs-http.js';
+export { BLOBS_PREFIX, type BlobTestHooks, parseQuery } from './blobs-http.js';
 export {
   ENV_KEYS,
   isLoopbackHost,
