@@ -31,6 +31,13 @@ const rec: EventRecord = {
 };
 
 describe('event record', () => {
+  it('a JSON -0 decodes to 0 (found by the fuzz: the record must encode back to itself)', () => {
+    const r = decodeEventRecord(
+      '{"cam":"a","score":-0,"t":-0,"t1":1000000000,"thumb":"AA==","type":"motion","v":1}',
+    );
+    assert.ok(Object.is(r.score, 0) && Object.is(r.t, 0));
+    assert.deepEqual(decodeEventRecord(encodeEventRecord(r)), r);
+  });
   it('round-trips, canonically (sorted keys, score in thousandths)', () => {
     const bytes = encodeEventRecord(rec);
     assert.equal(

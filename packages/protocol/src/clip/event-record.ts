@@ -118,16 +118,18 @@ export function decodeEventRecord(input: string | Uint8Array): EventRecord {
   if (!r.success) throw new ProtocolError('E_SCHEMA', `event record: ${describeZod(r.error)}`);
   checkThumb(r.data.thumb, (m) => new ProtocolError('E_DECODE', m));
   const d = r.data;
+  // `+ 0` turns a JSON `-0` (which the schema's `min(0)` admits) into 0, so a decoded record
+  // encodes back to the same record.
   return {
     v: 1,
     type: d.type,
     cam: d.cam,
-    t: d.t,
-    t1: d.t1,
+    t: d.t + 0,
+    t1: d.t1 + 0,
     ...(d.clip !== undefined ? { clip: d.clip } : {}),
     ...(d.snap !== undefined ? { snap: d.snap } : {}),
     thumb: d.thumb,
-    ...(d.score !== undefined ? { score: d.score / 1000 } : {}),
+    ...(d.score !== undefined ? { score: d.score / 1000 + 0 } : {}),
   };
 }
 
