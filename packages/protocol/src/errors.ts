@@ -167,6 +167,13 @@ export const ERRORS = {
     E_GRANT_REVOKED: ['access', 'grant revoked'],
     E_SCOPE: ['access', 'grant does not cover this action'],
     E_STALE_ACL: ['fatal', 'ACL version is not newer than the current one'],
+    E_OUTSIDE_SCHEDULE: ['access', "outside the grant's hours (its schedule, in the device's time zone)"],
+    E_HISTORY_FLOOR: [
+      'access',
+      "made before the grant's history floor (a guest sees nothing from before its grant)",
+    ],
+    E_RECOVERY_SCOPE: ['access', 'the recovery key may only replace owners and set a new recovery key'],
+    E_LAST_OWNER: ['fatal', 'the ACL must keep at least one owner'],
     E_PAIRING_CLOSED: ['access', 'the pairing window is closed'],
     E_NO_CAMERA: ['access', 'the device has no camera of this name'],
     E_TAG_TAKEN: ['retry', 'another device holds this lookup tag'],

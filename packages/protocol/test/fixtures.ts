@@ -28,7 +28,7 @@ export function fp(byte: number): string {
   return Array.from({ length: 32 }, () => byte.toString(16).padStart(2, '0').toUpperCase()).join(':');
 }
 
-/** Deterministic keys: device, owner, a member, a stranger, another device. */
+/** Deterministic keys: device, owner, a member, a stranger, another device, a second owner, a recovery key. */
 export async function keys() {
   const seed = (n: number) => new Uint8Array(32).fill(n);
   const device = await WebCryptoSigner.fromSeed(seed(1));
@@ -36,7 +36,11 @@ export async function keys() {
   const member = await WebCryptoSigner.fromSeed(seed(3));
   const stranger = await WebCryptoSigner.fromSeed(seed(4));
   const otherDevice = await WebCryptoSigner.fromSeed(seed(5));
+  const owner2 = await WebCryptoSigner.fromSeed(seed(6));
+  const recovery = await WebCryptoSigner.fromSeed(seed(8));
   return {
+    owner2,
+    recovery,
     device,
     owner,
     member,

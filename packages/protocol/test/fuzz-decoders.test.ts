@@ -20,7 +20,14 @@ import {
   seal,
 } from '../src/envelope.js';
 import { ProtocolError } from '../src/errors.js';
-import { aclStateSchema, aclUpdateSchema, grantSchema } from '../src/grants.js';
+import {
+  aclStateSchema,
+  aclStateV1Schema,
+  aclUpdateSchema,
+  grantSchema,
+  groupsSchema,
+  schedWindowSchema,
+} from '../src/grants.js';
 import { decodeId, deviceIdFromKey, encodeId, ID_KINDS, type IdKind } from '../src/ids.js';
 import {
   decodeBoxPayload,
@@ -268,6 +275,27 @@ function objectsWith(fields: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrar
   );
 }
 
+const hhmmArb = fc.oneof(
+  fc
+    .tuple(fc.integer({ min: 0, max: 25 }), fc.integer({ min: 0, max: 61 }))
+    .map(([h, m]) => `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`),
+  fc.constantFrom('24:00', '8:00', '', '00:00'),
+  fc.string({ maxLength: 6 }),
+);
+const schedArb = objectsWith({
+  days: fc.array(fc.integer({ min: -1, max: 8 }), { maxLength: 8 }),
+  from: hhmmArb,
+  to: hhmmArb,
+});
+const groupsArb = fc.oneof(
+  fc.dictionary(
+    fc.stringMatching(/^[a-z0-9_-]{0,34}$/),
+    fc.array(fc.stringMatching(/^[a-z0-9_-]{0,34}$/), { maxLength: 3 }),
+    { maxKeys: 34 },
+  ),
+  fc.anything({ maxDepth: 2 }),
+);
+
 describe('fuzz: session, grant and ACL body schemas', () => {
   const sid = b64Arb(16);
   const bodies: [string, (x: unknown) => unknown, fc.Arbitrary<unknown>][] = [
@@ -294,8 +322,14 @@ describe('fuzz: session, grant and ACL body schemas', () => {
         d: deviceIdArb,
         sub: userKeyArb,
         role: fc.constantFrom('member', 'guest', 'owner'),
-        scopes: fc.array(fc.constantFrom('live', 'clips', 'talk', 'ptz', 'root'), { maxLength: 5 }),
+        scopes: fc.array(fc.constantFrom('live', 'clips', 'snapshots', 'timeline', 'talk', 'ptz', 'root'), {
+          maxLength: 7,
+        }),
         cams: fc.array(fc.stringMatching(/^[a-z0-9_-]{0,34}$/), { maxLength: 3 }),
+        groups: fc.array(fc.stringMatching(/^[a-z0-9_-]{0,34}$/), { maxLength: 3 }),
+        sched: fc.array(schedArb, { maxLength: 9 }),
+        floor: fc.integer({ min: -1, max: 2 ** 53 }),
+        label: fc.string({ maxLength: 70 }),
         nbf: fc.integer({ min: -1, max: 2 ** 53 }),
         exp: fc.option(fc.integer({ min: -1, max: 2 ** 53 })),
         serial: fc.integer({ min: -1, max: 2 ** 32 }),
@@ -309,11 +343,33 @@ describe('fuzz: session, grant and ACL body schemas', () => {
         ver: fc.integer({ min: -1, max: 2 ** 32 }),
         add: fc.array(fc.anything({ maxDepth: 1 }), { maxLength: 3 }),
         revoke: fc.array(fc.integer(), { maxLength: 5 }),
+        owners: objectsWith({
+          add: fc.array(userKeyArb, { maxLength: 9 }),
+          remove: fc.array(userKeyArb, { maxLength: 3 }),
+        }),
+        recovery: fc.option(userKeyArb),
+        groups: fc.option(groupsArb),
       }),
     ],
+    ['schedule window', schemaDecoder(schedWindowSchema), schedArb],
+    ['camera groups', schemaDecoder(groupsSchema), groupsArb],
     [
       'persisted ACL state',
       schemaDecoder(aclStateSchema),
+      objectsWith({
+        d: deviceIdArb,
+        ver: fc.integer(),
+        owners: fc.array(userKeyArb, { maxLength: 9 }),
+        recovery: userKeyArb,
+        groups: groupsArb,
+        grants: fc.array(fc.anything({ maxDepth: 1 }), { maxLength: 3 }),
+        revoked: fc.array(fc.integer(), { maxLength: 5 }),
+        revokedKeys: fc.array(userKeyArb, { maxLength: 2 }),
+      }),
+    ],
+    [
+      'persisted ACL state (v1)',
+      schemaDecoder(aclStateV1Schema),
       objectsWith({
         d: deviceIdArb,
         ver: fc.integer(),

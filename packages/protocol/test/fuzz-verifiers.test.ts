@@ -13,7 +13,7 @@ import { canonicalize } from '../src/canonical.js';
 import { fixedEnv } from '../src/crypto/env.js';
 import { decodeEnvelope, type Envelope, encodeEnvelope, seal } from '../src/envelope.js';
 import { HearthError } from '../src/errors.js';
-import { Acl, signAclUpdate, signGrant, userKeyText } from '../src/grants.js';
+import { Acl, SCOPES, signAclUpdate, signGrant, userKeyText } from '../src/grants.js';
 import { encodeId } from '../src/ids.js';
 import { createAuth, verifyAuth } from '../src/rendezvous.js';
 import { createAnswer, createOffer, verifyAnswer, verifyOffer } from '../src/session.js';
@@ -184,6 +184,7 @@ describe('fuzz: verifyAuth', () => {
 
 describe('fuzz: Acl.load and Acl.apply', () => {
   let state: string;
+  let stateV1: string;
   let acl: Acl;
   let update: Envelope;
   before(async () => {
@@ -191,7 +192,11 @@ describe('fuzz: Acl.load and Acl.apply', () => {
       d: k.deviceId,
       sub: userKeyText(k.member.publicKey),
       role: 'member' as const,
-      scopes: ['live' as const],
+      scopes: ['live' as const, 'clips' as const],
+      groups: ['outside'],
+      sched: [{ days: [1, 2, 3, 4, 5], from: '22:00', to: '06:30' }],
+      floor: T - 1000,
+      label: 'Sam',
       nbf: T,
       exp: T + 3_600_000,
       serial,
@@ -199,16 +204,66 @@ describe('fuzz: Acl.load and Acl.apply', () => {
     acl = await Acl.create(k.deviceId, k.owner.publicKey).apply(
       await signAclUpdate(
         k.owner,
-        { d: k.deviceId, ver: 1, add: [await signGrant(k.owner, g(1), k.env)], revoke: [] },
+        {
+          d: k.deviceId,
+          ver: 1,
+          add: [await signGrant(k.owner, g(1), k.env)],
+          revoke: [],
+          recovery: userKeyText(k.recovery.publicKey),
+          groups: { outside: ['door', 'garden'] },
+        },
         k.env,
       ),
       T,
     );
     state = JSON.stringify(acl.toJSON());
+    const { owners, ...v1 } = acl.toJSON();
+    stateV1 = JSON.stringify({ ...v1, owner: owners[0], recovery: undefined, groups: undefined });
     update = await signAclUpdate(
       k.owner,
-      { d: k.deviceId, ver: 2, add: [await signGrant(k.owner, g(2), k.env)], revoke: [1] },
+      {
+        d: k.deviceId,
+        ver: 2,
+        add: [await signGrant(k.owner, g(2), k.env)],
+        revoke: [1],
+        owners: { add: [userKeyText(k.owner2.publicKey)] },
+        groups: { outside: ['door'] },
+      },
       k.env,
+    );
+  });
+
+  it(`Acl.load (v1 state): ${RUNS} mutated state files: an ACL or a typed error`, async () => {
+    await fc.assert(
+      fc.asyncProperty(textInputs(fc.constant(null).map(() => stateV1)), async (x) => {
+        await valueOrHearthError(() => Acl.load(x, T));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it(`Acl.authorize: ${RUNS} random keys, scopes, times, cameras, time zones: a decision, never a throw`, () => {
+    const zones = ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'Pacific/Chatham'];
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.constant(k.member.publicKey),
+          fc.constant(userKeyText(k.member.publicKey)),
+          fc.constant(k.owner.publicKey),
+          fc.string({ maxLength: 70 }),
+          fc.uint8Array({ maxLength: 40 }),
+        ),
+        fc.constantFrom(...SCOPES),
+        fc.integer({ min: 0, max: 2 ** 53 - 1 }),
+        fc.option(fc.string({ maxLength: 34 }), { nil: undefined }),
+        fc.option(fc.integer({ min: 0, max: 2 ** 53 - 1 }), { nil: undefined }),
+        fc.constantFrom(...zones),
+        (key, scope, now, cam, at, tz) => {
+          const d = acl.withTimeZone(tz).authorize(key, scope, now, cam, at === undefined ? {} : { at });
+          assert.equal(typeof d.allowed, 'boolean');
+        },
+      ),
+      { numRuns: RUNS },
     );
   });
 
