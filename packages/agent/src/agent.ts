@@ -34,6 +34,7 @@ import {
   systemEnv,
   type ViewerMessage,
 } from '@hearth/protocol';
+import { deviceTimeZone } from './config.js';
 import { loadAcl, saveAcl } from './device/acl-store.js';
 import { loadOrCreateIdentity } from './device/identity.js';
 import { type PairingEvent, PairingHost, type PairingInfo, pairingStatePath } from './device/pairing-host.js';
@@ -87,6 +88,11 @@ export interface AgentOptions {
   insecure?: boolean;
   log?: Logger;
   env?: CryptoEnv;
+  /**
+   * The device's IANA time zone, in which grant schedules are evaluated (config `timeZone:`).
+   * Default: the system's (`Intl.DateTimeFormat().resolvedOptions().timeZone`).
+   */
+  timeZone?: string;
   /** Pairing window length (ms). Default 10 minutes. */
   pairingWindowMs?: number;
   /** Called whenever a new pairing window opens, with the QR URL and manual code to show. */
@@ -187,7 +193,8 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     log.info({ from: id.migratedFrom }, 'rewrote device.key in the current key file format');
   if (id.migrationError)
     log.warn({ err: id.migrationError }, 'device.key is in an older format and could not be rewritten');
-  let acl = await loadAcl(o.dataDir, env.now());
+  const timeZone = deviceTimeZone(o.timeZone);
+  let acl = await loadAcl(o.dataDir, env.now(), { timeZone });
   const readers = await ReaderKeyStore.load(o.dataDir);
   const events = new EventPipeline({
     onSealed: (e) => {
@@ -204,7 +211,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     device: id.signer,
     env,
     log,
-    recipients: (camera, now) => readers.recipients(acl, camera, now),
+    recipients: (camera, now, r) => readers.recipients(acl, camera, now, r),
     retention: (camera) => o.media.retention?.(camera),
     ...(o.events?.outboxBytes !== undefined ? { outboxBytes: o.events.outboxBytes } : {}),
     // The server's blob store, unless the caller gives its own sink or turns uploads off.
@@ -216,7 +223,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
             sink: blobClientSink({
               client: new BlobClient({ serverUrl: o.serverUrl, signer: id.signer, env }),
               device: id.signer,
-              owners: () => (acl ? [acl.state.owner] : []),
+              owners: () => acl?.owners ?? [],
             }),
           }),
     ...(o.events?.minBackoffMs !== undefined ? { minBackoffMs: o.events.minBackoffMs } : {}),
@@ -396,7 +403,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     isPaired: () => acl !== undefined,
     onPaired: (v) => {
       if (v.role === 'owner' && !acl) {
-        const next = Acl.create(id.deviceId, v.viewerKey);
+        const next = Acl.create(id.deviceId, v.viewerKey, { timeZone });
         saveAcl(o.dataDir, next); // persisted before the viewer hears it is paired
         acl = next;
         publishAllow();
@@ -516,10 +523,10 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
           reply({ t: 'cameras/refused', code: d && !d.allowed ? d.error.code : 'E_NO_GRANT' });
           return;
         }
-        const grant = d.grant;
+        const now = env.now();
         const list = o.media
           .cameras()
-          .filter((c) => !grant?.cams || grant.cams.includes(c.name))
+          .filter((c) => acl?.authorize(from, 'live', now, c.name).allowed)
           .map((c) => ({ name: c.name, online: c.online }));
         reply({ t: 'cameras', list, role: d.role });
         return;
@@ -559,7 +566,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         reply(push.subscribe(from, msg.sub));
         return;
       case 'acl/get': {
-        if (!acl || from !== acl.state.owner) {
+        if (!acl?.isOwner(from)) {
           reply({ t: 'acl/error', code: 'E_NO_GRANT' });
           return;
         }

@@ -1,6 +1,6 @@
 /** Hearth camera agent: device identity, pairing, ACL, ffmpeg capture, WebRTC (werift) fan-out. */
 export { type Agent, type AgentEvent, type AgentOptions, type Logger, startAgent } from './agent.js';
-export { loadCamerasFile } from './config.js';
+export { deviceTimeZone, loadCamerasFile, loadTimeZone } from './config.js';
 export { loadAcl, saveAcl } from './device/acl-store.js';
 export { type DeviceIdentity, loadOrCreateIdentity } from './device/identity.js';
 export {

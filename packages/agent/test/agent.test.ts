@@ -111,7 +111,7 @@ describe('startAgent', () => {
     assert.equal(r.role, 'owner');
     assert.equal(deviceIdFromKey(r.deviceKey), agent.deviceId);
     pinned = r.deviceKey;
-    assert.equal(agent.acl()?.state.owner, owner.id);
+    assert.equal(agent.acl()?.owners[0], owner.id);
     assert.equal(statSync(join(dataDir, 'acl.json')).mode & 0o777, 0o600);
     assert.equal(agent.pairing(), undefined);
     await until('tag dropped', () => srv.tags.size === 0);
@@ -298,7 +298,7 @@ describe('startAgent', () => {
     await agent.close();
     agent = await start();
     assert.equal(agent.deviceId, id);
-    assert.equal(agent.acl()?.state.owner, owner.id);
+    assert.equal(agent.acl()?.owners[0], owner.id);
     assert.equal(agent.acl()?.state.ver, 2);
     assert.equal(agent.pairing()?.expiresAt, snap.closesAt);
     assert.equal(agent.pairingState().role, 'member');

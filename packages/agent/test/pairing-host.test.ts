@@ -210,7 +210,7 @@ describe('PairingHost', () => {
       assert.equal(r.paired[0]?.viewer, v.id);
       assert.equal(r.paired[0]?.sessionId, out.result.sessionId);
       const saved = await loadAcl(r.dataDir, r.env.now());
-      assert.equal(saved?.state.owner, v.id);
+      assert.equal(saved?.owners[0], v.id);
       assert.equal(statSync(join(r.dataDir, 'acl.json')).mode & 0o777, 0o600);
       assert.equal(r.host.info(), undefined, 'window closed');
       assert.equal(r.tags.at(-1), null, 'lookup tag dropped');
@@ -344,7 +344,7 @@ describe('PairingHost', () => {
     assert.equal(r.windows.length, 1);
     const m = await pair(r, await viewer(), 'code', secretOf(info, 'code'));
     assert.equal(m.result?.role, 'member');
-    assert.equal(r.acl()?.state.owner, owner.id, 'the owner is unchanged');
+    assert.equal(r.acl()?.owners[0], owner.id, 'the owner is unchanged');
     r.host.dispose();
   });
 

@@ -8,6 +8,7 @@ import {
   describePreflight,
   factoryReset,
   loadCamerasFile,
+  loadTimeZone,
   type MediaBackendHandle,
   parseCamerasYaml,
   preflightMedia,
@@ -152,6 +153,8 @@ async function startAgentWith(o: {
   log: ReturnType<typeof logger>;
   loopback?: boolean;
   tools: MediaTools;
+  /** The camera map's `timeZone:` (grant schedules); undefined: the system's. */
+  timeZone?: string;
 }): Promise<{ agent: Agent; media: MediaBackendHandle }> {
   const { cameras } = o;
   if (cameras.length === 0) throw new CliError('E_CONFIG', 'the camera map lists no cameras');
@@ -167,6 +170,7 @@ async function startAgentWith(o: {
     serverUrl: o.server,
     media,
     log: o.log,
+    ...(o.timeZone ? { timeZone: o.timeZone } : {}),
     ...(o.pinCert ? { pinnedCertSha256: o.pinCert } : {}),
     ...(o.insecure ? { insecure: true } : {}),
     onPairingWindow: (info) => showPairing(info, o.dataDir),
@@ -200,6 +204,7 @@ async function agentCmd(o: Opts): Promise<void> {
   if (!/^https?:\/\/[^/]+/.test(server))
     throw new CliError('E_USAGE', `--server must be an http(s) URL (got ${JSON.stringify(server)})`);
   const cameras = loadCamerasFile(String(o.cameras));
+  const timeZone = loadTimeZone(String(o.cameras));
   const tools = mediaTools(o);
   if (cameras.length > 0) await preflight(cameras, tools, log);
   const { agent, media } = await startAgentWith({
@@ -207,6 +212,7 @@ async function agentCmd(o: Opts): Promise<void> {
     dataDir: resolve(String(o.dataDir)),
     cameras,
     tools,
+    ...(timeZone ? { timeZone } : {}),
     ...(typeof o.pinCert === 'string' ? { pinCert: o.pinCert } : {}),
     ...(o.insecure ? { insecure: true } : {}),
     ...(typeof o.acceptServerKey === 'string' ? { acceptServerKey: o.acceptServerKey } : {}),

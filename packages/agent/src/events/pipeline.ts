@@ -1,8 +1,11 @@
 /**
  * From a recording to the server (docs/events-contract.md §5). For each {@link EventRecording}:
  *
- * 1. the recipients: the reader keys of the users whose grant allows `clips` on that camera now
- *    (none: nothing is sealed, and that is logged once until there are some again);
+ * 1. the recipients, per blob: the reader keys of the users whose grant allows, on that camera
+ *    now (schedules included) and for content made at the blob's start (history floors), `clips`
+ *    for the clip, `snapshots` for the snapshot and `timeline` for the event record (which carries
+ *    the ~160 px thumbnail); owners get all three. A blob nobody may see is not sealed; no
+ *    recipient at all: nothing is sealed, and that is logged once until there are some again;
  * 2. seal the clip (one chunk per fMP4 fragment, a fragment over 64 KiB split), the snapshot, and
  *    an event record (docs/protocol.md) with a ~160 px JPEG thumbnail made by ffmpeg from the
  *    snapshot (at most 8 KiB);
@@ -30,6 +33,7 @@ import {
 import { ffmpegPipe, isJpeg } from '../media/still.js';
 import type { RetentionConfig } from './config.js';
 import { type BlobSink, Outbox, type OutboxKind, type OutboxMeta, Uploader } from './outbox.js';
+import type { SealedScope } from './readers.js';
 import type { EventRecording } from './recorder.js';
 import { retentionPlan, UploadedIndex } from './retention.js';
 
@@ -77,8 +81,16 @@ export interface EventPipelineOptions {
   readonly dataDir: string;
   /** The device's signer (its `hdk_` key): the blobs' sender. */
   readonly device: Signer;
-  /** The reader keys to seal a new blob of `camera` to, now (ReaderKeyStore.recipients). */
-  readonly recipients: (camera: string, now: number) => readonly ReaderKey[];
+  /**
+   * The reader keys to seal a new blob of `camera` to, now (ReaderKeyStore.recipients): for the
+   * clip `clips`, the snapshot `snapshots`, the event record `timeline`; `at` is the blob's
+   * content time (its start), for the grants' history floors.
+   */
+  readonly recipients: (
+    camera: string,
+    now: number,
+    o: { scope: SealedScope; at: number },
+  ) => readonly ReaderKey[];
   /** A camera's retention (its camera map entry); undefined: the defaults. */
   readonly retention?: (camera: string) => RetentionConfig | undefined;
   /** Bound of the outbox (bytes). Default 1 GiB. */
@@ -109,6 +121,7 @@ export interface SealedEvent {
   readonly clip: OutboxMeta | undefined;
   readonly snapshot: OutboxMeta | undefined;
   readonly event: OutboxMeta | undefined;
+  /** Every user key any of the three blobs is sealed to (each blob's own list is in its meta). */
   readonly readers: readonly string[];
 }
 
@@ -181,7 +194,18 @@ export class EventPipeline {
 
   private async seal(rec: EventRecording): Promise<SealedEvent | undefined> {
     const now = this.env.now();
-    const recipients = [...this.o.recipients(rec.camera, now)];
+    // The recorder's wall times come from performance.now(): fractional ms; the headers take integers.
+    const trigger = Math.round(rec.trigger);
+    const t0 = Math.min(Math.round(rec.start), trigger);
+    const t1 = Math.max(Math.round(rec.end), trigger);
+    // Each blob to the keys whose grant covers its scope, now, for content made at its start.
+    const to = (scope: SealedScope, at: number) => [...this.o.recipients(rec.camera, now, { scope, at })];
+    const clipTo = to('clips', t0);
+    const snapTo = rec.snapshot ? to('snapshots', trigger) : [];
+    const eventTo = to('timeline', trigger);
+    const recipients = [
+      ...new Map([...clipTo, ...snapTo, ...eventTo].map((r) => [r.userKey, r])).values(),
+    ].sort((a, b) => (a.userKey < b.userKey ? -1 : a.userKey > b.userKey ? 1 : 0));
     if (recipients.length === 0) {
       this.skipped++;
       if (!this.silentCams.has(rec.camera)) {
@@ -195,29 +219,40 @@ export class EventPipeline {
     }
     this.silentCams.delete(rec.camera);
     const readers = recipients.map((r) => r.userKey);
-    // The recorder's wall times come from performance.now(): fractional ms; the headers take integers.
-    const trigger = Math.round(rec.trigger);
-    const t0 = Math.min(Math.round(rec.start), trigger);
-    const t1 = Math.max(Math.round(rec.end), trigger);
-    const base = { device: this.o.device, camera: rec.camera, recipients, env: this.env };
+    const base = { device: this.o.device, camera: rec.camera, env: this.env };
     const put = async (
       kind: OutboxKind,
       header: BlobKind,
       from: number,
-      to: number,
+      until: number,
       chunks: Uint8Array[],
+      recipients: ReaderKey[],
     ): Promise<OutboxMeta | undefined> => {
-      const s = await BlobSealer.create({ ...base, kind: header, t0: from, maxChunkBytes: CLIP_CHUNK });
+      if (recipients.length === 0) return undefined; // nobody may see this one
+      const s = await BlobSealer.create({
+        ...base,
+        recipients,
+        kind: header,
+        t0: from,
+        maxChunkBytes: CLIP_CHUNK,
+      });
       const frames = await Promise.all(chunks.map((c, i) => s.sealChunk(c, i === chunks.length - 1)));
-      const { bytes } = await s.finish({ t1: to });
+      const { bytes } = await s.finish({ t1: until });
       return this.outbox.add(
-        { id: s.id, kind, hr: Math.floor(from / HOUR), cam: rec.camera, t: trigger, readers },
+        {
+          id: s.id,
+          kind,
+          hr: Math.floor(from / HOUR),
+          cam: rec.camera,
+          t: trigger,
+          readers: recipients.map((r) => r.userKey),
+        },
         concat(bytes, ...frames),
       );
     };
-    const clip = await put('clip', 'clip', t0, t1, fragmentChunks(rec.clip));
+    const clip = await put('clip', 'clip', t0, t1, fragmentChunks(rec.clip), clipTo);
     const snapshot = rec.snapshot
-      ? await put('snapshot', 'snapshot', trigger, trigger, splitEvery(rec.snapshot, CLIP_CHUNK))
+      ? await put('snapshot', 'snapshot', trigger, trigger, splitEvery(rec.snapshot, CLIP_CHUNK), snapTo)
       : undefined;
     let thumb = '';
     if (rec.snapshot) {
@@ -241,7 +276,7 @@ export class EventPipeline {
       ...(snapshot ? { snap: snapshot.id } : {}),
       thumb,
     });
-    const event = await put('event', EVENT_BLOB_KIND, trigger, t1, [record]);
+    const event = await put('event', EVENT_BLOB_KIND, trigger, t1, [record], eventTo);
     this.sealed++;
     this.log.info(
       { camera: rec.camera, readers: readers.length, clip: clip?.id, event: event?.id },

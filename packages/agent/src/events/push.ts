@@ -4,9 +4,11 @@
  *
  * - A viewer sends `push/sub {sub}` in the sealed channel; {@link PushNotifier.subscribe} keeps it
  *   for that user key (at most {@link MAX_SUBS_PER_USER}, the oldest replaced) when the user's grant
- *   allows `clips`, in `<dataDir>/push-subs.json` (private file).
+ *   allows `timeline` (grants.ts: a grant naming neither `timeline` nor `snapshots` has it with
+ *   `clips`), in `<dataDir>/push-subs.json` (private file).
  * - {@link PushNotifier.notify} (an event starts): at most one per camera per `cooldownMs`; for each
- *   user whose grant allows `clips` on that camera *now*, each of their subscriptions gets the
+ *   user whose grant allows `timeline` on that camera *now* (its schedule) for an event made at
+ *   `t` (its history floor), each of their subscriptions gets the
  *   payload `{v:1, type, cam, t, thumb?}` encrypted with RFC 8291 to that browser and padded to the
  *   one fixed size; the ciphertext goes to the server in a `push` frame over the rendezvous socket.
  * - {@link PushNotifier.clipReady}: the second notification of an event that was notified, with
@@ -167,10 +169,11 @@ export class PushNotifier {
   }
 
   /**
-   * A viewer's `push/sub`: store it when the user's grant allows `clips` now. Returns the reply.
+   * A viewer's `push/sub`: store it when the user's grant allows `timeline` now (a grant naming
+   * neither `timeline` nor `snapshots` has it with `clips`). Returns the reply.
    */
   subscribe(user: string, sub: unknown): DeviceMessage {
-    const d = this.o.acl()?.authorize(user, 'clips', this.env.now());
+    const d = this.o.acl()?.authorize(user, 'timeline', this.env.now());
     if (!d?.allowed) return { t: 'push/error', code: d && !d.allowed ? d.error.code : 'E_NO_GRANT' };
     let s: PushSubscriptionKeys;
     try {
@@ -229,7 +232,9 @@ export class PushNotifier {
   private async send(p: PushPayload, thumb: Uint8Array | string | undefined): Promise<NotifyResult> {
     const acl = this.o.acl();
     const now = this.env.now();
-    const targets = this.subs.filter((s) => acl?.authorize(s.k, 'clips', now, p.cam).allowed);
+    // A notification is a timeline entry (with its thumbnail): `timeline` on that camera, now
+    // (schedules), for an event made at `p.t` (history floors).
+    const targets = this.subs.filter((s) => acl?.authorize(s.k, 'timeline', now, p.cam, { at: p.t }).allowed);
     const out: NotifyResult = { sent: targets.length > 0, ok: 0, failed: {} };
     if (!targets.length) return out;
     const pt = this.plaintext(p, thumb);

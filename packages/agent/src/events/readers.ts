@@ -5,7 +5,11 @@
  * allows `clips` on that camera at that moment; a key whose grant lapsed stays stored (the grant
  * may come back) but gets nothing new.
  *
- * A key is accepted only from a user whose grant allows `clips` now, only when it is signed by
+ * Clips are sealed to `clips` holders, snapshots to `snapshots` holders, event records to
+ * `timeline` holders (grants.ts: a grant naming neither of the last two has them with `clips`),
+ * each only for content made at or after the grant's history floor.
+ *
+ * A key is accepted only from a user whose grant allows `clips`, `snapshots` or `timeline` now, only when it is signed by
  * that very user key (E_WRONG_SIGNER otherwise: no registering a key for someone else), and only
  * when its signature verifies (E_BAD_SIGNATURE).
  */
@@ -25,6 +29,10 @@ import {
   verifyReaderKey,
 } from '@hearth/protocol';
 import { readPrivateFile, writePrivateFile } from '../device/files.js';
+
+/** The scopes whose blobs are sealed to reader keys: clips, snapshots, event records (the timeline). */
+export const SEALED_SCOPES = ['clips', 'snapshots', 'timeline'] as const;
+export type SealedScope = (typeof SEALED_SCOPES)[number];
 
 /** Most keys stored (one per user key; the ACL's grants bound it already). */
 export const MAX_READER_KEYS = 1024;
@@ -93,7 +101,12 @@ export class ReaderKeyStore {
   async register(from: string, rkText: string, acl: Acl | undefined, now: number): Promise<ReaderKey> {
     if (!acl) throw new AccessError('E_NO_GRANT', 'the device is not paired');
     // The grant first: a stranger learns nothing about its key's validity.
-    const d = acl.authorize(from, this.scope, now);
+    // Any of the sealed scopes (clips, snapshots, timeline) needs a reader key.
+    let d = acl.authorize(from, this.scope, now);
+    for (const s of this.scope === 'clips' ? SEALED_SCOPES : []) {
+      if (d.allowed) break;
+      d = acl.authorize(from, s, now);
+    }
     if (!d.allowed) throw d.error;
     const rk = decodeReaderKey(rkText);
     await verifyReaderKey(rk, from);
@@ -117,14 +130,22 @@ export class ReaderKeyStore {
   }
 
   /**
-   * The keys to seal a new blob of `camera` to: those of users whose grant allows `clips` on it
-   * at `now` (the owner always), sorted by user key, at most {@link MAX_CLIP_RECIPIENTS}.
+   * The keys to seal a new blob of `camera` to: those of users whose grant allows `o.scope`
+   * (default `clips`) on it at `now` (schedules included) for content made at `o.at` (the history
+   * floor) — the owners always — sorted by user key, at most {@link MAX_CLIP_RECIPIENTS}.
    */
-  recipients(acl: Acl | undefined, camera: string, now: number): ReaderKey[] {
+  recipients(
+    acl: Acl | undefined,
+    camera: string,
+    now: number,
+    o: { scope?: SealedScope; at?: number } = {},
+  ): ReaderKey[] {
     if (!acl) return [];
+    const scope = this.scope === 'clips' ? (o.scope ?? 'clips') : this.scope;
+    const opts = o.at !== undefined ? { at: o.at } : {};
     const out: ReaderKey[] = [];
     for (const [k, rk] of [...this.keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      if (acl.authorize(k, this.scope, now, camera).allowed) out.push(rk);
+      if (acl.authorize(k, scope, now, camera, opts).allowed) out.push(rk);
       if (out.length >= MAX_CLIP_RECIPIENTS) break;
     }
     return out;

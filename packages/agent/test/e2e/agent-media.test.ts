@@ -209,7 +209,7 @@ describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => 
       if (step.result) break;
     }
     deviceKey = step.result.deviceKey;
-    assert.equal(agent.acl()?.state.owner, encodeId('userKey', signer.publicKey));
+    assert.equal(agent.acl()?.owners[0], encodeId('userKey', signer.publicKey));
   });
 
   after(async () => {

@@ -270,7 +270,7 @@ async function run(sealed: boolean): Promise<RunResult> {
       if (step.result) break;
     }
     deviceKey = step.result.deviceKey;
-    assert.equal(agent.acl()?.state.owner, encodeId('userKey', ownerKey.publicKey));
+    assert.equal(agent.acl()?.owners[0], encodeId('userKey', ownerKey.publicKey));
 
     // The browser pairs as a member through a window re-opened on the device.
     const chromium = await launchLoopbackChromium();

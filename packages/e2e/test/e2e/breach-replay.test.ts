@@ -400,7 +400,7 @@ describe('breach replay: F1–F10 against the real server, agent and protocol', 
     assert.equal(cams.code, 'E_NO_GRANT');
     assert.equal(refused.code, 'E_NO_GRANT');
     assert.notEqual(aclCode, 'ACCEPTED');
-    assert.equal(agent.acl()?.state.owner, owner.id, 'the ACL is unchanged');
+    assert.equal(agent.acl()?.owners[0], owner.id, 'the ACL is unchanged');
     // Control: the same request from the owner is answered.
     owner.send(agent.deviceId, { t: 'cameras' });
     const mine = await owner.next((m) => m.t === 'cameras' || m.t === 'cameras/refused');
