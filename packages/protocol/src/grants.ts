@@ -229,10 +229,18 @@ export type AclState = {
 /** Largest persisted ACL or update accepted. */
 export const MAX_ACL_BYTES = 512 * 1024;
 
+/** A defence of the ACL that a test may turn off (the controls of the attack tests). */
+export type AclGuard = 'signer' | 'version' | 'recovery-scope' | 'last-owner' | 'schedule' | 'floor';
+
 /** Options of {@link Acl.create} and {@link Acl.load}. */
 export interface AclOptions {
   /** The device's IANA time zone, for grant schedules. Default `UTC`. */
   timeZone?: string;
+  /**
+   * TEST ONLY: defences turned off, so that each attack test's control can show the attack
+   * succeeding without them. Never set by the agent; kept by apply() and withTimeZone().
+   */
+  unguardedForTests?: readonly AclGuard[];
 }
 
 /** What changed between two ACLs ({@link Acl.diff}), for the access log. */
@@ -350,6 +358,7 @@ export class Acl {
     private readonly grants: ReadonlyMap<number, Grant>,
     /** The device's time zone (grant schedules). */
     readonly timeZone: string,
+    private readonly off: ReadonlySet<AclGuard> = new Set(),
   ) {}
 
   /** A fresh ACL after the first pairing: one owner, no grants, version 0. */
@@ -365,6 +374,7 @@ export class Acl {
       },
       new Map(),
       checkTimeZone(o.timeZone ?? 'UTC'),
+      new Set(o.unguardedForTests ?? []),
     );
   }
 
@@ -398,12 +408,12 @@ export class Acl {
       grants.set(g.serial, g);
       envs.push(e);
     }
-    return new Acl({ ...st, grants: envs }, grants, tz);
+    return new Acl({ ...st, grants: envs }, grants, tz, new Set(o.unguardedForTests ?? []));
   }
 
   /** The same ACL evaluated in another time zone (IANA name). */
   withTimeZone(tz: string): Acl {
-    return new Acl(this.state, this.grants, checkTimeZone(tz));
+    return new Acl(this.state, this.grants, checkTimeZone(tz), this.off);
   }
 
   /** Serialise for storage (always version 2). */
@@ -484,7 +494,7 @@ export class Acl {
    */
   async apply(e: Envelope, now: number): Promise<Acl> {
     const signer = keyText(e.k);
-    const byOwner = signer !== undefined && this.state.owners.includes(signer);
+    const byOwner = signer !== undefined && (this.state.owners.includes(signer) || this.off.has('signer'));
     const byRecovery = !byOwner && signer !== undefined && signer === this.state.recovery;
     if (!byOwner && !byRecovery)
       throw new VerificationError(
@@ -504,9 +514,13 @@ export class Acl {
     const u = r.body;
     if (u.d !== this.state.d)
       throw new VerificationError('E_BAD_BINDING', 'ACL update is for another device');
-    if (u.ver !== this.state.ver + 1)
+    if (u.ver !== this.state.ver + 1 && !this.off.has('version'))
       throw new AccessError('E_STALE_ACL', `ACL update version ${u.ver}, device is at ${this.state.ver}`);
-    if (byRecovery && (u.add.length > 0 || u.revoke.length > 0 || u.groups !== undefined))
+    if (
+      !this.off.has('recovery-scope') &&
+      byRecovery &&
+      (u.add.length > 0 || u.revoke.length > 0 || u.groups !== undefined)
+    )
       throw new AccessError(
         'E_RECOVERY_SCOPE',
         'the recovery key may only replace owners and set a new recovery key',
@@ -515,7 +529,8 @@ export class Acl {
     const remove = new Set(u.owners?.remove ?? []);
     const owners = this.state.owners.filter((k) => !remove.has(k));
     for (const k of u.owners?.add ?? []) if (!owners.includes(k)) owners.push(k);
-    if (owners.length === 0) throw new AccessError('E_LAST_OWNER', 'the ACL must keep at least one owner');
+    if (owners.length === 0 && !this.off.has('last-owner'))
+      throw new AccessError('E_LAST_OWNER', 'the ACL must keep at least one owner');
     if (owners.length > MAX_OWNERS)
       throw new ProtocolError('E_SCHEMA', `ACL would have more than ${MAX_OWNERS} owners`);
     const recovery = u.recovery === undefined ? this.state.recovery : (u.recovery ?? undefined);
@@ -538,7 +553,8 @@ export class Acl {
     for (const raw of u.add) {
       const ge = decodeEnvelope(raw);
       // Signed by an owner of the ACL the update applies to (not by one it adds).
-      const g = await verifyGrant(ge, this.state.owners, this.state.d, now, true);
+      const issuers = this.off.has('signer') ? [ge.k] : this.state.owners;
+      const g = await verifyGrant(ge, issuers, this.state.d, now, true);
       if (revoked.has(g.serial))
         throw new AccessError('E_GRANT_REVOKED', `grant serial ${g.serial} was revoked and cannot be reused`);
       if (grants.has(g.serial))
@@ -562,6 +578,7 @@ export class Acl {
       },
       grants,
       this.timeZone,
+      this.off,
     );
   }
 
@@ -643,12 +660,12 @@ export class Acl {
         best = new AccessError('E_SCOPE', `grant does not cover ${scope}${camera ? ` on ${camera}` : ''}`);
         continue;
       }
-      if (!inSchedule(g.sched, now, this.timeZone)) {
+      if (!this.off.has('schedule') && !inSchedule(g.sched, now, this.timeZone)) {
         best = new AccessError('E_OUTSIDE_SCHEDULE', `outside the grant's hours (${this.timeZone})`);
         continue;
       }
       const floor = effectiveFloor(g);
-      if (opts.at !== undefined && floor !== undefined && opts.at < floor) {
+      if (opts.at !== undefined && floor !== undefined && opts.at < floor && !this.off.has('floor')) {
         best = new AccessError('E_HISTORY_FLOOR', 'made before the grant lets its holder see');
         continue;
       }

@@ -459,3 +459,81 @@ describe('ACL v2: state, diff', () => {
     assert.equal(next.diff(gone).recoveryChanged, false);
   });
 });
+
+describe('ACL v2: controls — with the defence turned off (unguardedForTests), each attack succeeds', () => {
+  async function unguarded(
+    off: NonNullable<Parameters<typeof Acl.create>[2]>['unguardedForTests'],
+  ): Promise<Acl> {
+    const acl0 = Acl.create(k.deviceId, k.owner.publicKey, { unguardedForTests: off ?? [] });
+    return acl0.apply(
+      await update(k.owner, { ver: 1, owners: { add: [txt(k.owner2)] }, recovery: txt(k.recovery) }, [
+        grant(),
+      ]),
+      T,
+    );
+  }
+
+  it('signer: a member grants itself ptz and removes the owners', async () => {
+    const acl = await unguarded(['signer']);
+    const g = grant({ serial: 5, scopes: ['live', 'ptz'] });
+    const next = await acl.apply(
+      await update(k.member, { ver: 2, owners: { remove: [txt(k.owner)] } }, [g]),
+      T,
+    );
+    assert.equal(code(next.authorize(k.member.publicKey, 'ptz', T)), 'allowed');
+    assert.ok(!next.isOwner(k.owner.publicKey));
+  });
+
+  it('version: a replayed old update undoes the removal of an owner', async () => {
+    const acl0 = Acl.create(k.deviceId, k.owner.publicKey, { unguardedForTests: ['version'] });
+    const addOwner2 = await update(k.owner, { ver: 1, owners: { add: [txt(k.owner2)] } });
+    const acl1 = await acl0.apply(addOwner2, T);
+    const acl2 = await acl1.apply(await update(k.owner, { ver: 2, owners: { remove: [txt(k.owner2)] } }), T);
+    assert.ok(!acl2.isOwner(k.owner2.publicKey));
+    const replayed = await acl2.apply(addOwner2, T);
+    assert.ok(replayed.isOwner(k.owner2.publicKey));
+  });
+
+  it('recovery-scope: the recovery key adds a member; last-owner: the owners are all removed', async () => {
+    const rec = await unguarded(['recovery-scope']);
+    const next = await rec.apply(
+      await update(k.recovery, { ver: 2 }, [grant({ serial: 9, sub: txt(k.stranger) })], k.owner),
+      T,
+    );
+    assert.equal(code(next.authorize(k.stranger.publicKey, 'live', T)), 'allowed');
+    const last = await unguarded(['last-owner']);
+    const empty = await last.apply(
+      await update(k.owner, { ver: 2, owners: { remove: [txt(k.owner), txt(k.owner2)] } }),
+      T,
+    );
+    assert.deepEqual(empty.owners, []);
+  });
+
+  it('schedule and floor: an out-of-hours key and a guest’s pre-grant content are allowed', async () => {
+    const nbf = Date.parse('2026-01-01T00:00:00Z');
+    const g = grant({
+      role: 'guest',
+      scopes: ['clips'],
+      nbf,
+      exp: null,
+      sched: [{ days: [1], from: '08:00', to: '09:00' }],
+    });
+    const make = async (off: ('schedule' | 'floor')[]) =>
+      Acl.create(k.deviceId, k.owner.publicKey, { unguardedForTests: off }).apply(
+        await update(k.owner, { ver: 1 }, [g]),
+        T,
+      );
+    const sunday = Date.parse('2026-12-06T12:00:00Z');
+    const monday = Date.parse('2026-12-07T08:30:00Z');
+    assert.equal(code((await make([])).authorize(k.member.publicKey, 'clips', sunday)), 'E_OUTSIDE_SCHEDULE');
+    assert.equal(code((await make(['schedule'])).authorize(k.member.publicKey, 'clips', sunday)), 'allowed');
+    assert.equal(
+      code((await make([])).authorize(k.member.publicKey, 'clips', monday, 'x', { at: nbf - 1 })),
+      'E_HISTORY_FLOOR',
+    );
+    assert.equal(
+      code((await make(['floor'])).authorize(k.member.publicKey, 'clips', monday, 'x', { at: nbf - 1 })),
+      'allowed',
+    );
+  });
+});
