@@ -405,3 +405,28 @@ describe('PushNotifier: schedules and history floors (injected clock)', () => {
     }
   });
 });
+
+describe('the device time zone (config)', () => {
+  it('timeZone: from the camera map, else the system’s; an unknown one is E_CONFIG', async () => {
+    const { deviceTimeZone, loadTimeZone } = await import('../src/config.js');
+    const dir = mkdtempSync(join(tmpdir(), 'hearth-tz-'));
+    try {
+      const { writeFileSync } = await import('node:fs');
+      const f = join(dir, 'cameras.yaml');
+      writeFileSync(f, 'timeZone: Europe/Berlin\ncameras:\n  demo: testsrc?size=320x240&fps=5&gop=1\n');
+      assert.equal(loadTimeZone(f), 'Europe/Berlin');
+      writeFileSync(f, 'cameras:\n  demo: testsrc?size=320x240&fps=5&gop=1\n');
+      assert.equal(loadTimeZone(f), undefined);
+      assert.equal(deviceTimeZone(), Intl.DateTimeFormat().resolvedOptions().timeZone);
+      for (const bad of ['timeZone: Mars/Olympus\n', 'timeZone: 5\n']) {
+        writeFileSync(f, bad);
+        assert.throws(
+          () => loadTimeZone(f),
+          (e) => (e as { code?: string }).code === 'E_CONFIG',
+        );
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
