@@ -409,3 +409,57 @@ export async function inviteRedeemMessage(
     name: n.data,
   };
 }
+
+// ------------------------------------------------------------------ the device's store file
+
+/** Most closed invites (approved, denied, expired) a device keeps for the list. */
+export const MAX_CLOSED_INVITES = 32;
+/** Largest invites file (`<dataDir>/invites.json`) read. */
+export const MAX_INVITES_FILE_BYTES = 512 * 1024;
+
+const userKeyText = z.string().refine((s): boolean => isId('userKey', s), 'user key');
+
+/** One invite as the device stores it. `expired` is never stored: it is an open invite past `exp`. */
+export const storedInviteSchema = z
+  .object({
+    /** The owner-signed `acl/invite` envelope (re-verified on load). */
+    env: z.record(z.string(), z.unknown()),
+    state: z.enum(['open', 'requested', 'approved', 'denied']),
+    /** When the device stored it. */
+    t: time,
+    /** The invitee's key and name, and when it redeemed. */
+    sub: userKeyText.optional(),
+    name: inviteNameSchema.optional(),
+    at: time.optional(),
+  })
+  .strict()
+  .refine(
+    (i) => (i.sub === undefined) === (i.name === undefined) && (i.sub === undefined) === (i.at === undefined),
+    'sub, name and at go together',
+  )
+  .refine(
+    (i) => (i.state === 'open' ? i.sub === undefined : i.state === 'denied' || i.sub !== undefined),
+    'the state and the invitee disagree',
+  );
+export type StoredInvite = z.infer<typeof storedInviteSchema>;
+
+/** The device's invites file. */
+export const invitesFileSchema = z
+  .object({
+    v: z.literal(1),
+    invites: z.array(storedInviteSchema).max(MAX_OPEN_INVITES + MAX_CLOSED_INVITES),
+  })
+  .strict();
+export type InvitesFile = z.infer<typeof invitesFileSchema>;
+
+/**
+ * Decode the device's invites file (shape only; the agent re-verifies each envelope). Raises
+ * ProtocolError: E_TOO_LARGE, E_DECODE, E_SCHEMA (also for an ID twice).
+ */
+export function decodeInvitesFile(input: string | Uint8Array): InvitesFile {
+  const r = invitesFileSchema.safeParse(parseJson(input, MAX_INVITES_FILE_BYTES));
+  if (!r.success) throw new ProtocolError('E_SCHEMA', `invites file: ${describeZod(r.error)}`);
+  const ids = r.data.invites.map((i) => (i.env.b as { id?: unknown } | undefined)?.id);
+  if (new Set(ids).size !== ids.length) throw new ProtocolError('E_SCHEMA', 'invites file: an invite twice');
+  return r.data;
+}
