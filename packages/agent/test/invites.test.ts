@@ -117,7 +117,17 @@ describe('invites through the real agent', () => {
   };
 
   before(async () => {
-    srv = await startTestHub({ serveViewer: false });
+    // Many strangers (invitees, guessers), all from 127.0.0.1, talk to the device here: lift the
+    // hub's caps on strangers and per sender address (R3), which would drop some of their messages.
+    srv = await startTestHub({
+      serveViewer: false,
+      limits: {
+        strangersPerSecond: 1000,
+        strangersBurst: 1000,
+        inboundPerSenderPerSecond: 1000,
+        inboundPerSenderBurst: 1000,
+      },
+    });
     dataDir = join(mkdtempSync(join(tmpdir(), 'hearth-invites-')), 'data');
     agent = await start();
     deviceKey = (await loadOrCreateIdentity(dataDir)).signer.publicKey;
@@ -489,5 +499,137 @@ describe('invites.json on load', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('InviteStore limits and list (injected clock)', () => {
+  let dir: string;
+  let clock: number;
+  let owner: WebCryptoSigner;
+  let ownerText: string;
+  let dev: Awaited<ReturnType<typeof loadOrCreateIdentity>>;
+  const sent: { to: string; m: unknown }[] = [];
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hearth-invites-limits-'));
+    dev = await loadOrCreateIdentity(dir);
+    owner = await WebCryptoSigner.generate();
+    ownerText = encodeId('userKey', owner.publicKey);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const open = async (limits: object, unguardedForTests: InviteCheck[] = []) => {
+    rmSync(InviteStore.path(dir), { force: true });
+    clock = Date.now();
+    const acl = { state: { owner: ownerText }, activeGrants: [] } as never;
+    return InviteStore.load({
+      dataDir: dir,
+      deviceId: dev.deviceId,
+      acl: () => acl,
+      send: (to, m) => void sent.push({ to, m }) === undefined,
+      now: () => clock,
+      limits,
+      unguardedForTests,
+    });
+  };
+  const call = async (store: InviteStore, from: string, m: Parameters<InviteStore['onMessage']>[1]) => {
+    const out: unknown[] = [];
+    await store.onMessage(from, m, (r) => void out.push(r));
+    return out[0] as { t: string; code?: string; id?: string; list?: unknown[]; more?: boolean };
+  };
+  const create = async (store: InviteStore, tmpl: InviteTemplate = family) => {
+    const made = await makeInvite(
+      {
+        owner,
+        deviceId: dev.deviceId,
+        deviceKey: dev.signer.publicKey,
+        origin: ORIGIN,
+        exp: clock + HOUR,
+        tmpl,
+      },
+      { random: (n) => crypto.getRandomValues(new Uint8Array(n)), now: () => clock },
+    );
+    assert.equal((await call(store, ownerText, { t: 'invite/create', env: made.env })).t, 'invite/ok');
+    return decodeInviteLink(made.link);
+  };
+  const key = async () => WebCryptoSigner.generate();
+  const wrong = { proof: 'A'.repeat(43), name: 'x' };
+
+  it('all keys together: after the total burst of failures even a right proof from a new key is E_RATE_LIMITED, until the clock refills it; control: without the limit it gets in', async () => {
+    for (const off of [[], ['rate-limit']] as InviteCheck[][]) {
+      const store = await open({ perKeyBurst: 100, totalBurst: 3, totalEveryMs: 1000 }, off);
+      const link = await create(store);
+      for (let i = 0; i < 3; i++) {
+        const k = await key();
+        const r = await call(store, encodeId('userKey', k.publicKey), {
+          t: 'invite/redeem',
+          id: 'ab'.repeat(16),
+          ...wrong,
+        });
+        assert.equal(r.code, 'E_INVITE_UNKNOWN');
+      }
+      const honest = await key();
+      const m = await inviteRedeemMessage(link, honest.publicKey, 'Ana');
+      const r = await call(store, encodeId('userKey', honest.publicKey), m);
+      if (off.length === 0) {
+        assert.equal(r.code, 'E_RATE_LIMITED');
+        clock += 1000;
+        assert.equal((await call(store, encodeId('userKey', honest.publicKey), m)).t, 'invite/pending');
+      } else {
+        assert.equal(r.t, 'invite/pending', 'control: without the limit the right proof gets in at once');
+      }
+    }
+  });
+
+  it('per key: a spent key gets one more try after perKeyEveryMs', async () => {
+    const store = await open({ perKeyBurst: 2, perKeyEveryMs: 60_000 });
+    const link = await create(store);
+    const k = await key();
+    const from = encodeId('userKey', k.publicKey);
+    const bad = { t: 'invite/redeem' as const, id: 'ab'.repeat(16), ...wrong };
+    assert.equal((await call(store, from, bad)).code, 'E_INVITE_UNKNOWN');
+    assert.equal((await call(store, from, bad)).code, 'E_INVITE_UNKNOWN');
+    assert.equal((await call(store, from, bad)).code, 'E_RATE_LIMITED');
+    clock += 59_000;
+    assert.equal((await call(store, from, bad)).code, 'E_RATE_LIMITED');
+    clock += 1_000;
+    assert.equal(
+      (await call(store, from, await inviteRedeemMessage(link, k.publicKey, 'k'))).t,
+      'invite/pending',
+    );
+  });
+
+  it('at most 32 open invites (E_RATE_LIMITED); the list fits one message (more: true) even with the largest templates', async () => {
+    const store = await open({});
+    const big: InviteTemplate = {
+      role: 'member',
+      scopes: ['live', 'clips'],
+      cams: Array.from({ length: 64 }, (_, i) => `camera-${String(i).padStart(2, '0')}-${'x'.repeat(20)}`),
+      groups: Array.from({ length: 16 }, (_, i) => `group-${i}-${'y'.repeat(20)}`),
+      sched: Array.from({ length: 8 }, () => ({ days: [0, 1, 2, 3, 4, 5, 6], from: '08:00', to: '18:00' })),
+      days: 30,
+      floor: 'grant',
+    };
+    for (let i = 0; i < 32; i++) await create(store, big);
+    const made = await makeInvite(
+      {
+        owner,
+        deviceId: dev.deviceId,
+        deviceKey: dev.signer.publicKey,
+        origin: ORIGIN,
+        exp: clock + HOUR,
+        tmpl: family,
+      },
+      systemEnv,
+    );
+    assert.equal(
+      (await call(store, ownerText, { t: 'invite/create', env: made.env })).code,
+      'E_RATE_LIMITED',
+    );
+    const list = await call(store, ownerText, { t: 'invite/list' });
+    assert.equal(list.t, 'invites');
+    assert.equal(list.more, true);
+    assert.ok(list.list!.length > 0 && list.list!.length < 32);
+    const { decodeDeviceMessage } = await import('@hearth/protocol');
+    assert.ok(decodeDeviceMessage(list).ok, 'within MAX_MESSAGE_BYTES');
   });
 });
