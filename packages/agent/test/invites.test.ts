@@ -580,6 +580,16 @@ describe('InviteStore limits and list (injected clock)', () => {
     }
   });
 
+  it('guesses sent all at once are limited too: of 20 concurrent wrong redeems at most the burst (5) is answered', async () => {
+    const store = await open({});
+    await create(store);
+    const from = encodeId('userKey', (await key()).publicKey);
+    const bad = { t: 'invite/redeem' as const, id: 'ab'.repeat(16), ...wrong };
+    const rs = await Promise.all(Array.from({ length: 20 }, () => call(store, from, bad)));
+    assert.equal(rs.filter((r) => r.code === 'E_INVITE_UNKNOWN').length, 5);
+    assert.equal(rs.filter((r) => r.code === 'E_RATE_LIMITED').length, 15);
+  });
+
   it('per key: a spent key gets one more try after perKeyEveryMs', async () => {
     const store = await open({ perKeyBurst: 2, perKeyEveryMs: 60_000 });
     const link = await create(store);

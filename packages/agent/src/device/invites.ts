@@ -160,6 +160,12 @@ class FailureBudget {
     k.left = Math.max(0, k.left - 1);
     this.total.left = Math.max(0, this.total.left - 1);
   }
+  /** Give back a charge (the attempt turned out not to be a failure). */
+  refund(key: string): void {
+    const k = this.keys.get(key);
+    if (k) k.left = Math.min(this.l.perKeyBurst, k.left + 1);
+    this.total.left = Math.min(this.l.totalBurst, this.total.left + 1);
+  }
 }
 
 type InviteMessage = Extract<
@@ -261,9 +267,16 @@ export class InviteStore {
     if (this.byId.has(v.body.id)) return { t: 'invite/ok', id: v.body.id }; // a retry
     const open = [...this.byId.values()].filter((i) => isOpen(i, now)).length;
     if (open >= MAX_OPEN_INVITES) return { t: 'invite/error', code: 'E_RATE_LIMITED' };
+    const before = new Map(this.byId);
     this.byId.set(v.body.id, toInvite(v, { state: 'open', t: now }));
     this.prune(now);
-    this.save();
+    try {
+      this.save();
+    } catch (e) {
+      this.byId.clear();
+      for (const [k, i] of before) this.byId.set(k, i);
+      throw e;
+    }
     this.o.log?.append({ v: 1, t: now, k: 'acl/invite', invite: v.body.id, by, exp: v.body.exp });
     return { t: 'invite/ok', id: v.body.id };
   }
@@ -272,6 +285,9 @@ export class InviteStore {
     const now = this.o.now();
     if (this.guarded('rate-limit') && this.budget.spent(from, now))
       return { t: 'invite/error', code: 'E_RATE_LIMITED' };
+    // Charged before the first await (so that attempts sent at once cannot all pass the check
+    // above), given back if the proof is good.
+    this.budget.charge(from, now);
     let viewerKey: Uint8Array;
     try {
       viewerKey = decodeId('userKey', from);
@@ -282,10 +298,8 @@ export class InviteStore {
     // The same work for an unknown ID and for a wrong proof, and the same answer.
     const good = await checkInviteProof(inv?.pk ?? this.dummyKey, proof, viewerKey, this.o.deviceId);
     const known = inv !== undefined && isOwner(this.o.acl(), inv.by);
-    if (!known || (!good && this.guarded('proof'))) {
-      this.budget.charge(from, now);
-      return { t: 'invite/error', code: 'E_INVITE_UNKNOWN' };
-    }
+    if (!known || (!good && this.guarded('proof'))) return { t: 'invite/error', code: 'E_INVITE_UNKNOWN' };
+    this.budget.refund(from);
     const subject = await logKeyHash(viewerKey);
     const t = this.o.now();
     const entry = (result: 'pending' | 'used' | 'expired') =>
@@ -308,7 +322,15 @@ export class InviteStore {
     inv.sub = from;
     inv.name = name;
     inv.at = t;
-    this.save(); // one-time: persisted before the reply
+    try {
+      this.save(); // one-time: persisted before the reply
+    } catch (e) {
+      inv.state = 'open';
+      delete inv.sub;
+      delete inv.name;
+      delete inv.at;
+      throw e;
+    }
     entry('pending');
     const acl = this.o.acl();
     if (acl)
