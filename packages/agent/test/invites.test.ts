@@ -11,6 +11,7 @@ import {
   createOffer,
   decodeInviteLink,
   encodeId,
+  grantFromInvite,
   type InviteTemplate,
   inviteProof,
   inviteRedeemMessage,
@@ -96,10 +97,10 @@ describe('invites through the real agent', () => {
   };
   const redeem = async (v: TestViewer, link: ReturnType<typeof decodeInviteLink>, name = 'Grandma') =>
     ask(v, await inviteRedeemMessage(link, v.signer.publicKey, name));
-  const grant = async (sub: string) => {
+  const grant = async (sub: string, tmpl: InviteTemplate = { role: 'member', scopes: ['live'] }) => {
     const g = await signGrant(
       owner.signer,
-      { d: agent.deviceId, sub, role: 'member', scopes: ['live'], nbf: 0, exp: null, serial: ++serial },
+      grantFromInvite(tmpl, { d: agent.deviceId, sub, serial: ++serial, now: Date.now() - 1000 }),
       systemEnv,
     );
     const ver = agent.acl()!.state.ver + 1;
@@ -192,8 +193,9 @@ describe('invites through the real agent', () => {
     // The invitee's retry (a lost reply) gets the same answer and changes nothing.
     assert.deepEqual(await redeem(guest, inv.decoded), { t: 'invite/pending', id: inv.id });
 
-    // Approval is an ordinary owner-signed ACL update with a grant for the request's key.
-    await grant(guest.id);
+    // Approval is an ordinary owner-signed ACL update with a grant for the request's key, built
+    // from the invite's template.
+    await grant(guest.id, family);
     assert.deepEqual(await guest.next((m) => m.t === 'invite/approved'), {
       t: 'invite/approved',
       id: inv.id,

@@ -30,7 +30,7 @@ import type { CryptoEnv } from './crypto/env.js';
 import { hkdfSha256, hmacSha256, info, label, type Signer, sha256 } from './crypto/primitives.js';
 import { decodeEnvelope, describeZod, type Envelope, seal, verify } from './envelope.js';
 import { AccessError, ProtocolError, VerificationError } from './errors.js';
-import { SCOPES } from './grants.js';
+import { type Grant, SCOPES } from './grants.js';
 import { decodeId, deviceIdFromKey, encodeId, isId } from './ids.js';
 
 /** Bytes of an invite secret. */
@@ -392,6 +392,39 @@ export async function makeInvite(
   const e = await signInvite(o.owner, body, env);
   const link = encodeInviteLink(o.origin, { d: o.deviceId, deviceKey: o.deviceKey, secret, exp: o.exp });
   return { link, id, env: e };
+}
+
+/** A grant as {@link grantFromInvite} builds it (grants v2 fields included when the template has them). */
+export type InviteGrant = Grant & {
+  groups?: string[];
+  sched?: z.infer<typeof inviteSchedSchema>[];
+  floor?: number;
+  label?: string;
+};
+
+/**
+ * Owner side, on approval: the grant body the template describes for the request's key, valid from
+ * `now` (`days` → `exp`, `floor: 'grant'` → no history before `now`). Sign it with `signGrant` and
+ * send it in an `acl/update`. The v2 fields (`groups`, `sched`, `floor`, `label`) need grants v2.
+ */
+export function grantFromInvite(
+  tmpl: InviteTemplate,
+  o: { d: string; sub: string; serial: number; now: number; label?: string },
+): InviteGrant {
+  return {
+    d: o.d,
+    sub: o.sub,
+    role: tmpl.role,
+    scopes: [...tmpl.scopes],
+    ...(tmpl.cams ? { cams: [...tmpl.cams] } : {}),
+    ...(tmpl.groups ? { groups: [...tmpl.groups] } : {}),
+    ...(tmpl.sched ? { sched: tmpl.sched.map((w) => ({ ...w, days: [...w.days] })) } : {}),
+    ...(tmpl.floor === 'grant' ? { floor: o.now } : {}),
+    ...(o.label !== undefined ? { label: o.label } : {}),
+    nbf: o.now,
+    exp: tmpl.days !== undefined ? o.now + tmpl.days * 86_400_000 : null,
+    serial: o.serial,
+  };
 }
 
 /** Invitee side: the `invite/redeem` message for a decoded link, from the viewer's key. */

@@ -12,6 +12,7 @@ import { fixedEnv } from '../src/crypto/env.js';
 import { WebCryptoSigner } from '../src/crypto/primitives.js';
 import { seal } from '../src/envelope.js';
 import { HearthError, ProtocolError } from '../src/errors.js';
+import { grantSchema } from '../src/grants.js';
 import { deviceIdFromKey, encodeId } from '../src/ids.js';
 import {
   checkInviteProof,
@@ -19,6 +20,7 @@ import {
   decodeInviteLink,
   decodeInvitesFile,
   encodeInviteLink,
+  grantFromInvite,
   type InviteBody,
   inviteId,
   inviteProof,
@@ -285,6 +287,33 @@ describe('the acl/invite envelope', () => {
     // Stored invites: signature and body only (no freshness, expired is fine).
     const old = await signInvite(owner, { ...body, exp: NOW + 1 }, env);
     assert.ok(await verifyInvite(old, { deviceId: d, now: NOW + 100 * HOUR, isOwner, stored: true }));
+  });
+
+  it('grantFromInvite: the template as a grant from now (days → exp, floor → now)', () => {
+    const sub = encodeId('userKey', new Uint8Array(32).fill(2));
+    const g = grantFromInvite(
+      { role: 'member', scopes: ['live', 'clips'], cams: ['porch'], days: 2 },
+      { d, sub, serial: 7, now: NOW },
+    );
+    assert.deepEqual(g, {
+      d,
+      sub,
+      role: 'member',
+      scopes: ['live', 'clips'],
+      cams: ['porch'],
+      nbf: NOW,
+      exp: NOW + 2 * 86_400_000,
+      serial: 7,
+    });
+    assert.ok(grantSchema.safeParse(g).success, 'a v1 template makes a valid grant today');
+    const v2 = grantFromInvite(body.tmpl, { d, sub, serial: 8, now: NOW, label: 'Babysitter' });
+    assert.equal(v2.floor, NOW);
+    assert.deepEqual(v2.sched, body.tmpl.sched);
+    assert.equal(v2.label, 'Babysitter');
+    assert.equal(
+      grantFromInvite({ role: 'guest', scopes: ['live'] }, { d, sub, serial: 9, now: NOW }).exp,
+      null,
+    );
   });
 
   it('template rules: duplicate scopes or days, bad times, unknown role or fields', () => {
