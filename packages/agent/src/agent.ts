@@ -7,6 +7,7 @@
  *                                     │   ──session/*───────▶ SessionManager (verify, ACL, answer)
  *                                     │   ──acl/*───────────▶ ACL (owner-signed updates)
  *                                     │   ──reader/key──────▶ ReaderKeyStore (readers.json)
+ *                                     │   ──invite/*────────▶ InviteStore (invites.json)
  *                                     └── cameras ──────────▶ MediaBackend (ffmpeg + libdatachannel)
  * ```
  *
@@ -37,6 +38,7 @@ import {
 import { deviceTimeZone } from './config.js';
 import { loadAcl, saveAcl } from './device/acl-store.js';
 import { loadOrCreateIdentity } from './device/identity.js';
+import { InviteStore, type InviteStoreOptions } from './device/invites.js';
 import { type PairingEvent, PairingHost, type PairingInfo, pairingStatePath } from './device/pairing-host.js';
 import { RendezvousClient } from './device/rendezvous-client.js';
 import { fileServerKeyPin } from './device/server-key-pin.js';
@@ -148,6 +150,11 @@ export interface AgentOptions {
   >;
   /** Notifications (Web Push): cooldown per camera, TTL; `plaintextForTests` is a test-only control. */
   push?: Pick<PushNotifierOptions, 'cooldownMs' | 'ttl' | 'plaintextForTests'>;
+  /**
+   * Invites (`invites.json`): failed-redeem limits, the clock (default `env.now`), the access log
+   * to append to; `unguardedForTests` is a test-only control.
+   */
+  invites?: Partial<Pick<InviteStoreOptions, 'limits' | 'now' | 'log' | 'unguardedForTests'>>;
 }
 
 /** A running agent. */
@@ -172,6 +179,8 @@ export interface Agent {
    * starts and `clipReady` when its clip is sealed (the events pipeline does).
    */
   readonly push: PushNotifier;
+  /** Invites: owners create them, anyone with a link redeems one, an ACL update approves it. */
+  readonly invites: InviteStore;
   /** Re-open the pairing window (the "physical action": run on the device itself). */
   openPairing(): Promise<PairingInfo>;
   close(): Promise<void>;
@@ -196,6 +205,14 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   const timeZone = deviceTimeZone(o.timeZone);
   let acl = await loadAcl(o.dataDir, env.now(), { timeZone });
   const readers = await ReaderKeyStore.load(o.dataDir);
+  const invites = await InviteStore.load({
+    dataDir: o.dataDir,
+    deviceId: id.deviceId,
+    acl: () => acl,
+    send: (to, m) => channels.send(to, m),
+    now: () => env.now(),
+    ...o.invites,
+  });
   const events = new EventPipeline({
     onSealed: (e) => {
       if (e.clip)
@@ -542,6 +559,9 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
           saveAcl(o.dataDir, next);
           acl = next;
           publishAllow();
+          void invites
+            .onAclApplied(next)
+            .catch((e) => log.error({ err: (e as Error).message }, 'cannot mark approved invites'));
           const closed = sessions.sweep();
           emit({ kind: 'acl-updated', ver: next.state.ver, dropped: dropped.length, closed });
           reply({ t: 'acl/ok', ver: next.state.ver });
@@ -565,6 +585,11 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       case 'push/sub':
         reply(push.subscribe(from, msg.sub));
         return;
+      case 'invite/create':
+      case 'invite/redeem':
+      case 'invite/list':
+      case 'invite/deny':
+        return invites.onMessage(from, msg, reply);
       case 'acl/get': {
         if (!acl?.isOwner(from)) {
           reply({ t: 'acl/error', code: 'E_NO_GRANT' });
@@ -592,6 +617,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     readers,
     events,
     push,
+    invites,
     openPairing: () => pairing.open(),
     async close() {
       clearInterval(housekeeping);

@@ -4,6 +4,15 @@ export { deviceTimeZone, loadCamerasFile, loadTimeZone } from './config.js';
 export { loadAcl, saveAcl } from './device/acl-store.js';
 export { type DeviceIdentity, loadOrCreateIdentity } from './device/identity.js';
 export {
+  INVITE_LIMITS,
+  INVITES_FILE,
+  type InviteCheck,
+  type InviteLimits,
+  type InviteLogSink,
+  InviteStore,
+  type InviteStoreOptions,
+} from './device/invites.js';
+export {
   loadPairingState,
   PAIRING_STATE_FILE,
   type PairedViewer,

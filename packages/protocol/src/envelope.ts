@@ -31,6 +31,7 @@ export const PURPOSES = [
   'session/answer',
   'grant',
   'acl/update',
+  'acl/invite',
   'auth/device',
   'auth/user',
   'chan/hello',

@@ -185,6 +185,9 @@ export const ERRORS = {
       'fatal',
       'the server does not send to this push endpoint (not an https URL, or a local or private address)',
     ],
+    E_INVITE_UNKNOWN: ['access', 'no invite matches this ID and proof (a wrong or cancelled link)'],
+    E_INVITE_EXPIRED: ['access', 'the invite link has expired: ask the owner for a new one'],
+    E_INVITE_USED: ['access', 'the invite link was already used: ask the owner for a new one'],
   }),
   ...ofClass('limit', {
     // a budget is spent

@@ -15,6 +15,7 @@ export * from './envelope.js';
 export * from './errors.js';
 export * from './grants.js';
 export * from './ids.js';
+export * from './invite.js';
 export * from './messages.js';
 export * from './pairing/index.js';
 export * from './push-payload.js';

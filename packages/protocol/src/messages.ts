@@ -31,6 +31,16 @@
  * | `reader/error`    | device → viewer | `code`                                                    |
  * | `push/ok`         | device → viewer | (none): the subscription is stored                        |
  * | `push/error`      | device → viewer | `code`                                                    |
+ * | `invite/create`   | viewer → device | `env`: owner-signed `acl/invite` envelope (invite.ts)     |
+ * | `invite/redeem`   | viewer → device | `id`, `proof`, `name`: the invitee redeems a link         |
+ * | `invite/list`     | viewer → device | (none): an owner asks for the invites                     |
+ * | `invite/deny`     | viewer → device | `id`: an owner refuses a request or cancels a link        |
+ * | `invite/ok`       | device → viewer | `id`: the invite is stored / denied                       |
+ * | `invite/error`    | device → viewer | `code`                                                    |
+ * | `invite/pending`  | device → viewer | `id`: redeemed; waiting for an owner (grants nothing)     |
+ * | `invite/request`  | device → viewer | `id`, `sub`, `name`: to owners, someone redeemed a link   |
+ * | `invite/approved` | device → viewer | `id`: to the invitee, an owner granted its key access     |
+ * | `invites`         | device → viewer | `list`: [InviteInfo] newest first, `more`?                |
  *
  * Envelopes (`env`) are only decoded for shape here; their signatures are checked by session.ts
  * and grants.ts against the keys pinned at pairing.
@@ -40,6 +50,8 @@ import { MAX_READER_KEY_BYTES } from './clip/reader-key.js';
 import { describeZod } from './envelope.js';
 import { ProtocolError } from './errors.js';
 import { aclStateSchema } from './grants.js';
+import { isId } from './ids.js';
+import { inviteIdSchema, inviteInfoSchema, inviteNameSchema, MAX_INVITES_LISTED } from './invite.js';
 import { CAMERA_NAME } from './session.js';
 import { STILL_CT_CHARS } from './still.js';
 import { pushSubscriptionSchema } from './webpush.js';
@@ -88,6 +100,18 @@ export const viewerMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('reader/key'), rk: z.string().min(1).max(MAX_READER_KEY_BYTES) }).strict(),
   /** Send me notifications at this Web Push subscription (its keys never reach the server). */
   z.object({ t: z.literal('push/sub'), sub: pushSubscriptionSchema }).strict(),
+  /** Invites (invite.ts): an owner creates, lists and denies them; anyone may redeem a link. */
+  z.object({ t: z.literal('invite/create'), env }).strict(),
+  z
+    .object({
+      t: z.literal('invite/redeem'),
+      id: inviteIdSchema,
+      proof: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+      name: inviteNameSchema,
+    })
+    .strict(),
+  z.object({ t: z.literal('invite/list') }).strict(),
+  z.object({ t: z.literal('invite/deny'), id: inviteIdSchema }).strict(),
 ]);
 export type ViewerMessage = z.infer<typeof viewerMessageSchema>;
 
@@ -118,6 +142,26 @@ export const deviceMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('reader/error'), code }).strict(),
   z.object({ t: z.literal('push/ok') }).strict(),
   z.object({ t: z.literal('push/error'), code }).strict(),
+  z.object({ t: z.literal('invite/ok'), id: inviteIdSchema }).strict(),
+  z.object({ t: z.literal('invite/error'), code }).strict(),
+  z.object({ t: z.literal('invite/pending'), id: inviteIdSchema }).strict(),
+  z
+    .object({
+      t: z.literal('invite/request'),
+      id: inviteIdSchema,
+      sub: z.string().refine((k): boolean => isId('userKey', k), 'user key'),
+      name: inviteNameSchema,
+    })
+    .strict(),
+  z.object({ t: z.literal('invite/approved'), id: inviteIdSchema }).strict(),
+  z
+    .object({
+      t: z.literal('invites'),
+      list: z.array(inviteInfoSchema).max(MAX_INVITES_LISTED),
+      /** True when older entries did not fit in one message. */
+      more: z.boolean().optional(),
+    })
+    .strict(),
 ]);
 export type DeviceMessage = z.infer<typeof deviceMessageSchema>;
 
@@ -132,6 +176,10 @@ export const VIEWER_MESSAGE_TYPES = [
   'acl/update',
   'reader/key',
   'push/sub',
+  'invite/create',
+  'invite/redeem',
+  'invite/list',
+  'invite/deny',
 ] as const satisfies readonly ViewerMessage['t'][];
 export const DEVICE_MESSAGE_TYPES = [
   'session/answer',
@@ -148,6 +196,12 @@ export const DEVICE_MESSAGE_TYPES = [
   'reader/error',
   'push/ok',
   'push/error',
+  'invite/ok',
+  'invite/error',
+  'invite/pending',
+  'invite/request',
+  'invite/approved',
+  'invites',
 ] as const satisfies readonly DeviceMessage['t'][];
 
 /** Result of a message decoder: a typed message, or why not (never a throw). */

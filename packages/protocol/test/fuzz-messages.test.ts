@@ -66,6 +66,30 @@ const validMessages = fc.oneof(
     }),
   }),
   fc.record({ t: fc.constant('push/error'), code }),
+  fc.record({
+    t: fc.constant('invite/redeem'),
+    id: fc.stringMatching(/^[0-9a-f]{32}$/),
+    proof: fc.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+    name: fc.string({ minLength: 1, maxLength: 70 }),
+  }),
+  fc.record({
+    t: fc.constantFrom('invite/ok', 'invite/pending', 'invite/approved', 'invite/deny'),
+    id: fc.stringMatching(/^[0-9a-f]{32}$/),
+  }),
+  fc.constant({ t: 'invite/list' }),
+  fc.record({ t: fc.constant('invite/error'), code }),
+  fc.record({
+    t: fc.constant('invites'),
+    list: fc.array(
+      fc.record({
+        id: fc.stringMatching(/^[0-9a-f]{32}$/),
+        exp: fc.nat(),
+        state: fc.constantFrom('open', 'requested', 'approved', 'denied', 'expired'),
+        tmpl: fc.record({ role: fc.constantFrom('member', 'guest'), scopes: fc.constant(['live']) }),
+      }),
+      { maxLength: 3 },
+    ),
+  }),
 );
 /** Valid messages, their JSON text mutated and re-parsed, and anything at all. */
 const inputs = fc.oneof(

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import {
   DEVICE_MESSAGE_TYPES,
@@ -121,5 +122,25 @@ describe('viewer → device messages', () => {
     assert.ok(decodeDeviceMessage({ t: 'reader/ok' }).ok);
     assert.ok(decodeDeviceMessage({ t: 'reader/error', code: 'E_SCOPE' }).ok);
     assert.ok(!decodeDeviceMessage({ t: 'reader/error' }).ok);
+  });
+});
+
+describe('message types ⇄ docs/protocol.md ("Device ⇄ viewer messages")', () => {
+  const md = readFileSync(new URL('../../../docs/protocol.md', import.meta.url), 'utf8');
+  /** The `m.t` values in the first column of the section's tables. */
+  const documented = (text: string) => {
+    const start = text.indexOf('\n## Device ⇄ viewer messages\n');
+    assert.ok(start >= 0, 'the section exists');
+    const end = text.indexOf('\n## ', start + 1);
+    return new Set([...text.slice(start, end).matchAll(/^\| `([a-z/]+)` +\|/gm)].map((m) => m[1]));
+  };
+  const missing = (docs: Set<string | undefined>) =>
+    [...VIEWER_MESSAGE_TYPES, ...DEVICE_MESSAGE_TYPES].filter((t) => !docs.has(t));
+
+  it('every message type of both directions has a row', () => {
+    assert.deepEqual(missing(documented(md)), []);
+  });
+  it('control: a type without a row is caught', () => {
+    assert.deepEqual(missing(documented(md.replace('| `invite/deny`', '| deny'))), ['invite/deny']);
   });
 });

@@ -197,6 +197,19 @@ const entryArb: fc.Arbitrary<LogEntry> = fc
     fc.record({ ...base, k: fc.constant('acl/invite' as const), invite: keyHash, by: keyHash, exp: int }),
     fc.record({
       ...base,
+      k: fc.constant('acl/request' as const),
+      invite: keyHash,
+      subject: keyHash,
+      result: fc.constantFrom(
+        'pending' as const,
+        'approved' as const,
+        'denied' as const,
+        'used' as const,
+        'expired' as const,
+      ),
+    }),
+    fc.record({
+      ...base,
       k: fc.constant('acl/grant' as const),
       subject: keyHash,
       by: keyHash,

@@ -9,6 +9,7 @@
  * |--------------------|--------------------------------------------------------------------------------|
  * | `pair/attempt`     | `result` ok / bad-confirmation / locked / closed / error, `viewer`?, `code`?    |
  * | `acl/invite`       | `invite` (hash of the invite), `by`, `exp`                                      |
+ * | `acl/request`      | `invite`, `subject` (the invitee's key), `result` pending / approved / denied / used / expired |
  * | `acl/grant`        | `subject`, `by`, `ver`, `role` owner / member / guest                           |
  * | `acl/change`       | `subject`, `by`, `ver`, `role`?                                                 |
  * | `acl/revoke`       | `subject`, `by`, `ver`                                                          |
@@ -53,6 +54,11 @@ export const logEntrySchema = z.discriminatedUnion('k', [
     code: code.optional(),
   }),
   kind('acl/invite', { invite: keyHash, by: keyHash, exp: int }),
+  kind('acl/request', {
+    invite: keyHash,
+    subject: keyHash,
+    result: z.enum(['pending', 'approved', 'denied', 'used', 'expired']),
+  }),
   kind('acl/grant', { subject: keyHash, by: keyHash, ver: int, role: z.enum(['owner', 'member', 'guest']) }),
   kind('acl/change', {
     subject: keyHash,
