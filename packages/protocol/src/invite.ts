@@ -30,7 +30,7 @@ import type { CryptoEnv } from './crypto/env.js';
 import { hkdfSha256, hmacSha256, info, label, type Signer, sha256 } from './crypto/primitives.js';
 import { decodeEnvelope, describeZod, type Envelope, seal, verify } from './envelope.js';
 import { AccessError, ProtocolError, VerificationError } from './errors.js';
-import { type Grant, SCOPES } from './grants.js';
+import { type Grant, SCOPES, schedWindowSchema } from './grants.js';
 import { decodeId, deviceIdFromKey, encodeId, isId } from './ids.js';
 
 /** Bytes of an invite secret. */
@@ -67,17 +67,10 @@ export const inviteNameSchema = z
   .max(MAX_INVITE_NAME)
   .regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$/u);
 const camName = z.string().regex(/^[a-z0-9_-]{1,32}$/);
-const hhmm = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/);
 const unique = <T>(a: T[]) => new Set(a).size === a.length;
 
-/** A schedule window of a template (as grants v2 `sched`), in the device's time zone. */
-export const inviteSchedSchema = z
-  .object({
-    days: z.array(z.number().int().min(0).max(6)).min(1).max(7).refine(unique, 'duplicate day'),
-    from: hhmm,
-    to: hhmm,
-  })
-  .strict();
+/** A schedule window of a template: exactly a grant's `sched` window (grants.ts), in the device's time zone. */
+export const inviteSchedSchema = schedWindowSchema;
 
 /** What the owner means to grant once the invitee's request is approved (the viewer builds the grant). */
 export const inviteTemplateSchema = z

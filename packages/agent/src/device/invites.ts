@@ -94,14 +94,14 @@ export interface InviteStoreOptions {
   unguardedForTests?: InviteCheck[];
 }
 
-/** Is `key` an owner of the device? (Grants v2: `acl.isOwner(key)`.) */
+/** Is `key` an owner of the device? */
 export function isOwner(acl: Acl | undefined, key: string): boolean {
-  return acl !== undefined && acl.state.owner === key;
+  return acl !== undefined && acl.isOwner(key);
 }
 
-/** The owners' keys. (Grants v2: `acl.owners`.) */
+/** The owners' keys. */
 function ownersOf(acl: Acl): string[] {
-  return [acl.state.owner];
+  return [...acl.owners];
 }
 
 /** Does `key` hold a grant (or ownership) in `acl`? */
