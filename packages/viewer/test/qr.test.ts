@@ -33,12 +33,16 @@ describe('QR encoder (checked by an independent decoder, jsQR)', () => {
   });
 
   it('every mask, and versions from 1 to 40, at both levels', () => {
-    for (let mask = 0; mask < 8; mask++) assert.equal(decode(encodeQr('HELLO hearth', 'M', mask)), 'HELLO hearth');
+    for (let mask = 0; mask < 8; mask++)
+      assert.equal(decode(encodeQr('HELLO hearth', 'M', mask)), 'HELLO hearth');
     const lengths = [1, 17, 40, 90, 150, 250, 400, 600, 900, 1400, 2000];
     for (const ecc of ['L', 'M'] as QrEcc[])
       for (const n of lengths) {
         if (n > qrCapacity(40, ecc)) continue;
-        const text = Array.from({ length: n }, (_, i) => 'abcdefghijklmnopqrstuvwxyz0123456789-_'[i % 38]).join('');
+        const text = Array.from(
+          { length: n },
+          (_, i) => 'abcdefghijklmnopqrstuvwxyz0123456789-_'[i % 38],
+        ).join('');
         const q = encodeQr(text, ecc);
         assert.equal(decode(q), text, `${ecc} ${n} bytes, version ${q.version}`);
       }

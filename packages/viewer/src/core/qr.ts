@@ -27,18 +27,18 @@ const ECC_PER_BLOCK: Record<QrEcc, number[]> = {
     30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
   ],
   M: [
-    -1, 10, 16, 26, 18, 24, 16, 18, 22, 22, 26, 30, 22, 22, 24, 24, 28, 28, 26, 26, 26, 26, 28, 28, 28, 28, 28,
-    28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+    -1, 10, 16, 26, 18, 24, 16, 18, 22, 22, 26, 30, 22, 22, 24, 24, 28, 28, 26, 26, 26, 26, 28, 28, 28, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
   ],
 };
 const NUM_BLOCKS: Record<QrEcc, number[]> = {
   L: [
-    -1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 4, 6, 6, 6, 6, 7, 8, 8, 9, 9, 10, 12, 12, 12, 13, 14, 15, 16, 17, 18,
-    19, 19, 20, 21, 22, 24, 25,
+    -1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 4, 6, 6, 6, 6, 7, 8, 8, 9, 9, 10, 12, 12, 12, 13, 14, 15, 16,
+    17, 18, 19, 19, 20, 21, 22, 24, 25,
   ],
   M: [
-    -1, 1, 1, 1, 2, 2, 4, 4, 4, 5, 5, 5, 8, 9, 9, 10, 10, 11, 13, 14, 16, 17, 17, 18, 20, 21, 23, 25, 26, 28, 29,
-    31, 33, 35, 37, 38, 40, 43, 45, 47, 49,
+    -1, 1, 1, 1, 2, 2, 4, 4, 4, 5, 5, 5, 8, 9, 9, 10, 10, 11, 13, 14, 16, 17, 17, 18, 20, 21, 23, 25, 26, 28,
+    29, 31, 33, 35, 37, 38, 40, 43, 45, 47, 49,
   ],
 };
 /** Format-information bits of each level (L = 01, M = 00). */
@@ -193,9 +193,11 @@ function encodeAt(bytes: Uint8Array, ver: number, ecc: QrEcc, forcedMask?: numbe
   const al = alignmentPositions(ver);
   for (let i = 0; i < al.length; i++)
     for (let j = 0; j < al.length; j++) {
-      if ((i === 0 && j === 0) || (i === 0 && j === al.length - 1) || (i === al.length - 1 && j === 0)) continue;
+      if ((i === 0 && j === 0) || (i === 0 && j === al.length - 1) || (i === al.length - 1 && j === 0))
+        continue;
       for (let dy = -2; dy <= 2; dy++)
-        for (let dx = -2; dx <= 2; dx++) set(al[i]! + dx, al[j]! + dy, Math.max(Math.abs(dx), Math.abs(dy)) !== 1);
+        for (let dx = -2; dx <= 2; dx++)
+          set(al[i]! + dx, al[j]! + dy, Math.max(Math.abs(dx), Math.abs(dy)) !== 1);
     }
   // Reserve the format areas (drawn for real after masking) and draw the version blocks.
   const drawFormat = (mask: number) => {

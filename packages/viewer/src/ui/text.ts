@@ -78,3 +78,30 @@ export function viewStateHint(s: ViewState): string {
       return 'The answer did not come from the device you paired with (its signature or its encryption certificate did not match). The connection was closed and no video was played. If this repeats, your network or the server may be compromised.';
   }
 }
+
+/** The sentence for a household request the device refused (or that got no answer). */
+export function householdErrorText(code: string): string {
+  switch (code) {
+    case 'E_OFFLINE':
+      return 'The device is not reachable right now. Check that it is online, then try again.';
+    case 'E_TIMEOUT':
+      return 'The device did not answer in time. Try again.';
+    case 'E_NO_GRANT':
+    case 'E_WRONG_SIGNER':
+      return 'Only an owner of this device can do this.';
+    case 'E_STALE_ACL':
+      return 'The list changed on another device meanwhile. Check it, then try again.';
+    case 'E_LAST_OWNER':
+      return 'A device always keeps at least one owner.';
+    case 'E_INVITE_UNKNOWN':
+      return 'This invite link is not valid. Ask for a new one.';
+    case 'E_INVITE_EXPIRED':
+      return 'This invite link has expired. Ask for a new one.';
+    case 'E_INVITE_USED':
+      return 'This invite link was already used. Ask for a new one.';
+    case 'E_RATE_LIMITED':
+      return 'Too many attempts: wait a while, then try again.';
+    default:
+      return `The device refused (${code}).`;
+  }
+}
