@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import jsQR from 'jsqr';
+import jsqrModule from 'jsqr';
 import { encodeQr, type QrCode, type QrEcc, qrCapacity } from '../src/core/qr.js';
+
+// jsQR is CommonJS: its function is the module itself at run time, `default` in its typings.
+const jsQR = ((jsqrModule as { default?: unknown }).default ?? jsqrModule) as typeof jsqrModule.default;
 
 /** Draw the code as RGBA pixels (4 px a module, a 4-module quiet zone) for an independent decoder. */
 function pixels(q: QrCode, scale = 4): { data: Uint8ClampedArray; width: number } {

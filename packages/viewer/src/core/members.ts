@@ -22,7 +22,7 @@ export const DAY = 24 * 60 * 60 * 1000;
 
 /** "verified by N of your devices". */
 export function verifiedText(n: number): string {
-  return `verified by ${n} of your device${n === 1 ? '' : 's'}`;
+  return `verified by ${n} of your devices`;
 }
 
 /** The red banner's text for a tampered log. */

@@ -65,6 +65,7 @@ export function inviteForm(o: InviteFormDeps): HTMLElement {
         'label',
         { class: 'preset' },
         h('input', {
+          class: 'tick',
           type: 'radio',
           name: 'preset',
           value: p.id,
@@ -78,7 +79,9 @@ export function inviteForm(o: InviteFormDeps): HTMLElement {
       ),
     ),
   );
-  const camBoxes = o.cameras.map((c) => h('input', { type: 'checkbox', value: c, checked: true }));
+  const camBoxes = o.cameras.map((c) =>
+    h('input', { class: 'tick', type: 'checkbox', value: c, checked: true }),
+  );
   const cams = h(
     'fieldset',
     { class: 'cams-pick' },
@@ -163,7 +166,7 @@ function linkPanel(link: string, who: string): Node[] {
     out,
     h(
       'div',
-      { class: 'actions' },
+      { class: 'btns' },
       h(
         'button',
         {

@@ -207,7 +207,7 @@ export class MembersScreen {
                 h('div', { class: 'muted' }, r.what),
                 h(
                   'div',
-                  { class: 'actions' },
+                  { class: 'btns' },
                   h(
                     'button',
                     { type: 'button', class: 'primary', onclick: () => void this.approve(r.id) },
@@ -257,7 +257,7 @@ export class MembersScreen {
         ...body,
         h(
           'p',
-          { class: 'actions' },
+          { class: 'btns' },
           this.showInvite
             ? null
             : h('a', { class: 'button', href: peopleHref(d, true), id: 'invite-new' }, '+ Invite someone'),
@@ -294,7 +294,7 @@ export class MembersScreen {
     if (r.grant && !r.you) {
       const actions = h(
         'div',
-        { class: 'actions' },
+        { class: 'btns' },
         h('button', { type: 'button', onclick: () => this.editForm(li, r) }, 'Edit'),
         h('button', { type: 'button', class: 'danger', onclick: () => this.revokeConfirm(li, r) }, 'Revoke'),
       );
@@ -316,7 +316,7 @@ export class MembersScreen {
       h('p', { class: 'revoke-note' }, REVOKE_NOTE),
       h(
         'div',
-        { class: 'actions' },
+        { class: 'btns' },
         h(
           'button',
           {
@@ -362,7 +362,7 @@ export class MembersScreen {
       h('label', {}, 'Name ', label),
       h(
         'div',
-        { class: 'actions' },
+        { class: 'btns' },
         h('button', { type: 'submit', class: 'primary' }, 'Save'),
         h('button', { type: 'button', onclick: () => box.remove() }, 'Cancel'),
       ),

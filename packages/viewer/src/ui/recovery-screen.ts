@@ -40,7 +40,7 @@ export class RecoveryCard {
       replace(this.el, h('p', {}, 'This browser cannot make a recovery key.'));
       return;
     }
-    const ok = h('input', { type: 'checkbox', id: 'recovery-ok' });
+    const ok = h('input', { class: 'tick', type: 'checkbox', id: 'recovery-ok' });
     const save = h(
       'button',
       { type: 'button', class: 'primary', id: 'recovery-save', disabled: true },
@@ -67,7 +67,7 @@ export class RecoveryCard {
       h('label', { class: 'check' }, ok, ' I have printed or written it down'),
       h(
         'div',
-        { class: 'actions' },
+        { class: 'btns' },
         save,
         h('button', { type: 'button', onclick: () => print() }, 'Print'),
         h('button', { type: 'button', id: 'recovery-skip', onclick: () => this.finish() }, 'Skip'),
