@@ -143,15 +143,17 @@ async function deviceLog() {
   const answer = async (
     from: number,
     tamper?: (leaves: Uint8Array[]) => Uint8Array[],
+    max = 256,
   ): Promise<LogUpdateWire> => {
     const size = data.length;
+    const end = Math.min(size, from + max);
     const cp = await signCheckpoint(
       { origin: logOrigin(deviceId), size, root: await treeHead(hashes), extensions: [] },
       key,
     );
-    const leaves = data.slice(from);
+    const leaves = data.slice(from, end);
     const proofs = [];
-    for (let i = from; i < size; i++) proofs.push((await inclusionProof(hashes, i, size)).map(b64u));
+    for (let i = from; i < end; i++) proofs.push((await inclusionProof(hashes, i, size)).map(b64u));
     return {
       cp,
       cons: (await consistencyProof(hashes, from, size)).map(b64u),
@@ -180,7 +182,7 @@ function fakeDevice(log: Awaited<ReturnType<typeof deviceLog>>, acl: AclStateV2)
     listInvites: async () => invites,
     denyInvite: async () => undefined,
     redeemInvite: async () => undefined,
-    getLog: (_d, from) => log.answer(from, tamper),
+    getLog: (_d, from, max) => log.answer(from, tamper, max),
     onInviteRequest: () => () => undefined,
     onInviteApproved: () => () => undefined,
   };
@@ -330,6 +332,36 @@ describe('household flow against a fake device (approve a request, then the log 
       log2.deviceId,
     );
     assert.equal(logBanner(clean.status, clean.alarms).alarm, false);
+  });
+
+  it('a long log is read a page at a time, each page checked against the verified checkpoint', async () => {
+    const log = await deviceLog();
+    for (let i = 0; i < 10; i++) await log.append({ v: 1, t: i, k: 'config/change', field: `f${i}` });
+    const acl: AclStateV2 = { d: log.deviceId, ver: 0, owners: [], grants: [], revoked: [], revokedKeys: [] };
+    const dev = fakeDevice(log, acl);
+    const source = new MonitorLogSource(dev.api, () => log.deviceKey, 3);
+    const a = await source.refresh(log.deviceId);
+    assert.deepEqual(a.status, { ok: true, size: 10, verifiedBy: 1 });
+    assert.deepEqual(
+      a.entries.map((x) => [x.index, (x.entry as { field: string }).field]),
+      Array.from({ length: 10 }, (_, i) => [i, `f${i}`]),
+    );
+    assert.deepEqual(a.alarms, []);
+    // More entries later: from the verified size on, paged again.
+    for (let i = 10; i < 14; i++) await log.append({ v: 1, t: i, k: 'config/change', field: `f${i}` });
+    const b = await source.refresh(log.deviceId);
+    assert.equal(b.entries.length, 14);
+    assert.deepEqual(b.status, { ok: true, size: 14, verifiedBy: 1 });
+    // A page whose entries were swapped is caught by its inclusion proofs.
+    const log2 = await deviceLog();
+    for (let i = 0; i < 7; i++) await log2.append({ v: 1, t: i, k: 'config/change', field: `f${i}` });
+    const dev2 = fakeDevice(log2, acl);
+    dev2.setTamper((leaves) =>
+      leaves.length === 3 && leaves[0] !== undefined ? [leaves[1]!, leaves[0], leaves[2]!] : leaves,
+    );
+    const c = await new MonitorLogSource(dev2.api, () => log2.deviceKey, 3).refresh(log2.deviceId);
+    assert.equal(c.status.ok ? 'ok' : c.status.code, 'E_LOG_PROOF');
+    assert.equal(logBanner(c.status, c.alarms).alarm, true);
   });
 
   it("a log signed by another key than the pinned device's is refused (E_WRONG_SIGNER)", async () => {

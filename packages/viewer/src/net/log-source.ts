@@ -43,50 +43,102 @@ export function wireToUpdate(w: LogUpdateWire) {
   };
 }
 
+/** The tree size a checkpoint note names (its second line), or undefined. */
+function noteSize(note: string): number | undefined {
+  const n = Number(note.split('\n', 3)[1]);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
 export class MonitorLogSource implements LogSource {
   private readonly monitor = new LogMonitor();
-  private readonly views = new Map<string, LogSnapshot>();
+  private readonly views = new Map<string, LogSnapshot & { have: Map<number, LogEntry> }>();
 
   constructor(
     private readonly api: HouseholdApi,
     /** The device key pinned at pairing (`hdk_…`). */
     private readonly pinned: (deviceId: string) => string | undefined,
+    /** Entries asked for per `log/get` (1 to 256). */
+    private readonly page = PAGE,
   ) {}
 
   snapshot(deviceId: string): LogSnapshot | undefined {
     return this.views.get(deviceId);
   }
 
+  /**
+   * First advance to the device's newest checkpoint (from the size verified last: its consistency
+   * proof and the first page of new entries), then read the rest page by page, each entry checked
+   * by its inclusion proof in that checkpoint. A page of a newer checkpoint stops the round (the
+   * next refresh goes on from there).
+   */
   async refresh(deviceId: string): Promise<LogSnapshot> {
     let view = this.views.get(deviceId);
     if (!view) {
       const dk = this.pinned(deviceId);
       if (!dk) throw new RangeError('device not paired');
       this.monitor.addDevice(deviceId, decodeId('deviceKey', dk));
-      view = { status: { ok: false, code: 'E_PENDING', reason: 'not fetched' }, entries: [], alarms: [] };
+      view = {
+        status: { ok: false, code: 'E_PENDING', reason: 'not fetched' },
+        entries: [],
+        alarms: [],
+        have: new Map(),
+      };
       this.views.set(deviceId, view);
     }
-    for (let round = 0; round < 64; round++) {
-      const from = this.monitor.checkpoint(deviceId)?.size ?? 0;
-      const wire = await this.api.getLog(deviceId, from, PAGE);
-      let verdict: Awaited<ReturnType<LogMonitor['update']>>;
-      try {
-        verdict = await this.monitor.update(deviceId, wireToUpdate(wire));
-      } catch (e) {
-        if (e instanceof RangeError) throw e;
-        verdict = { ok: false, tampered: 'E_LOG_NOTE', reason: 'malformed update', attack: false };
-      }
-      if (!verdict.ok) {
-        view.status = { ok: false, code: verdict.tampered, reason: verdict.reason };
-        view.alarms.push({ code: verdict.tampered, reason: verdict.reason });
-        return view;
-      }
-      verdict.entries.forEach((entry: LogEntry, i) => {
-        view.entries.push({ index: from + i, entry });
+    const v = view;
+    const tampered = (code: string, reason: string): LogSnapshot => {
+      v.status = { ok: false, code, reason };
+      v.alarms.push({ code, reason });
+      return v;
+    };
+    const add = (start: number, entries: readonly LogEntry[]) => {
+      entries.forEach((e, i) => {
+        v.have.set(start + i, e);
       });
-      view.status = { ok: true, size: verdict.size, verifiedBy: 1 + verdict.verifiedBy.length };
-      if (verdict.entries.length === 0 || verdict.entries.length < PAGE) return view;
+      v.entries = [...v.have].sort((a, b) => a[0] - b[0]).map(([index, entry]) => ({ index, entry }));
+    };
+    // 1. Advance.
+    const verified = this.monitor.checkpoint(deviceId)?.size ?? 0;
+    const wire = await this.api.getLog(deviceId, verified, this.page);
+    const size = noteSize(wire.cp);
+    let u: ReturnType<typeof wireToUpdate>;
+    try {
+      u = wireToUpdate(wire);
+    } catch {
+      return tampered('E_LOG_NOTE', 'malformed log update');
     }
-    return view;
+    const covers =
+      size !== undefined && u.entries.start === verified && verified + u.entries.entries.length === size;
+    const verdict = await this.monitor.update(
+      deviceId,
+      covers ? u : { checkpoint: u.checkpoint, consistency: u.consistency },
+    );
+    if (!verdict.ok) return tampered(verdict.tampered, verdict.reason);
+    v.status = { ok: true, size: verdict.size, verifiedBy: 1 + verdict.verifiedBy.length };
+    if (covers) add(verified, verdict.entries);
+    else if (u.entries.entries.length) {
+      const r = await this.monitor.read(deviceId, u.entries);
+      if (!r.ok) return tampered(r.tampered, r.reason);
+      add(r.start, r.entries);
+    }
+    // 2. Read what is still missing, a page at a time, against that checkpoint.
+    for (let round = 0; round < 64; round++) {
+      let next = 0;
+      while (v.have.has(next)) next++;
+      if (next >= verdict.size) break;
+      const page = await this.api.getLog(deviceId, next, this.page);
+      if (noteSize(page.cp) !== verdict.size) break;
+      let fetched: ReturnType<typeof wireToUpdate>['entries'];
+      try {
+        fetched = wireToUpdate(page).entries;
+      } catch {
+        return tampered('E_LOG_NOTE', 'malformed log update');
+      }
+      if (fetched.entries.length === 0) break;
+      const r = await this.monitor.read(deviceId, fetched);
+      if (!r.ok) return tampered(r.tampered, r.reason);
+      add(r.start, r.entries);
+    }
+    return v;
   }
 }
