@@ -307,14 +307,14 @@ describe('household flow against a fake device (approve a request, then the log 
     const dev = fakeDevice(log, acl);
     const source = new MonitorLogSource(dev.api, () => log.deviceKey);
     await log.append({ v: 1, t: env.now(), k: 'config/change', field: 'a' });
-    assert.equal((await source.refresh(log.deviceId)).status.ok, true);
+    assert.equal((await source.refresh(log.deviceId)).status?.ok, true);
     await log.append({ v: 1, t: env.now(), k: 'config/change', field: 'b' });
     // The same entry kind, another field: a valid entry, but not the one the device signed.
     dev.setTamper((leaves) =>
       leaves.map(() => encodeLogEntry({ v: 1, t: env.now(), k: 'config/change', field: 'x' })),
     );
     const bad = await source.refresh(log.deviceId);
-    assert.deepEqual(bad.status.ok ? undefined : bad.status.code, 'E_LOG_PROOF');
+    assert.deepEqual(bad.status?.ok ? undefined : bad.status?.code, 'E_LOG_PROOF');
     assert.deepEqual(logBanner(bad.status, bad.alarms), {
       alarm: true,
       text: 'Log tampered — possible attack (E_LOG_PROOF)',
@@ -323,7 +323,7 @@ describe('household flow against a fake device (approve a request, then the log 
     // An honest update afterwards verifies, but the banner keeps the alarm.
     dev.setTamper(undefined);
     const later = await source.refresh(log.deviceId);
-    assert.equal(later.status.ok, true);
+    assert.equal(later.status?.ok, true);
     assert.equal(logBanner(later.status, later.alarms).alarm, true);
     // Control: the same leaves untouched verify (so the alarm above was the tampering).
     const log2 = await deviceLog();
@@ -332,6 +332,12 @@ describe('household flow against a fake device (approve a request, then the log 
       log2.deviceId,
     );
     assert.equal(logBanner(clean.status, clean.alarms).alarm, false);
+    // Not fetched yet, or the device did not answer: said plainly, and not an alarm.
+    assert.deepEqual(logBanner(undefined, []), { alarm: false, text: 'Checking the log…' });
+    assert.deepEqual(logBanner(undefined, [], 'E_TIMEOUT'), {
+      alarm: false,
+      text: 'The access log could not be checked (E_TIMEOUT).',
+    });
   });
 
   it('a long log is read a page at a time, each page checked against the verified checkpoint', async () => {
@@ -360,7 +366,7 @@ describe('household flow against a fake device (approve a request, then the log 
       leaves.length === 3 && leaves[0] !== undefined ? [leaves[1]!, leaves[0], leaves[2]!] : leaves,
     );
     const c = await new MonitorLogSource(dev2.api, () => log2.deviceKey, 3).refresh(log2.deviceId);
-    assert.equal(c.status.ok ? 'ok' : c.status.code, 'E_LOG_PROOF');
+    assert.equal(c.status?.ok ? 'ok' : c.status?.code, 'E_LOG_PROOF');
     assert.equal(logBanner(c.status, c.alarms).alarm, true);
   });
 
@@ -372,7 +378,7 @@ describe('household flow against a fake device (approve a request, then the log 
     const snap = await new MonitorLogSource(fakeDevice(log, acl).api, () => other.deviceKey).refresh(
       log.deviceId,
     );
-    assert.equal(snap.status.ok ? 'ok' : snap.status.code, 'E_WRONG_SIGNER');
+    assert.equal(snap.status?.ok ? 'ok' : snap.status?.code, 'E_WRONG_SIGNER');
   });
 });
 

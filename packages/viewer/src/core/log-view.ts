@@ -100,14 +100,22 @@ export type LogStatus =
   | { ok: true; size: number; verifiedBy: number }
   | { ok: false; code: string; reason: string };
 
-/** The banner: tampered (red) wins over any later honest update, else how many devices vouch. */
+/**
+ * The banner: tampered (red) wins over any later honest update, else how many devices vouch;
+ * `unavailable`: the log could not be fetched (the device's code), which is not an alarm.
+ */
 export function logBanner(
   status: LogStatus | undefined,
   alarms: readonly { code: string }[] = [],
+  unavailable?: string,
 ): { alarm: boolean; text: string } {
   const bad = status && !status.ok ? status.code : alarms[0]?.code;
   if (bad) return { alarm: true, text: tamperedText(bad) };
-  if (!status?.ok) return { alarm: false, text: 'Checking the log…' };
+  if (!status?.ok)
+    return {
+      alarm: false,
+      text: unavailable ? `The access log could not be checked (${unavailable}).` : 'Checking the log…',
+    };
   return {
     alarm: false,
     text: `${status.size} entr${status.size === 1 ? 'y' : 'ies'}, signed by the device · ${verifiedText(status.verifiedBy)}`,

@@ -13,7 +13,8 @@ import type { HouseholdApi, LogUpdateWire } from './household.js';
 
 /** The verified view of one device's log. */
 export interface LogSnapshot {
-  status: LogStatus;
+  /** Undefined until the first update was checked. */
+  status: LogStatus | undefined;
   /** Every entry verified in this session, oldest first. */
   entries: IndexedEntry[];
   /** Every tampered verdict seen (kept: a later honest update does not hide one). */
@@ -78,7 +79,7 @@ export class MonitorLogSource implements LogSource {
       if (!dk) throw new RangeError('device not paired');
       this.monitor.addDevice(deviceId, decodeId('deviceKey', dk));
       view = {
-        status: { ok: false, code: 'E_PENDING', reason: 'not fetched' },
+        status: undefined,
         entries: [],
         alarms: [],
         have: new Map(),

@@ -20,6 +20,7 @@ export class LogScreen {
   private filter: LogFilter = 'all';
   private snap: LogSnapshot | undefined;
   private names = new Map<string, string>();
+  private error: string | undefined;
   private readonly status = h('p', { class: 'pair-status', id: 'log-status', role: 'status' });
   private readonly list = h('ul', { class: 'log', id: 'log' });
   private readonly banner = h('p', { class: 'banner', id: 'log-banner' });
@@ -85,16 +86,17 @@ export class LogScreen {
       const hashes = await keyHashes(keys.keys());
       this.names = new Map([...hashes].map(([k, hash]) => [hash, keys.get(k)!]));
       this.snap = snap;
+      this.error = undefined;
       this.status.textContent = '';
     } catch (e) {
-      if (!this.stopped)
-        this.status.textContent = householdErrorText(e instanceof HouseholdError ? e.code : 'E_INTERNAL');
+      this.error = e instanceof HouseholdError ? e.code : 'E_INTERNAL';
+      if (!this.stopped) this.status.textContent = householdErrorText(this.error);
     }
     if (!this.stopped) this.draw();
   }
 
   private draw(): void {
-    const b = logBanner(this.snap?.status, this.snap?.alarms);
+    const b = logBanner(this.snap?.status, this.snap?.alarms, this.error);
     this.banner.className = `banner${b.alarm ? ' alarm' : ''}`;
     this.banner.setAttribute('role', b.alarm ? 'alert' : 'status');
     this.banner.textContent = b.text;

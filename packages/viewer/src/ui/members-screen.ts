@@ -78,6 +78,8 @@ export class MembersScreen {
   private acl: AclStateV2 | undefined;
   private invites: InviteInfo[] = [];
   private log: LogSnapshot | undefined;
+  /** Why the log could not be fetched, if it could not. */
+  private logError: string | undefined;
   private hashes = new Map<string, string>();
   /** The make-an-invite form, built once (re-renders keep what was typed, and the link). */
   private inviteEl: HTMLElement | undefined;
@@ -140,6 +142,7 @@ export class MembersScreen {
       this.ctx.log.refresh(d).then(
         (s) => {
           this.log = s;
+          this.logError = undefined;
           this.ctx.pending.set(
             d,
             settlePending(
@@ -149,7 +152,9 @@ export class MembersScreen {
             ),
           );
         },
-        () => undefined, // the banner says the log is not checked yet
+        (e) => {
+          this.logError = e instanceof HouseholdError ? e.code : 'E_INTERNAL';
+        },
       ),
     ]);
     if (!this.stopped) this.render();
@@ -163,7 +168,7 @@ export class MembersScreen {
   private render(): void {
     if (this.stopped) return;
     const d = this.dev.deviceId;
-    const banner = logBanner(this.log?.status, this.log?.alarms);
+    const banner = logBanner(this.log?.status, this.log?.alarms, this.logError);
     const body: Node[] = [];
     if (this.showInvite) {
       this.inviteEl ??= inviteForm({
@@ -186,7 +191,7 @@ export class MembersScreen {
         logged: (this.log?.entries ?? []).map((x) => x.entry),
         pending: this.pending,
       });
-      const verifiedBy = this.log?.status.ok ? this.log.status.verifiedBy : 0;
+      const verifiedBy = this.log?.status?.ok ? this.log.status.verifiedBy : 0;
       const requests = inviteRows(this.invites, this.ctx.env.now()).filter((r) => r.actionable);
       if (requests.length) {
         body.push(

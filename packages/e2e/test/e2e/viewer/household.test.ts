@@ -41,6 +41,12 @@ declare global {
 
 const avail = await chromiumAvailable();
 
+/** Screenshots for a look at the screens, only with HEARTH_SHOTS_DIR set (tests never dirty the tree). */
+async function shot(p: Page, name: string): Promise<void> {
+  const dir = process.env.HEARTH_SHOTS_DIR;
+  if (dir) await p.screenshot({ path: `${dir}/${name}`, fullPage: true });
+}
+
 describe('household screens in Chromium', { skip: avail.ok ? false : avail.reason, timeout: 120_000 }, () => {
   let chromium: ChromiumHandle;
   let harness: Harness;
@@ -139,7 +145,9 @@ describe('household screens in Chromium', { skip: avail.ok ? false : avail.reaso
     assert.match((await row.textContent()) ?? '', /Live view, clips · All cameras · Any time · No end date/);
     assert.equal(await row.locator('.badge').textContent(), 'pending');
 
+    await shot(page, 'people.png');
     await row.locator('button.danger').click();
+    await shot(page, 'people-revoke.png');
     assert.equal(
       await row.locator('.revoke-note').textContent(),
       'Clips already downloaded cannot be recalled.',
@@ -152,6 +160,16 @@ describe('household screens in Chromium', { skip: avail.ok ? false : avail.reaso
       'revoked — pending',
     );
     assert.match((await page.textContent('#people-status')) ?? '', /pending until the device's log has it/);
+    await shot(page, 'people-revoked.png');
+    // The make-an-invite form: the three role templates.
+    await page.click('#invite-new');
+    await page.waitForSelector('#invite-form');
+    assert.deepEqual(await page.locator('label.preset strong').allTextContents(), [
+      'Family member',
+      'Babysitter',
+      'Guest',
+    ]);
+    await shot(page, 'invite-form.png');
     assert.deepEqual(problems, []);
   });
 
@@ -168,6 +186,7 @@ describe('household screens in Chromium', { skip: avail.ok ? false : avail.reaso
     assert.ok(page.url().endsWith('/#/join'), page.url());
     assert.ok(!page.url().includes(s) && !page.url().includes(payload));
     assert.deepEqual(await page.evaluate(() => window.__hearth?.pairedDevices()), []);
+    await shot(page, 'join.png');
     // A reload finds no link any more; a broken link says so.
     await page.goto(`${harness.url}/#/invite/${payload.slice(0, -4)}`);
     await ready(page);
