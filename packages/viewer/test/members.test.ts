@@ -12,6 +12,7 @@ import {
   ownersUpdate,
   presetOf,
   presetTemplate,
+  promoteUpdate,
   REVOKE_NOTE,
   recoveryUpdate,
   revokeUpdate,
@@ -261,6 +262,14 @@ describe('ACL updates', () => {
       add: [],
       revoke: [],
       owners: { add: [ALICE], remove: [OWNER] },
+    });
+    // A member made owner: into `owners`, and its grants revoked in the same update.
+    assert.deepEqual(promoteUpdate(state([grant(ALICE, 4), grant(BOB, 5)]), ALICE), {
+      d,
+      ver: 4,
+      add: [],
+      revoke: [4],
+      owners: { add: [ALICE] },
     });
     assert.deepEqual(recoveryUpdate(s, BOB), { d, ver: 4, add: [], revoke: [], recovery: BOB });
   });

@@ -166,6 +166,11 @@ export function ownersUpdate(
   return u;
 }
 
+/** Make a member or guest an owner: it joins `owners`, and its grants go (an owner needs none). */
+export function promoteUpdate(state: AclStateV2, sub: string): AclUpdateBody {
+  return { ...revokeUpdate(state, sub), owners: { add: [sub] } };
+}
+
 /** Set (or clear) the recovery key. */
 export function recoveryUpdate(state: AclStateV2, recovery: string | null): AclUpdateBody {
   return { ...update(state), recovery };

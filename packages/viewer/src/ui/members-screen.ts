@@ -16,9 +16,11 @@ import {
   memberRows,
   nextSerial,
   ownersOf,
+  ownersUpdate,
   type PendingChange,
   type PresetId,
   presetTemplate,
+  promoteUpdate,
   REVOKE_NOTE,
   ROLE_PRESETS,
   revokeUpdate,
@@ -289,7 +291,7 @@ export class MembersScreen {
         'div',
         { class: 'member-head' },
         h('strong', { class: 'member-name' }, r.name),
-        h('span', { class: 'role' }, r.role),
+        r.status === 'revoking' ? null : h('span', { class: 'role' }, r.role),
         badge,
       ),
       r.status === 'revoking'
@@ -304,8 +306,63 @@ export class MembersScreen {
         h('button', { type: 'button', class: 'danger', onclick: () => this.revokeConfirm(li, r) }, 'Revoke'),
       );
       li.append(actions);
+      actions.append(
+        h('button', { type: 'button', onclick: () => this.ownerConfirm(li, r, true) }, 'Make owner'),
+      );
+    } else if (r.role === 'owner' && !r.you && r.status !== 'revoking') {
+      li.append(
+        h(
+          'div',
+          { class: 'btns' },
+          h(
+            'button',
+            { type: 'button', class: 'danger', onclick: () => this.ownerConfirm(li, r, false) },
+            'Remove as owner',
+          ),
+        ),
+      );
     }
     return li;
+  }
+
+  /** Add (`promote`) or remove an owner, after saying what it means. */
+  private ownerConfirm(li: HTMLElement, r: MemberRow, promote: boolean): void {
+    li.querySelector('.inline')?.remove();
+    const acl = this.acl!;
+    const box: HTMLElement = h(
+      'div',
+      { class: 'inline confirm', role: 'alertdialog' },
+      h(
+        'p',
+        {},
+        promote
+          ? `Make ${r.name} an owner? Owners can do everything you can, including removing you.`
+          : `Remove ${r.name} as owner? They lose access at once. ${REVOKE_NOTE}`,
+      ),
+      h(
+        'div',
+        { class: 'btns' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: promote ? 'primary' : 'danger',
+            onclick: () => {
+              box.remove();
+              void this.change(
+                promote ? promoteUpdate(acl, r.sub) : ownersUpdate(acl, { remove: [r.sub] }),
+                r.sub,
+                promote ? 'grant' : 'revoke',
+                promote ? `${r.name} is now an owner.` : `${r.name} is no longer an owner.`,
+              );
+            },
+          },
+          promote ? 'Make owner' : 'Remove',
+        ),
+        h('button', { type: 'button', onclick: () => box.remove() }, 'Cancel'),
+      ),
+    );
+    li.append(box);
   }
 
   private revokeConfirm(li: HTMLElement, r: MemberRow): void {
