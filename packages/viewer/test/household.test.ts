@@ -353,8 +353,12 @@ describe('household flow against a fake device (approve a request, then the log 
       Array.from({ length: 10 }, (_, i) => [i, `f${i}`]),
     );
     assert.deepEqual(a.alarms, []);
+    // Two refreshes at once (the screen and a push): one after the other, no false alarm.
+    await log.append({ v: 1, t: 10, k: 'config/change', field: 'f10' });
+    const [x, y] = await Promise.all([source.refresh(log.deviceId), source.refresh(log.deviceId)]);
+    assert.deepEqual([x.alarms, y.alarms], [[], []]);
     // More entries later: from the verified size on, paged again.
-    for (let i = 10; i < 14; i++) await log.append({ v: 1, t: i, k: 'config/change', field: `f${i}` });
+    for (let i = 11; i < 14; i++) await log.append({ v: 1, t: i, k: 'config/change', field: `f${i}` });
     const b = await source.refresh(log.deviceId);
     assert.equal(b.entries.length, 14);
     assert.deepEqual(b.status, { ok: true, size: 14, verifiedBy: 1 });
@@ -368,6 +372,39 @@ describe('household flow against a fake device (approve a request, then the log 
     const c = await new MonitorLogSource(dev2.api, () => log2.deviceKey, 3).refresh(log2.deviceId);
     assert.equal(c.status?.ok ? 'ok' : c.status?.code, 'E_LOG_PROOF');
     assert.equal(logBanner(c.status, c.alarms).alarm, true);
+  });
+
+  it('two refreshes racing while the log grows: one after the other, so no false alarm', async () => {
+    const log = await deviceLog();
+    await log.append({ v: 1, t: 0, k: 'config/change', field: 'a' });
+    const acl: AclStateV2 = { d: log.deviceId, ver: 0, owners: [], grants: [], revoked: [], revokedKeys: [] };
+    const dev = fakeDevice(log, acl);
+    const source = new MonitorLogSource(dev.api, () => log.deviceKey);
+    await source.refresh(log.deviceId);
+    await log.append({ v: 1, t: 1, k: 'config/change', field: 'b' });
+    // The first `log/get` answers, then the log grows; a second one in flight answers after that.
+    let calls = 0;
+    let release = () => {};
+    const grown = new Promise<void>((r) => {
+      release = r;
+    });
+    dev.api.getLog = async (_d, from, max) => {
+      if (++calls === 1) {
+        const w = await log.answer(from, undefined, max);
+        await log.append({ v: 1, t: 2, k: 'config/change', field: 'c' });
+        release();
+        return w;
+      }
+      await grown;
+      return log.answer(from, undefined, max);
+    };
+    // (Without MonitorLogSource's one-at-a-time, the second advances from the size the first had
+    // already passed, and this reads E_LOG_FORK: checked by hand when it was written.)
+    const [x, y] = await Promise.all([source.refresh(log.deviceId), source.refresh(log.deviceId)]);
+    assert.deepEqual(y.alarms, []);
+    assert.equal(x, y);
+    assert.deepEqual(y.status, { ok: true, size: 3, verifiedBy: 1 });
+    assert.equal(y.entries.length, 3);
   });
 
   it("a log signed by another key than the pinned device's is refused (E_WRONG_SIGNER)", async () => {

@@ -53,6 +53,7 @@ function noteSize(note: string): number | undefined {
 export class MonitorLogSource implements LogSource {
   private readonly monitor = new LogMonitor();
   private readonly views = new Map<string, LogSnapshot & { have: Map<number, LogEntry> }>();
+  private readonly busy = new Map<string, Promise<LogSnapshot>>();
 
   constructor(
     private readonly api: HouseholdApi,
@@ -72,7 +73,18 @@ export class MonitorLogSource implements LogSource {
    * by its inclusion proof in that checkpoint. A page of a newer checkpoint stops the round (the
    * next refresh goes on from there).
    */
-  async refresh(deviceId: string): Promise<LogSnapshot> {
+  refresh(deviceId: string): Promise<LogSnapshot> {
+    // One refresh at a time per device: two racing would both advance from the same size, and the
+    // second would then look like a fork.
+    const run = (this.busy.get(deviceId) ?? Promise.resolve()).then(
+      () => this.refreshNow(deviceId),
+      () => this.refreshNow(deviceId),
+    );
+    this.busy.set(deviceId, run);
+    return run;
+  }
+
+  private async refreshNow(deviceId: string): Promise<LogSnapshot> {
     let view = this.views.get(deviceId);
     if (!view) {
       const dk = this.pinned(deviceId);
