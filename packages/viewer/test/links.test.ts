@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { deviceIdFromKey } from '@hearth/protocol';
-import { liveHref, normalizeManualCode, parseRoute, rendezvousUrl, timelineHref } from '../src/core/links.js';
+import {
+  liveHref,
+  logHref,
+  normalizeManualCode,
+  parseRoute,
+  peopleHref,
+  rendezvousUrl,
+  timelineHref,
+} from '../src/core/links.js';
 
 const dev = deviceIdFromKey(new Uint8Array(32).fill(7));
 const at = (href: string) => {
@@ -25,6 +33,29 @@ describe('routes', () => {
       deviceId: dev,
       camera: 'front-door',
     });
+  });
+  it('household routes: people, the invite form, the access log, an invite link, the join screen', () => {
+    assert.deepEqual(parseRoute(at(`https://h/${peopleHref(dev)}`)), { kind: 'people', deviceId: dev });
+    assert.deepEqual(parseRoute(at(`https://h/${peopleHref(dev, true)}`)), {
+      kind: 'people',
+      deviceId: dev,
+      invite: true,
+    });
+    assert.deepEqual(parseRoute(at(`https://h/${logHref(dev)}`)), { kind: 'log', deviceId: dev });
+    assert.deepEqual(parseRoute(at('https://h/#/invite/eyJ2IjoxfQ')), {
+      kind: 'invite-link',
+      payload: 'eyJ2IjoxfQ',
+    });
+    assert.deepEqual(parseRoute(at('https://h/#/join')), { kind: 'join' });
+    for (const h of [
+      '#/people/hdid_x',
+      `#/log/${dev}/invite`,
+      `#/people/${dev}/other`,
+      `#/invite/${'a'.repeat(513)}`,
+      '#/invite/not+base64',
+      '#/invite/',
+    ])
+      assert.deepEqual(parseRoute(at(`https://h/${h}`)), { kind: 'home' }, h);
   });
   it('bad live routes fall back home', () => {
     for (const h of [

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { VIEW_STATES } from '../src/core/view-state.js';
-import { viewStateHint } from '../src/ui/text.js';
+import { householdErrorText, viewStateHint } from '../src/ui/text.js';
 
 describe('live view hints', () => {
   it('every state but idle explains itself', () => {
@@ -24,5 +24,15 @@ describe('live view hints', () => {
     const t = viewStateHint({ name: 'camera offline', code: 'E_CAMERA_OFFLINE' });
     assert.match(t, /^Camera offline/);
     assert.match(t, /Trying again/);
+  });
+});
+
+describe('household refusals', () => {
+  it('say what happened and what to do; an unknown code is named', () => {
+    assert.match(householdErrorText('E_OFFLINE'), /not reachable/);
+    assert.match(householdErrorText('E_TIMEOUT'), /did not answer in time/);
+    assert.match(householdErrorText('E_NO_GRANT'), /Only an owner/);
+    assert.match(householdErrorText('E_STALE_ACL'), /changed on another device/);
+    assert.equal(householdErrorText('E_SOMETHING'), 'The device refused (E_SOMETHING).');
   });
 });

@@ -8,6 +8,10 @@
  * - `/pair` or `#/pair` — the manual-code form.
  * - `#/live/<deviceId>/<camera>` — live view.
  * - `#/timeline/<deviceId>/<camera>[/<YYYY-MM-DD>]` — the camera's events of a day (today by default).
+ * - `#/people/<deviceId>` — the household (owners, members, guests, invites); `…/invite` makes an invite.
+ * - `#/log/<deviceId>` — the device's access log.
+ * - `#/invite/<payload>` — an invite link (its secret is in the fragment; the app removes it from
+ *   the address bar at once, like a pairing link's), then `#/join` while it is redeemed.
  * - anything else — the device and camera list (or the pairing form when nothing is paired).
  */
 import { CAMERA_NAME, isId } from '@hearth/protocol';
@@ -18,7 +22,11 @@ export type Route =
   | { kind: 'pair'; error?: string }
   | { kind: 'pair-link'; link: string }
   | { kind: 'live'; deviceId: string; camera: string }
-  | { kind: 'timeline'; deviceId: string; camera: string; day?: string };
+  | { kind: 'timeline'; deviceId: string; camera: string; day?: string }
+  | { kind: 'people'; deviceId: string; invite?: true }
+  | { kind: 'log'; deviceId: string }
+  | { kind: 'invite-link'; payload: string }
+  | { kind: 'join' };
 
 /** The parts of a location we read. */
 export interface LocationLike {
@@ -38,6 +46,18 @@ export function parseRoute(loc: LocationLike): Route {
   }
   const h = loc.hash.replace(/^#/, '');
   if (h === '/pair') return { kind: 'pair' };
+  if (h === '/join') return { kind: 'join' };
+  const inv = /^\/invite\/([A-Za-z0-9_-]{1,512})$/.exec(h);
+  if (inv) return { kind: 'invite-link', payload: inv[1]! };
+  const dev = /^\/(people|log)\/([^/]+)(\/invite)?$/.exec(h);
+  if (dev && (dev[3] === undefined || dev[1] === 'people')) {
+    const deviceId = safeDecode(dev[2]!);
+    if (deviceId && isId('deviceId', deviceId)) {
+      if (dev[1] === 'people')
+        return dev[3] ? { kind: 'people', deviceId, invite: true } : { kind: 'people', deviceId };
+      return { kind: 'log', deviceId };
+    }
+  }
   const m = /^\/(live|timeline)\/([^/]+)\/([^/]+)(?:\/(\d{4}-\d{2}-\d{2}))?$/.exec(h);
   if (m && (m[1] === 'timeline' || m[4] === undefined)) {
     const deviceId = safeDecode(m[2]!);
@@ -68,6 +88,16 @@ export function liveHref(deviceId: string, camera: string): string {
 /** Hash route of a camera's timeline (a day `YYYY-MM-DD`, or today). */
 export function timelineHref(deviceId: string, camera: string, day?: string): string {
   return `#/timeline/${encodeURIComponent(deviceId)}/${encodeURIComponent(camera)}${day ? `/${day}` : ''}`;
+}
+
+/** Hash route of a device's household screen (`invite`: the make-an-invite form). */
+export function peopleHref(deviceId: string, invite = false): string {
+  return `#/people/${encodeURIComponent(deviceId)}${invite ? '/invite' : ''}`;
+}
+
+/** Hash route of a device's access log. */
+export function logHref(deviceId: string): string {
+  return `#/log/${encodeURIComponent(deviceId)}`;
 }
 
 /** The rendezvous WebSocket URL for a page origin: `wss://host/ws`, or `ws://` for a plain-http (localhost) page. */

@@ -1,6 +1,7 @@
 /**
  * The app shell: opens the device directory, connects to the rendezvous, routes between the screens
- * (pair-screen.ts, home-screen.ts, live-screen.ts, timeline-screen.ts; alarm.ts for error and attack
+ * (pair-screen.ts, home-screen.ts, live-screen.ts, timeline-screen.ts; the household screens
+ * members-screen.ts, invite-screen.ts, log-screen.ts, recovery-screen.ts; alarm.ts for error and attack
  * states), feeds the rendezvous and the sealed channels' traffic to them, sends each paired device
  * our reader key once (`reader/key`), and exposes a small test hook (`window.__hearth`).
  */
@@ -12,6 +13,8 @@ import { parseRoute, type Route } from '../core/links.js';
 import { dayOf, parseDay } from '../core/timeline.js';
 import { IDLE } from '../core/view-state.js';
 import type { LastError, SignalingPort } from '../live/live-view.js';
+import { ChannelHouseholdApi, type DeviceMsg } from '../net/household.js';
+import { MonitorLogSource } from '../net/log-source.js';
 import type { RendezvousClient } from '../net/rendezvous.js';
 import type { PairedDevice } from '../store/devices.js';
 import { DeviceDirectory } from '../store/directory.js';
@@ -21,10 +24,14 @@ import type { ReaderKeyHandle } from '../store/reader-key.js';
 import { type AppError, channelAttack, notPairedScreen, setAlarm } from './alarm.js';
 import { h, replace } from './dom.js';
 import { homeScreen } from './home-screen.js';
+import { JoinScreen } from './invite-screen.js';
 import { LiveScreen } from './live-screen.js';
+import { LogScreen } from './log-screen.js';
+import { type HouseholdContext, MembersScreen } from './members-screen.js';
 import { Notifications } from './notifications.js';
 import { PairScreen } from './pair-screen.js';
 import { fromB64 } from './picture.js';
+import { RecoveryCard } from './recovery-screen.js';
 import { TimelineScreen } from './timeline-screen.js';
 
 /** How long a live view waits for relay credentials before its offer (ms). */
@@ -71,6 +78,16 @@ export class App {
   private readonly sealed: SignalingPort;
   /** Web Push: the settings control and the in-app toast. */
   readonly notifications: Notifications;
+  /** Household requests and replies (ACL, invites, access log) over the sealed channels. */
+  private readonly household: ChannelHouseholdApi;
+  private readonly hctx: HouseholdContext;
+  /** The household screen shown now (people, log), stopped on navigation. */
+  private panel: { stop(): void; refresh?(): void; deviceId?: string } | undefined;
+  private readonly join: JoinScreen;
+  /** An invite link read at startup, held in memory only (removed from the address bar at once). */
+  private pendingInvite: string | undefined;
+  /** Recovery keys of devices just paired as owner, shown once on the home screen until done. */
+  private readonly recovery = new Map<string, RecoveryCard>();
 
   constructor(
     root: HTMLElement,
@@ -93,6 +110,24 @@ export class App {
         : {}),
     });
     const channels = this.channels;
+    this.household = new ChannelHouseholdApi((d, m) => rv.ready && channels.send(d, m));
+    this.hctx = {
+      api: this.household,
+      log: new MonitorLogSource(this.household, (d) => dir.find(d)?.deviceKey),
+      me,
+      env,
+      origin: location.origin,
+      pending: new Map(),
+    };
+    this.household.onInviteRequest((d) => {
+      if (this.panel?.deviceId === d) this.panel.refresh?.();
+    });
+    this.household.onInviteApproved((d) => {
+      const dev = dir.find(d);
+      if (dev?.role === 'invited') void dir.add({ ...dev, role: 'member' });
+      channels.send(d, camerasRequest());
+      this.join.approved();
+    });
     this.notifications = new Notifications({
       devices: () => dir.ids(),
       send: (d, m) => rv.ready && channels.send(d, m),
@@ -119,6 +154,14 @@ export class App {
       'aria-label': 'server connection',
     });
     this.main = h('main', { id: 'main' });
+    this.join = new JoinScreen(this.main, {
+      api: this.household,
+      me,
+      env,
+      dir,
+      origin: location.origin,
+      joined: (dev) => rv.watch([dev.deviceId]),
+    });
     this.pairing = new PairScreen(this.main, {
       rv,
       me,
@@ -130,6 +173,15 @@ export class App {
         rv.watch([dev.deviceId]);
         channels.send(dev.deviceId, camerasRequest());
         void this.notifications.offerTo(dev.deviceId);
+        if (dev.role === 'owner')
+          this.recovery.set(
+            dev.deviceId,
+            new RecoveryCard(this.hctx, dev, () => {
+              this.recovery.delete(dev.deviceId);
+              if (this.route.kind === 'home') this.render();
+            }),
+          );
+        return undefined;
       },
       failed: (e) => {
         this.lastError = e;
@@ -221,13 +273,19 @@ export class App {
       }
       if (inc.kind === 'handled') {
         // The device lost our channel (it restarted): ask again on a new one.
-        if (inc.event === 'reset') this.channels.send(from, camerasRequest());
+        if (inc.event === 'reset') {
+          this.household.drop(from);
+          this.channels.send(from, camerasRequest());
+        }
         return;
       }
       if (inc.kind !== 'message') return;
       const m = inc.m;
+      if (this.household.handle(from, m as DeviceMsg)) return;
       if (m.t === 'cameras') {
         this.dir.setCameras(from, m.list);
+        const dev = this.dir.find(from);
+        if (dev && m.role && dev.role !== m.role) void this.dir.add({ ...dev, role: m.role });
         this.sendReaderKey(from);
         this.loadPictures(
           from,
@@ -309,6 +367,11 @@ export class App {
       this.pendingLink = route.link;
       history.replaceState(null, '', '/#/pair');
       this.route = { kind: 'pair' };
+    } else if (route.kind === 'invite-link') {
+      // The invite's secret, like a pairing link's: out of the address bar, history and Referer.
+      this.pendingInvite = route.payload;
+      history.replaceState(null, '', '/#/join');
+      this.route = { kind: 'join' };
     } else {
       this.route = route;
     }
@@ -322,7 +385,18 @@ export class App {
       this.timeline = undefined;
       setAlarm(false);
     }
+    if (this.panel) {
+      this.panel.stop();
+      this.panel = undefined;
+      setAlarm(false);
+    }
     if (this.route.kind === 'home' && this.dir.size === 0) this.route = { kind: 'pair' };
+    if (this.route.kind === 'join') {
+      const payload = this.pendingInvite;
+      this.pendingInvite = undefined;
+      this.join.render(payload);
+      return;
+    }
     this.render();
     if (this.route.kind === 'home') this.refreshPictures();
     if (this.pendingLink && this.route.kind === 'pair') {
@@ -345,6 +419,12 @@ export class App {
       case 'live':
         this.renderLive(this.route.deviceId, this.route.camera);
         return;
+      case 'people':
+      case 'log':
+        this.renderHousehold(this.route);
+        return;
+      case 'join':
+        return; // drawn once by navigate (the link is read once)
       case 'timeline': {
         const day = this.route.day;
         this.renderTimeline(
@@ -362,9 +442,34 @@ export class App {
             () => this.navigate(),
             (d, c) => this.pictures.get(`${d}/${c}`),
             this.notifications.control(),
+            [...this.recovery.values()].map((c) => c.el),
           ),
         );
     }
+  }
+
+  private renderHousehold(r: Extract<Route, { kind: 'people' | 'log' }>): void {
+    if (this.panel) return; // one per navigation
+    const dev = this.dir.find(r.deviceId);
+    if (!dev) {
+      replace(this.main, notPairedScreen());
+      return;
+    }
+    const d = dev.deviceId;
+    let panel: { stop(): void; refresh?(): void };
+    if (r.kind === 'log') {
+      panel = new LogScreen(this.main, this.hctx, dev);
+    } else {
+      const cams = this.dir.cameras(d);
+      panel = new MembersScreen(
+        this.main,
+        this.hctx,
+        dev,
+        cams && 'list' in cams ? cams.list.map((c) => c.name) : [],
+        r.invite === true,
+      );
+    }
+    this.panel = Object.assign(panel, { deviceId: d });
   }
 
   private renderTimeline(deviceId: string, camera: string, day: string): void {

@@ -3,7 +3,7 @@
  * views) or its refusal, and the rename/forget actions. Labels and camera names go in as text only.
  */
 import { shortId } from '@hearth/protocol';
-import { liveHref, timelineHref } from '../core/links.js';
+import { liveHref, logHref, peopleHref, timelineHref } from '../core/links.js';
 import type { PairedDevice } from '../store/devices.js';
 import type { DeviceDirectory } from '../store/directory.js';
 import { h } from './dom.js';
@@ -15,13 +15,14 @@ export type TilePicture = (deviceId: string, camera: string) => Uint8Array | und
 /**
  * Build the screen; `changed` runs after a rename or forget has been stored; `picture` gives a
  * tile its camera's latest verified picture; `settings` (e.g. the notifications control) goes
- * below the list.
+ * below the list; `notices` (the recovery key just made at pairing) go above it.
  */
 export function homeScreen(
   dir: DeviceDirectory,
   changed: () => void,
   picture?: TilePicture,
   settings?: Node,
+  notices: readonly Node[] = [],
 ): HTMLElement {
   const list = h('ul', { class: 'devices', id: 'devices' });
   for (const d of dir.all()) list.append(deviceCard(dir, d, changed, picture));
@@ -29,6 +30,7 @@ export function homeScreen(
     'section',
     { class: 'screen home' },
     h('h1', {}, 'Your cameras'),
+    ...notices,
     list,
     h('p', {}, h('a', { class: 'button', href: '#/pair', id: 'pair-another' }, '+ Pair a camera')),
     settings,
@@ -73,7 +75,11 @@ function deviceCard(
       );
     }
   } else if (cams && 'refused' in cams) {
-    camList.append(h('li', { class: 'refused' }, `Access refused (${cams.refused})`));
+    camList.append(
+      d.role === 'invited'
+        ? h('li', { class: 'muted' }, 'Waiting for the owner to approve.')
+        : h('li', { class: 'refused' }, `Access refused (${cams.refused})`),
+    );
   } else {
     camList.append(h('li', { class: 'muted' }, online === false ? 'Device offline.' : 'Loading cameras…'));
   }
@@ -89,6 +95,15 @@ function deviceCard(
     ),
     h('div', { class: 'device-id muted' }, h('code', {}, shortId(d.deviceId)), ` · ${presence}`),
     camList,
+    d.role === 'owner'
+      ? h(
+          'p',
+          { class: 'owner-links' },
+          h('a', { href: peopleHref(d.deviceId), class: 'people-link' }, 'People'),
+          ' · ',
+          h('a', { href: logHref(d.deviceId), class: 'log-link' }, 'Access log'),
+        )
+      : null,
     h(
       'details',
       { class: 'manage' },

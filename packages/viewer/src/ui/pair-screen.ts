@@ -36,8 +36,8 @@ export interface PairScreenDeps {
   /** Whether the shell shows the pairing route now. */
   onPairRoute(): boolean;
   go(hash: string): void;
-  /** A device was paired and saved (the directory already lists it). */
-  paired(dev: PairedDevice): void;
+  /** A device was paired and saved (the directory already lists it); may name the screen to go to next. */
+  paired(dev: PairedDevice): string | undefined;
   failed(e: AppError): void;
 }
 
@@ -252,9 +252,9 @@ export class PairScreen {
         pairedAt: env.now(),
       };
       await dir.add(dev); // re-checks that the key hashes to the device ID
-      this.deps.paired(dev);
+      const next = this.deps.paired(dev);
       this.show('ok', `Paired as ${r.role}.`);
-      this.deps.go('#/');
+      this.deps.go(next ?? '#/');
     } catch (err) {
       const f =
         err instanceof PairingFailure

@@ -78,3 +78,26 @@ export function viewStateHint(s: ViewState): string {
       return 'The answer did not come from the device you paired with (its signature or its encryption certificate did not match). The connection was closed and no video was played. If this repeats, your network or the server may be compromised.';
   }
 }
+
+/**
+ * The sentence for a household request the device refused (or that got no answer).
+ * TODO(merge): sentences for the last-owner and the three invite codes of the household contract
+ * (unknown, expired, used), once errors.ts registers them.
+ */
+export function householdErrorText(code: string): string {
+  switch (code) {
+    case 'E_OFFLINE':
+      return 'The device is not reachable right now. Check that it is online, then try again.';
+    case 'E_TIMEOUT':
+      return 'The device did not answer in time. Try again.';
+    case 'E_NO_GRANT':
+    case 'E_WRONG_SIGNER':
+      return 'Only an owner of this device can do this.';
+    case 'E_STALE_ACL':
+      return 'The list changed on another device meanwhile. Check it, then try again.';
+    case 'E_RATE_LIMITED':
+      return 'Too many attempts: wait a while, then try again.';
+    default:
+      return `The device refused (${code}).`;
+  }
+}

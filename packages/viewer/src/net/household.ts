@@ -1,0 +1,325 @@
+/**
+ * The household client: a typed request/reply API over the viewer's sealed channel to one device,
+ * for the members, invite and log screens. Every message travels inside the sealed channel
+ * (protocol channel.ts), so the server sees none of it: not the ACL, the invite labels, the log.
+ *
+ * | request (viewer → device)      | reply (device → viewer)                         |
+ * |--------------------------------|-------------------------------------------------|
+ * | `acl/get`                      | `acl {state}` · `acl/error {code}`              |
+ * | `acl/update {env}`             | `acl/ok {ver}` · `acl/error {code}`             |
+ * | `invite/create {env}`          | `invite/ok {id}` · `invite/error {code}`        |
+ * | `invite/list`                  | `invites {list}` · `invite/error {code}`        |
+ * | `invite/deny {id}`             | `invite/ok {id}` · `invite/error {code}`        |
+ * | `invite/redeem {id,proof,name}`| `invite/pending {id}` · `invite/error {code}`   |
+ * | `log/get {from, max?}`         | `log/update {cp,cons,start,entries,proofs}` · `log/error {code}` |
+ *
+ * and two messages the device sends unasked: `invite/request {id, sub, name}` (to owners) and
+ * `invite/approved {id}` (to the invitee). Messages carry no request ID: a reply answers the oldest
+ * request to that device that it can answer (the device handles one viewer's messages in order).
+ */
+import { type CryptoEnv, type Envelope, type Purpose, type Signer, seal } from '@hearth/protocol';
+
+// ------------------------------------------------------------------ shapes of the household contract
+// TODO(merge): import from protocol (grants v2 in grants.ts, invite messages in invite.ts/messages.ts,
+// log messages in messages.ts). These are the minimum local types the screens need.
+
+/** What a grant can allow (grants v2). */
+export const SCOPES_V2 = ['live', 'clips', 'snapshots', 'timeline', 'talk', 'ptz'] as const;
+export type ScopeV2 = (typeof SCOPES_V2)[number];
+export type RoleV2 = 'owner' | 'member' | 'guest';
+
+/** A weekly window, in the device's time zone (`to` < `from`: crosses midnight). */
+export interface SchedWindow {
+  /** 0 = Sunday … 6 = Saturday. */
+  days: number[];
+  from: string;
+  to: string;
+}
+
+/** Body of a `grant` envelope, v2. */
+export interface GrantBody {
+  d: string;
+  sub: string;
+  role: RoleV2;
+  scopes: ScopeV2[];
+  cams?: string[];
+  groups?: string[];
+  sched?: SchedWindow[];
+  label?: string;
+  floor?: number;
+  nbf: number;
+  exp: number | null;
+  serial: number;
+}
+
+/** The ACL as `acl {state}` sends it (v2; v1 states have `owner` instead of `owners`). */
+export interface AclStateV2 {
+  d: string;
+  ver: number;
+  owners?: string[];
+  /** v1 only. */
+  owner?: string;
+  grants: Envelope[];
+  revoked: number[];
+  revokedKeys: string[];
+  recovery?: string;
+  groups?: Record<string, string[]>;
+}
+
+/** Body of an `acl/update` envelope, v2. */
+export interface AclUpdateBody {
+  d: string;
+  ver: number;
+  add: Envelope[];
+  revoke: number[];
+  owners?: { add?: string[]; remove?: string[] };
+  recovery?: string | null;
+  groups?: Record<string, string[]> | null;
+}
+
+/** What an invite grants once approved (`invite/create` body `tmpl`). */
+export interface InviteTemplate {
+  role: 'member' | 'guest';
+  scopes: ScopeV2[];
+  cams?: string[];
+  groups?: string[];
+  sched?: SchedWindow[];
+  /** Validity of the grant, in days from approval (absent: no end). */
+  days?: number;
+  /** `'grant'`: no history from before the grant starts. */
+  floor?: 'grant' | null;
+}
+
+/** Body of the owner-signed `acl/invite` envelope of `invite/create`. */
+export interface InviteBody {
+  d: string;
+  id: string;
+  exp: number;
+  tmpl: InviteTemplate;
+  label?: string;
+}
+
+export type InviteState = 'open' | 'requested' | 'approved' | 'denied' | 'expired';
+
+/** One entry of `invites {list}`. */
+export interface InviteInfo {
+  id: string;
+  exp: number;
+  state: InviteState;
+  label?: string;
+  /** The key that redeemed it, and the name it gave (state `requested` and after). */
+  sub?: string;
+  name?: string;
+  tmpl: InviteTemplate;
+}
+
+/** `invite/request`: someone redeemed an open invite and waits for an owner. */
+export interface InviteRequest {
+  id: string;
+  sub: string;
+  name: string;
+}
+
+/** `log/update` as it travels (b64u hashes and leaves). */
+export interface LogUpdateWire {
+  cp: string;
+  cons: string[];
+  start: number;
+  entries: string[];
+  proofs: string[][];
+}
+
+// ------------------------------------------------------------------ the API
+
+/** A refusal by the device (its code), a timeout (`E_TIMEOUT`) or no channel (`E_OFFLINE`). */
+export class HouseholdError extends Error {
+  constructor(readonly code: string) {
+    super(code);
+    this.name = 'HouseholdError';
+  }
+}
+
+/** What the household screens ask of a device. Every method rejects with a {@link HouseholdError}. */
+export interface HouseholdApi {
+  /** `acl/get` → the ACL (owners only). */
+  getAcl(deviceId: string): Promise<AclStateV2>;
+  /** `acl/update {env}` → the version now in force. */
+  updateAcl(deviceId: string, env: Envelope): Promise<number>;
+  /** `invite/create {env}` → the invite's ID. */
+  createInvite(deviceId: string, env: Envelope): Promise<string>;
+  /** `invite/list` → the device's invites. */
+  listInvites(deviceId: string): Promise<InviteInfo[]>;
+  /** `invite/deny {id}`. */
+  denyInvite(deviceId: string, id: string): Promise<void>;
+  /** `invite/redeem {id, proof, name}` → resolves once the request is pending with the owner. */
+  redeemInvite(deviceId: string, r: { id: string; proof: string; name: string }): Promise<void>;
+  /** `log/get {from, max?}` → one page of the access log. */
+  getLog(deviceId: string, from: number, max?: number): Promise<LogUpdateWire>;
+  /** `invite/request` pushes (owner side); returns the unsubscribe. */
+  onInviteRequest(f: (deviceId: string, r: InviteRequest) => void): () => void;
+  /** `invite/approved` pushes (invitee side). */
+  onInviteApproved(f: (deviceId: string, id: string) => void): () => void;
+}
+
+/** A message from the device, as the channel delivers it. */
+export type DeviceMsg = { t: string; [k: string]: unknown };
+
+interface Pending {
+  replies: readonly string[];
+  resolve(m: DeviceMsg): void;
+  reject(e: HouseholdError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** How long a request waits for its reply (ms). */
+export const HOUSEHOLD_TIMEOUT_MS = 15_000;
+
+/**
+ * {@link HouseholdApi} over the sealed channel: `send` is `ViewerChannels.send`, and the app feeds
+ * every message a device sends to {@link ChannelHouseholdApi.handle} (true: it was ours).
+ */
+export class ChannelHouseholdApi implements HouseholdApi {
+  private readonly pending = new Map<string, Pending[]>();
+  private readonly requestFns = new Set<(d: string, r: InviteRequest) => void>();
+  private readonly approvedFns = new Set<(d: string, id: string) => void>();
+
+  constructor(
+    private readonly send: (deviceId: string, m: DeviceMsg) => boolean,
+    private readonly timeoutMs = HOUSEHOLD_TIMEOUT_MS,
+  ) {}
+
+  /** The message types this client consumes. */
+  static readonly TYPES: ReadonlySet<string> = new Set([
+    'acl',
+    'acl/ok',
+    'acl/error',
+    'invite/ok',
+    'invite/error',
+    'invites',
+    'invite/pending',
+    'invite/request',
+    'invite/approved',
+    'log/update',
+    'log/error',
+  ]);
+
+  /** Feed a device's message; true when it was a household message (a reply or a push). */
+  handle(deviceId: string, m: DeviceMsg): boolean {
+    if (!ChannelHouseholdApi.TYPES.has(m.t)) return false;
+    if (m.t === 'invite/request') {
+      const r = { id: String(m.id), sub: String(m.sub), name: String(m.name ?? '') };
+      for (const f of this.requestFns) f(deviceId, r);
+      return true;
+    }
+    if (m.t === 'invite/approved') {
+      for (const f of this.approvedFns) f(deviceId, String(m.id));
+      return true;
+    }
+    const q = this.pending.get(deviceId) ?? [];
+    const i = q.findIndex((p) => p.replies.includes(m.t));
+    if (i < 0) return true; // a late reply after a timeout: ours, but nobody waits
+    const [p] = q.splice(i, 1);
+    clearTimeout(p!.timer);
+    if (m.t.endsWith('/error'))
+      p!.reject(new HouseholdError(typeof m.code === 'string' ? m.code : 'E_INTERNAL'));
+    else p!.resolve(m);
+    return true;
+  }
+
+  /** Fail every request waiting on `deviceId` (its channel was reset: replies will not come). */
+  drop(deviceId: string): void {
+    for (const p of this.pending.get(deviceId) ?? []) {
+      clearTimeout(p.timer);
+      p.reject(new HouseholdError('E_OFFLINE'));
+    }
+    this.pending.delete(deviceId);
+  }
+
+  private request(deviceId: string, m: DeviceMsg, replies: readonly string[]): Promise<DeviceMsg> {
+    return new Promise((resolve, reject) => {
+      const q = this.pending.get(deviceId) ?? [];
+      const p: Pending = {
+        replies,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const at = q.indexOf(p);
+          if (at >= 0) q.splice(at, 1);
+          reject(new HouseholdError('E_TIMEOUT'));
+        }, this.timeoutMs),
+      };
+      q.push(p);
+      this.pending.set(deviceId, q);
+      if (!this.send(deviceId, m)) {
+        clearTimeout(p.timer);
+        q.splice(q.indexOf(p), 1);
+        reject(new HouseholdError('E_OFFLINE'));
+      }
+    });
+  }
+
+  async getAcl(deviceId: string): Promise<AclStateV2> {
+    const m = await this.request(deviceId, { t: 'acl/get' }, ['acl', 'acl/error']);
+    return m.state as AclStateV2;
+  }
+
+  async updateAcl(deviceId: string, env: Envelope): Promise<number> {
+    const m = await this.request(deviceId, { t: 'acl/update', env }, ['acl/ok', 'acl/error']);
+    return m.ver as number;
+  }
+
+  async createInvite(deviceId: string, env: Envelope): Promise<string> {
+    const m = await this.request(deviceId, { t: 'invite/create', env }, ['invite/ok', 'invite/error']);
+    return m.id as string;
+  }
+
+  async listInvites(deviceId: string): Promise<InviteInfo[]> {
+    const m = await this.request(deviceId, { t: 'invite/list' }, ['invites', 'invite/error']);
+    return m.list as InviteInfo[];
+  }
+
+  async denyInvite(deviceId: string, id: string): Promise<void> {
+    await this.request(deviceId, { t: 'invite/deny', id }, ['invite/ok', 'invite/error']);
+  }
+
+  async redeemInvite(deviceId: string, r: { id: string; proof: string; name: string }): Promise<void> {
+    await this.request(deviceId, { t: 'invite/redeem', ...r }, ['invite/pending', 'invite/error']);
+  }
+
+  async getLog(deviceId: string, from: number, max?: number): Promise<LogUpdateWire> {
+    const m = await this.request(deviceId, { t: 'log/get', from, ...(max !== undefined ? { max } : {}) }, [
+      'log/update',
+      'log/error',
+    ]);
+    const { cp, cons, start, entries, proofs } = m as unknown as LogUpdateWire;
+    return { cp, cons, start, entries, proofs };
+  }
+
+  onInviteRequest(f: (deviceId: string, r: InviteRequest) => void): () => void {
+    this.requestFns.add(f);
+    return () => this.requestFns.delete(f);
+  }
+
+  onInviteApproved(f: (deviceId: string, id: string) => void): () => void {
+    this.approvedFns.add(f);
+    return () => this.approvedFns.delete(f);
+  }
+}
+
+// ------------------------------------------------------------------ signing (owner side)
+// TODO(merge): use protocol's signGrant / signAclUpdate (grants v2 schemas) and the invite signer.
+
+/** Sign a v2 grant body with the owner's key. */
+export function signGrantV2(signer: Signer, g: GrantBody, env: CryptoEnv): Promise<Envelope> {
+  return seal(signer, 'user', 'grant', g as unknown as Record<string, unknown>, env);
+}
+
+/** Sign a v2 ACL update body. */
+export function signAclUpdateV2(signer: Signer, u: AclUpdateBody, env: CryptoEnv): Promise<Envelope> {
+  return seal(signer, 'user', 'acl/update', u as unknown as Record<string, unknown>, env);
+}
+
+/** Sign an invite (purpose `acl/invite`). */
+export function signInvite(signer: Signer, b: InviteBody, env: CryptoEnv): Promise<Envelope> {
+  return seal(signer, 'user', 'acl/invite' as Purpose, b as unknown as Record<string, unknown>, env);
+}

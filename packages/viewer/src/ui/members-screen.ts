@@ -1,0 +1,492 @@
+/**
+ * The household screen (owners only): who has access to a device — owners, members, guests — with
+ * their role, scopes, cameras, schedule and end date; each marked "pending" until the device's
+ * access log holds the change and this viewer verified that entry. Requests from invite links
+ * (approve = sign a grant from the invite's template; deny), edit (revoke the old serial and add a
+ * new grant), revoke, and the make-an-invite form. Labels and names go in as text only.
+ */
+import { type CryptoEnv, decodeId, logKeyHash } from '@hearth/protocol';
+import { logHref, peopleHref } from '../core/links.js';
+import { logBanner } from '../core/log-view.js';
+import {
+  grantFromTemplate,
+  grantUpdate,
+  inviteRows,
+  type MemberRow,
+  memberRows,
+  nextSerial,
+  ownersOf,
+  ownersUpdate,
+  type PendingChange,
+  type PresetId,
+  presetTemplate,
+  promoteUpdate,
+  REVOKE_NOTE,
+  ROLE_PRESETS,
+  revokeUpdate,
+  scopesText,
+  settlePending,
+  templateOfGrant,
+  verifiedText,
+} from '../core/members.js';
+import {
+  type AclStateV2,
+  type AclUpdateBody,
+  type HouseholdApi,
+  HouseholdError,
+  type InviteInfo,
+  type InviteTemplate,
+  signAclUpdateV2,
+  signGrantV2,
+} from '../net/household.js';
+import type { LogSnapshot, LogSource } from '../net/log-source.js';
+import type { PairedDevice } from '../store/devices.js';
+import type { ViewerIdentity } from '../store/keys.js';
+import { h, replace } from './dom.js';
+import { inviteForm } from './invite-screen.js';
+import { householdErrorText } from './text.js';
+
+/** What the household screens share (one per app). */
+export interface HouseholdContext {
+  api: HouseholdApi;
+  log: LogSource;
+  me: ViewerIdentity;
+  env: CryptoEnv;
+  origin: string;
+  /** Changes this viewer made, per device, not yet seen verified in the log (kept for the session). */
+  pending: Map<string, PendingChange[]>;
+}
+
+/** The log's names of keys (logKeyHash), for matching ACL rows with log entries. */
+export async function keyHashes(keys: Iterable<string>): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const k of keys) {
+    try {
+      out.set(k, await logKeyHash(decodeId('userKey', k)));
+    } catch {
+      // not a user key: no log name
+    }
+  }
+  return out;
+}
+
+/** Sign `u` and send it; returns the version now in force. */
+export async function sendUpdate(ctx: HouseholdContext, deviceId: string, u: AclUpdateBody): Promise<number> {
+  return ctx.api.updateAcl(deviceId, await signAclUpdateV2(ctx.me.signer, u, ctx.env));
+}
+
+export class MembersScreen {
+  private stopped = false;
+  private acl: AclStateV2 | undefined;
+  private invites: InviteInfo[] = [];
+  private log: LogSnapshot | undefined;
+  /** Why the log could not be fetched, if it could not. */
+  private logError: string | undefined;
+  private hashes = new Map<string, string>();
+  /** The make-an-invite form, built once (re-renders keep what was typed, and the link). */
+  private inviteEl: HTMLElement | undefined;
+  private readonly status = h('p', {
+    class: 'pair-status',
+    id: 'people-status',
+    role: 'status',
+    'aria-live': 'polite',
+  });
+
+  constructor(
+    private readonly main: HTMLElement,
+    private readonly ctx: HouseholdContext,
+    private readonly dev: PairedDevice,
+    private readonly cameras: readonly string[],
+    private readonly showInvite: boolean,
+  ) {
+    this.log = ctx.log.snapshot(dev.deviceId);
+    this.render();
+    void this.load();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** A request arrived (`invite/request`) or something changed: fetch again. */
+  refresh(): void {
+    void this.load();
+  }
+
+  private get pending(): PendingChange[] {
+    return this.ctx.pending.get(this.dev.deviceId) ?? [];
+  }
+
+  private async load(): Promise<void> {
+    const d = this.dev.deviceId;
+    try {
+      const acl = await this.ctx.api.getAcl(d);
+      if (this.stopped) return;
+      this.acl = acl;
+      this.hashes = await keyHashes([
+        ...ownersOf(acl),
+        ...acl.grants.map((g) => String(g.b.sub)),
+        ...this.pending.map((p) => p.sub),
+      ]);
+      this.render();
+    } catch (e) {
+      if (!this.stopped)
+        this.say('error', householdErrorText(e instanceof HouseholdError ? e.code : 'E_INTERNAL'));
+      return;
+    }
+    await Promise.all([
+      this.ctx.api.listInvites(d).then(
+        (l) => {
+          this.invites = l;
+        },
+        () => undefined, // an older device has no invites: the list stays empty
+      ),
+      this.ctx.log.refresh(d).then(
+        (s) => {
+          this.log = s;
+          this.logError = undefined;
+          this.ctx.pending.set(
+            d,
+            settlePending(
+              this.pending,
+              s.entries.map((x) => x.entry),
+              (k) => this.hashes.get(k),
+            ),
+          );
+        },
+        (e) => {
+          this.logError = e instanceof HouseholdError ? e.code : 'E_INTERNAL';
+        },
+      ),
+    ]);
+    if (!this.stopped) this.render();
+  }
+
+  private say(kind: 'progress' | 'error' | 'ok', text: string): void {
+    this.status.className = `pair-status ${kind}`;
+    this.status.textContent = text;
+  }
+
+  private render(): void {
+    if (this.stopped) return;
+    const d = this.dev.deviceId;
+    const banner = logBanner(this.log?.status, this.log?.alarms, this.logError);
+    const body: Node[] = [];
+    if (this.showInvite) {
+      this.inviteEl ??= inviteForm({
+        api: this.ctx.api,
+        me: this.ctx.me,
+        env: this.ctx.env,
+        origin: this.ctx.origin,
+        dev: this.dev,
+        cameras: this.cameras,
+        made: () => this.refresh(),
+      });
+      body.push(this.inviteEl);
+    }
+    if (!this.acl) body.push(h('p', { class: 'muted' }, 'Loading…'));
+    else {
+      const rows = memberRows(this.acl, {
+        me: this.ctx.me.keyText,
+        now: this.ctx.env.now(),
+        hashOf: (k) => this.hashes.get(k),
+        logged: (this.log?.entries ?? []).map((x) => x.entry),
+        pending: this.pending,
+      });
+      const verifiedBy = this.log?.status?.ok ? this.log.status.verifiedBy : 0;
+      const requests = inviteRows(this.invites, this.ctx.env.now()).filter((r) => r.actionable);
+      if (requests.length) {
+        body.push(
+          h('h2', {}, 'Asking to join'),
+          h(
+            'ul',
+            { class: 'members', id: 'requests' },
+            ...requests.map((r) =>
+              h(
+                'li',
+                { class: 'card member request', 'data-invite': r.id },
+                h(
+                  'div',
+                  { class: 'member-head' },
+                  h('strong', {}, r.text),
+                  h('span', { class: 'role' }, r.label),
+                ),
+                h('div', { class: 'muted' }, r.what),
+                h(
+                  'div',
+                  { class: 'btns' },
+                  h(
+                    'button',
+                    { type: 'button', class: 'primary', onclick: () => void this.approve(r.id) },
+                    'Approve',
+                  ),
+                  h('button', { type: 'button', onclick: () => void this.deny(r.id) }, 'Deny'),
+                ),
+              ),
+            ),
+          ),
+        );
+      }
+      body.push(
+        h('h2', {}, 'People'),
+        h('ul', { class: 'members', id: 'members' }, ...rows.map((r) => this.row(r, verifiedBy))),
+      );
+      const others = inviteRows(this.invites, this.ctx.env.now()).filter((r) => !r.actionable);
+      if (others.length)
+        body.push(
+          h('h2', {}, 'Invites'),
+          h(
+            'ul',
+            { class: 'invites', id: 'invites' },
+            ...others.map((r) =>
+              h('li', { 'data-state': r.state }, h('strong', {}, r.label), ` — ${r.text}`),
+            ),
+          ),
+        );
+    }
+    replace(
+      this.main,
+      h(
+        'section',
+        { class: 'screen people' },
+        h('a', { class: 'back', href: '#/' }, '← Your cameras'),
+        h('h1', {}, `People on ${this.dev.label}`),
+        h(
+          'p',
+          {
+            class: `banner${banner.alarm ? ' alarm' : ''}`,
+            id: 'log-banner',
+            role: banner.alarm ? 'alert' : 'status',
+          },
+          banner.text,
+        ),
+        this.status,
+        ...body,
+        h(
+          'p',
+          { class: 'btns' },
+          this.showInvite
+            ? null
+            : h('a', { class: 'button', href: peopleHref(d, true), id: 'invite-new' }, '+ Invite someone'),
+          h('a', { class: 'button', href: logHref(d), id: 'open-log' }, 'Access log'),
+        ),
+      ),
+    );
+  }
+
+  private row(r: MemberRow, verifiedBy: number): HTMLElement {
+    const badge =
+      r.status === 'verified'
+        ? h('span', { class: 'badge verified' }, verifiedText(verifiedBy))
+        : h('span', { class: 'badge pending' }, r.status === 'revoking' ? 'revoked — pending' : 'pending');
+    const li: HTMLElement = h(
+      'li',
+      {
+        class: `card member${r.expired ? ' expired' : ''}`,
+        'data-sub': r.sub,
+        'data-status': r.status,
+        'data-role': r.role,
+      },
+      h(
+        'div',
+        { class: 'member-head' },
+        h('strong', { class: 'member-name' }, r.name),
+        r.status === 'revoking' ? null : h('span', { class: 'role' }, r.role),
+        badge,
+      ),
+      r.status === 'revoking'
+        ? null
+        : h('div', { class: 'muted' }, `${scopesText(r.scopes)} · ${r.where} · ${r.when} · ${r.until}`),
+    );
+    if (r.grant && !r.you) {
+      const actions = h(
+        'div',
+        { class: 'btns' },
+        h('button', { type: 'button', onclick: () => this.editForm(li, r) }, 'Edit'),
+        h('button', { type: 'button', class: 'danger', onclick: () => this.revokeConfirm(li, r) }, 'Revoke'),
+      );
+      li.append(actions);
+      actions.append(
+        h('button', { type: 'button', onclick: () => this.ownerConfirm(li, r, true) }, 'Make owner'),
+      );
+    } else if (r.role === 'owner' && !r.you && r.status !== 'revoking') {
+      li.append(
+        h(
+          'div',
+          { class: 'btns' },
+          h(
+            'button',
+            { type: 'button', class: 'danger', onclick: () => this.ownerConfirm(li, r, false) },
+            'Remove as owner',
+          ),
+        ),
+      );
+    }
+    return li;
+  }
+
+  /** Add (`promote`) or remove an owner, after saying what it means. */
+  private ownerConfirm(li: HTMLElement, r: MemberRow, promote: boolean): void {
+    li.querySelector('.inline')?.remove();
+    const acl = this.acl!;
+    const box: HTMLElement = h(
+      'div',
+      { class: 'inline confirm', role: 'alertdialog' },
+      h(
+        'p',
+        {},
+        promote
+          ? `Make ${r.name} an owner? Owners can do everything you can, including removing you.`
+          : `Remove ${r.name} as owner? They lose access at once. ${REVOKE_NOTE}`,
+      ),
+      h(
+        'div',
+        { class: 'btns' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: promote ? 'primary' : 'danger',
+            onclick: () => {
+              box.remove();
+              void this.change(
+                promote ? promoteUpdate(acl, r.sub) : ownersUpdate(acl, { remove: [r.sub] }),
+                r.sub,
+                promote ? 'grant' : 'revoke',
+                promote ? `${r.name} is now an owner.` : `${r.name} is no longer an owner.`,
+              );
+            },
+          },
+          promote ? 'Make owner' : 'Remove',
+        ),
+        h('button', { type: 'button', onclick: () => box.remove() }, 'Cancel'),
+      ),
+    );
+    li.append(box);
+  }
+
+  private revokeConfirm(li: HTMLElement, r: MemberRow): void {
+    li.querySelector('.inline')?.remove();
+    const box: HTMLElement = h(
+      'div',
+      { class: 'inline confirm', role: 'alertdialog' },
+      h(
+        'p',
+        {},
+        `Revoke ${r.name}? The device stops their live views at once and seals no new clip for them.`,
+      ),
+      h('p', { class: 'revoke-note' }, REVOKE_NOTE),
+      h(
+        'div',
+        { class: 'btns' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'danger',
+            onclick: () => {
+              box.remove();
+              void this.change(revokeUpdate(this.acl!, r.sub), r.sub, 'revoke', `${r.name} revoked.`);
+            },
+          },
+          'Revoke',
+        ),
+        h('button', { type: 'button', onclick: () => box.remove() }, 'Cancel'),
+      ),
+    );
+    li.append(box);
+  }
+
+  private editForm(li: HTMLElement, r: MemberRow): void {
+    li.querySelector('.inline')?.remove();
+    const g = r.grant!;
+    const current = r.preset;
+    const select = h(
+      'select',
+      { 'aria-label': 'Role template' },
+      current ? null : h('option', { value: '' }, 'Keep as it is'),
+      ...ROLE_PRESETS.map((p) => h('option', { value: p.id, selected: p.id === current }, p.name)),
+    );
+    const label = h('input', { value: g.label ?? '', maxlength: 64, 'aria-label': 'Name' });
+    const box: HTMLElement = h(
+      'form',
+      {
+        class: 'inline edit',
+        onsubmit: (ev: Event) => {
+          ev.preventDefault();
+          const id = select.value as PresetId | '';
+          const tmpl: InviteTemplate = id ? presetTemplate(id, g.cams) : templateOfGrant(g);
+          box.remove();
+          void this.regrant(r.sub, tmpl, label.value.trim(), `${r.name} updated.`);
+        },
+      },
+      h('label', {}, 'Role ', select),
+      h('label', {}, 'Name ', label),
+      h(
+        'div',
+        { class: 'btns' },
+        h('button', { type: 'submit', class: 'primary' }, 'Save'),
+        h('button', { type: 'button', onclick: () => box.remove() }, 'Cancel'),
+      ),
+    );
+    li.append(box);
+  }
+
+  /** Grant `sub` from `tmpl`, revoking what it had (an edit), or fresh (an approval). */
+  private async regrant(sub: string, tmpl: InviteTemplate, label: string, done: string): Promise<void> {
+    const acl = this.acl;
+    if (!acl) return;
+    this.say('progress', 'Signing and sending the change…');
+    const grant = grantFromTemplate(tmpl, {
+      d: acl.d,
+      sub,
+      now: this.ctx.env.now(),
+      serial: nextSerial(acl),
+      ...(label ? { label } : {}),
+    });
+    const replaces = acl.grants.some((e) => e.b.sub === sub) ? sub : undefined;
+    const u = signGrantV2(this.ctx.me.signer, grant, this.ctx.env).then((env) =>
+      grantUpdate(acl, env, replaces),
+    );
+    await this.change(u, sub, 'grant', done);
+  }
+
+  private async change(
+    u: AclUpdateBody | Promise<AclUpdateBody>,
+    sub: string,
+    kind: PendingChange['kind'],
+    done: string,
+  ): Promise<void> {
+    const d = this.dev.deviceId;
+    this.say('progress', 'Signing and sending the change…');
+    try {
+      const ver = await sendUpdate(this.ctx, d, await u);
+      this.ctx.pending.set(d, [...this.pending, { sub, ver, kind }]);
+      this.say('ok', `${done} It shows as pending until the device's log has it.`);
+    } catch (e) {
+      this.say('error', householdErrorText(e instanceof HouseholdError ? e.code : 'E_INTERNAL'));
+    }
+    await this.load();
+  }
+
+  private async approve(id: string): Promise<void> {
+    const inv = this.invites.find((i) => i.id === id);
+    if (!inv?.sub) return;
+    await this.regrant(
+      inv.sub,
+      inv.tmpl,
+      inv.label ?? inv.name ?? '',
+      `${inv.name ?? 'They'} can now use the camera.`,
+    );
+  }
+
+  private async deny(id: string): Promise<void> {
+    try {
+      await this.ctx.api.denyInvite(this.dev.deviceId, id);
+      this.say('ok', 'Request denied.');
+    } catch (e) {
+      this.say('error', householdErrorText(e instanceof HouseholdError ? e.code : 'E_INTERNAL'));
+    }
+    await this.load();
+  }
+}
