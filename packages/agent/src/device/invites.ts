@@ -96,7 +96,7 @@ export interface InviteStoreOptions {
 
 /** Is `key` an owner of the device? */
 export function isOwner(acl: Acl | undefined, key: string): boolean {
-  return acl !== undefined && acl.isOwner(key);
+  return acl?.isOwner(key) === true;
 }
 
 /** The owners' keys. */

@@ -68,6 +68,10 @@ export function entryText(e: LogEntry, who: (h: string | undefined) => string): 
         : `Pairing attempt refused (${e.result}${e.code ? `, ${e.code}` : ''})`;
     case 'acl/invite':
       return `${who(e.by)} made an invite`;
+    case 'acl/request':
+      return e.result === 'pending'
+        ? `${who(e.subject)} asked to join with an invite`
+        : `Invite request of ${who(e.subject)}: ${e.result}`;
     case 'acl/grant':
       return `${who(e.by)} gave ${who(e.subject)} access as ${e.role} (version ${e.ver})`;
     case 'acl/change':

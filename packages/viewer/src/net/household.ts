@@ -17,101 +17,38 @@
  * `invite/approved {id}` (to the invitee). Messages carry no request ID: a reply answers the oldest
  * request to that device that it can answer (the device handles one viewer's messages in order).
  */
-import { type CryptoEnv, type Envelope, type Purpose, type Signer, seal } from '@hearth/protocol';
+import {
+  type AclState,
+  type AclUpdateInput,
+  type CryptoEnv,
+  type Envelope,
+  type Grant,
+  type InviteInfo,
+  type Role,
+  type Signer,
+  signAclUpdate,
+  signGrant,
+} from '@hearth/protocol';
 
-// ------------------------------------------------------------------ shapes of the household contract
-// TODO(merge): import from protocol (grants v2 in grants.ts, invite messages in invite.ts/messages.ts,
-// log messages in messages.ts). These are the minimum local types the screens need.
+// ------------------------------------------------------------------ shapes (protocol owns them)
 
-/** What a grant can allow (grants v2). */
-export const SCOPES_V2 = ['live', 'clips', 'snapshots', 'timeline', 'talk', 'ptz'] as const;
-export type ScopeV2 = (typeof SCOPES_V2)[number];
-export type RoleV2 = 'owner' | 'member' | 'guest';
-
-/** A weekly window, in the device's time zone (`to` < `from`: crosses midnight). */
-export interface SchedWindow {
-  /** 0 = Sunday … 6 = Saturday. */
-  days: number[];
-  from: string;
-  to: string;
-}
-
-/** Body of a `grant` envelope, v2. */
-export interface GrantBody {
-  d: string;
-  sub: string;
-  role: RoleV2;
-  scopes: ScopeV2[];
-  cams?: string[];
-  groups?: string[];
-  sched?: SchedWindow[];
-  label?: string;
-  floor?: number;
-  nbf: number;
-  exp: number | null;
-  serial: number;
-}
-
-/** The ACL as `acl {state}` sends it (v2; v1 states have `owner` instead of `owners`). */
-export interface AclStateV2 {
-  d: string;
-  ver: number;
-  owners?: string[];
-  /** v1 only. */
-  owner?: string;
-  grants: Envelope[];
-  revoked: number[];
-  revokedKeys: string[];
-  recovery?: string;
-  groups?: Record<string, string[]>;
-}
-
-/** Body of an `acl/update` envelope, v2. */
-export interface AclUpdateBody {
-  d: string;
-  ver: number;
-  add: Envelope[];
-  revoke: number[];
-  owners?: { add?: string[]; remove?: string[] };
-  recovery?: string | null;
-  groups?: Record<string, string[]> | null;
-}
-
-/** What an invite grants once approved (`invite/create` body `tmpl`). */
-export interface InviteTemplate {
-  role: 'member' | 'guest';
-  scopes: ScopeV2[];
-  cams?: string[];
-  groups?: string[];
-  sched?: SchedWindow[];
-  /** Validity of the grant, in days from approval (absent: no end). */
-  days?: number;
-  /** `'grant'`: no history from before the grant starts. */
-  floor?: 'grant' | null;
-}
-
-/** Body of the owner-signed `acl/invite` envelope of `invite/create`. */
-export interface InviteBody {
-  d: string;
-  id: string;
-  exp: number;
-  tmpl: InviteTemplate;
-  label?: string;
-}
-
-export type InviteState = 'open' | 'requested' | 'approved' | 'denied' | 'expired';
-
-/** One entry of `invites {list}`. */
-export interface InviteInfo {
-  id: string;
-  exp: number;
-  state: InviteState;
-  label?: string;
-  /** The key that redeemed it, and the name it gave (state `requested` and after). */
-  sub?: string;
-  name?: string;
-  tmpl: InviteTemplate;
-}
+export {
+  type InviteBody,
+  type InviteInfo,
+  type InviteState,
+  type InviteTemplate,
+  SCOPES as SCOPES_V2,
+  type SchedWindow,
+  type Scope as ScopeV2,
+} from '@hearth/protocol';
+/** Roles as the screens show them (owners are the ACL's `owners` list, never a grant). */
+export type RoleV2 = Role;
+/** Body of a `grant` envelope (protocol grants.ts). */
+export type GrantBody = Grant;
+/** The ACL as `acl {state}` sends it (protocol grants.ts, version 2; `owner` only in a v1 state). */
+export type AclStateV2 = AclState & { owner?: string };
+/** Body of an `acl/update` envelope (protocol grants.ts). */
+export type AclUpdateBody = AclUpdateInput;
 
 /** `invite/request`: someone redeemed an open invite and waits for an owner. */
 export interface InviteRequest {
@@ -307,19 +244,13 @@ export class ChannelHouseholdApi implements HouseholdApi {
 }
 
 // ------------------------------------------------------------------ signing (owner side)
-// TODO(merge): use protocol's signGrant / signAclUpdate (grants v2 schemas) and the invite signer.
 
-/** Sign a v2 grant body with the owner's key. */
+/** Sign a grant body with an owner's key (protocol's strict schema: a bad body is refused here). */
 export function signGrantV2(signer: Signer, g: GrantBody, env: CryptoEnv): Promise<Envelope> {
-  return seal(signer, 'user', 'grant', g as unknown as Record<string, unknown>, env);
+  return signGrant(signer, g, env);
 }
 
-/** Sign a v2 ACL update body. */
+/** Sign an ACL update body. */
 export function signAclUpdateV2(signer: Signer, u: AclUpdateBody, env: CryptoEnv): Promise<Envelope> {
-  return seal(signer, 'user', 'acl/update', u as unknown as Record<string, unknown>, env);
-}
-
-/** Sign an invite (purpose `acl/invite`). */
-export function signInvite(signer: Signer, b: InviteBody, env: CryptoEnv): Promise<Envelope> {
-  return seal(signer, 'user', 'acl/invite' as Purpose, b as unknown as Record<string, unknown>, env);
+  return signAclUpdate(signer, u, env);
 }

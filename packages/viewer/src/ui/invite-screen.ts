@@ -5,11 +5,19 @@
  * key from the link, send `invite/redeem`, and wait for an owner's approval. Redeeming grants
  * nothing by itself: the device lets the key in only once an owner signs a grant for it.
  */
-import { b64u, type CryptoEnv, deviceFingerprint, fromB64u, parseId } from '@hearth/protocol';
-import { inviteId, inviteLink, inviteProof, parseInvitePayload } from '../core/invite-link.js';
+import {
+  type CryptoEnv,
+  decodeId,
+  deviceFingerprint,
+  type InviteLink,
+  inviteRedeemMessage,
+  makeInvite,
+  parseId,
+} from '@hearth/protocol';
+import { parseInviteFragment } from '../core/invite-link.js';
 import { DAY, type PresetId, presetTemplate, ROLE_PRESETS } from '../core/members.js';
 import { encodeQr } from '../core/qr.js';
-import { type HouseholdApi, HouseholdError, signInvite } from '../net/household.js';
+import { type HouseholdApi, HouseholdError } from '../net/household.js';
 import type { PairedDevice } from '../store/devices.js';
 import type { DeviceDirectory } from '../store/directory.js';
 import type { ViewerIdentity } from '../store/keys.js';
@@ -124,23 +132,21 @@ export function inviteForm(o: InviteFormDeps): HTMLElement {
     if (btn) btn.disabled = true;
     status.textContent = 'Registering the invite on the device…';
     try {
-      const secret = o.env.random(32);
-      const id = await inviteId(secret);
       const exp = o.env.now() + INVITE_LINK_DAYS * DAY;
-      const env = await signInvite(
-        o.me.signer,
-        { d: o.dev.deviceId, id, exp, tmpl, ...(who ? { label: who } : {}) },
+      const made = await makeInvite(
+        {
+          owner: o.me.signer,
+          deviceId: o.dev.deviceId,
+          deviceKey: decodeId('deviceKey', o.dev.deviceKey),
+          origin: o.origin,
+          exp,
+          tmpl,
+          ...(who ? { label: who } : {}),
+        },
         o.env,
       );
-      await o.api.createInvite(o.dev.deviceId, env);
-      const link = inviteLink(o.origin, {
-        v: 1,
-        d: o.dev.deviceId,
-        dk: o.dev.deviceKey,
-        s: b64u(secret),
-        exp,
-      });
-      secret.fill(0);
+      await o.api.createInvite(o.dev.deviceId, made.env);
+      const { link, id } = made;
       replace(card, ...linkPanel(link, who));
       o.made(id);
     } catch (e) {
@@ -221,7 +227,7 @@ export class JoinScreen {
 
   /** Show the screen for an invite payload (held in memory by the shell, never in the address bar). */
   render(payload: string | undefined): void {
-    const p = payload ? parseInvitePayload(payload) : undefined;
+    const p = payload ? parseInviteFragment(payload) : undefined;
     if (!p) {
       this.screen(h('p', { class: 'refused' }, 'This is not a valid invite link.'));
       return;
@@ -278,11 +284,10 @@ export class JoinScreen {
     );
   }
 
-  private async redeem(p: NonNullable<ReturnType<typeof parseInvitePayload>>, name: string): Promise<void> {
+  private async redeem(p: InviteLink, name: string): Promise<void> {
     const { api, me, env, dir } = this.d;
     this.status.className = 'pair-status progress';
     this.status.textContent = 'Sending your request to the device…';
-    const s = fromB64u(p.s, 32);
     const dev: PairedDevice = {
       deviceId: parseId('deviceId', p.d),
       deviceKey: p.dk,
@@ -292,9 +297,8 @@ export class JoinScreen {
       pairedAt: env.now(),
     };
     try {
-      const id = await inviteId(s);
-      const proof = await inviteProof(s, me.keyText, p.d);
-      s.fill(0);
+      const { id, proof } = await inviteRedeemMessage(p, decodeId('userKey', me.keyText), name);
+      p.secret.fill(0);
       await dir.add(dev); // re-checks that the key hashes to the device ID
       this.d.joined(dev);
       await api.redeemInvite(p.d, { id, proof, name });
