@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  Acl,
   createOffer,
   decodeInviteLink,
   encodeId,
@@ -420,7 +421,7 @@ describe('invites.json on load', () => {
     const id = await loadOrCreateIdentity(dir);
     const owner = await WebCryptoSigner.generate();
     const ownerText = encodeId('userKey', owner.publicKey);
-    const acl = { state: { owner: ownerText }, activeGrants: [] } as never;
+    const acl = Acl.create(id.deviceId, owner.publicKey);
     const o = {
       dataDir: dir,
       deviceId: id.deviceId,
@@ -522,7 +523,7 @@ describe('InviteStore limits and list (injected clock)', () => {
   const open = async (limits: object, unguardedForTests: InviteCheck[] = []) => {
     rmSync(InviteStore.path(dir), { force: true });
     clock = Date.now();
-    const acl = { state: { owner: ownerText }, activeGrants: [] } as never;
+    const acl = Acl.create(dev.deviceId, owner.publicKey);
     return InviteStore.load({
       dataDir: dir,
       deviceId: dev.deviceId,
