@@ -18,6 +18,7 @@
  * | `acl/update`      | viewer → device | `env`: owner-signed ACL update (grants.ts)                |
  * | `reader/key`      | viewer → device | `rk`: the viewer's signed reader key (clip/reader-key.ts) |
  * | `push/sub`        | viewer → device | `sub`: a Web Push subscription (webpush.ts)               |
+ * | `log/get`         | viewer → device | `from`, `max`?, `wit`?: an owner reads the access log      |
  * | `session/answer`  | device → viewer | `env`: answer envelope (createAnswer)                     |
  * | `session/still`   | device → viewer | `sid`, `ct`: sealed JPEG (still.ts)                       |
  * | `session/refused` | device → viewer | `sid` (or '' when the offer had none), `code`             |
@@ -31,6 +32,8 @@
  * | `reader/error`    | device → viewer | `code`                                                    |
  * | `push/ok`         | device → viewer | (none): the subscription is stored                        |
  * | `push/error`      | device → viewer | `code`                                                    |
+ * | `log/update`      | device → viewer | `cp`, `cons`, `start`, `entries`, `proofs`, `wcons`? (tlog/wire.ts) |
+ * | `log/error`       | device → viewer | `code`                                                    |
  *
  * Envelopes (`env`) are only decoded for shape here; their signatures are checked by session.ts
  * and grants.ts against the keys pinned at pairing.
@@ -42,6 +45,7 @@ import { ProtocolError } from './errors.js';
 import { aclStateSchema } from './grants.js';
 import { CAMERA_NAME } from './session.js';
 import { STILL_CT_CHARS } from './still.js';
+import { logGetSchema, logUpdateSchema } from './tlog/wire.js';
 import { pushSubscriptionSchema } from './webpush.js';
 
 /** Largest device⇄viewer message (its canonical JSON, the channel's plaintext), in bytes. */
@@ -88,6 +92,8 @@ export const viewerMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('reader/key'), rk: z.string().min(1).max(MAX_READER_KEY_BYTES) }).strict(),
   /** Send me notifications at this Web Push subscription (its keys never reach the server). */
   z.object({ t: z.literal('push/sub'), sub: pushSubscriptionSchema }).strict(),
+  /** An owner reads the access log (tlog/wire.ts); anyone else gets `log/error {code: 'E_NO_GRANT'}`. */
+  logGetSchema,
 ]);
 export type ViewerMessage = z.infer<typeof viewerMessageSchema>;
 
@@ -118,6 +124,8 @@ export const deviceMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('reader/error'), code }).strict(),
   z.object({ t: z.literal('push/ok') }).strict(),
   z.object({ t: z.literal('push/error'), code }).strict(),
+  logUpdateSchema,
+  z.object({ t: z.literal('log/error'), code }).strict(),
 ]);
 export type DeviceMessage = z.infer<typeof deviceMessageSchema>;
 
@@ -132,6 +140,7 @@ export const VIEWER_MESSAGE_TYPES = [
   'acl/update',
   'reader/key',
   'push/sub',
+  'log/get',
 ] as const satisfies readonly ViewerMessage['t'][];
 export const DEVICE_MESSAGE_TYPES = [
   'session/answer',
@@ -148,6 +157,8 @@ export const DEVICE_MESSAGE_TYPES = [
   'reader/error',
   'push/ok',
   'push/error',
+  'log/update',
+  'log/error',
 ] as const satisfies readonly DeviceMessage['t'][];
 
 /** Result of a message decoder: a typed message, or why not (never a throw). */

@@ -100,6 +100,8 @@ export interface EventPipelineOptions {
     t: number;
     clip?: string;
     thumb: string;
+    /** The user keys (`huk_…`) the blobs were sealed to (the access log's `clip/sealed`). */
+    readers: readonly string[];
   }) => void;
 }
 
@@ -254,6 +256,7 @@ export class EventPipeline {
         t: trigger,
         thumb,
         ...(clip ? { clip: clip.id } : {}),
+        readers,
       });
     } catch (e) {
       this.log.error({ camera: rec.camera, err: String(e) }, 'onSealed listener threw');
