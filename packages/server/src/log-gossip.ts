@@ -54,8 +54,8 @@ export const LOG_GOSSIP_PREFIX = '/v1/log/';
 /** Most devices with notes kept (the least recently updated device goes first). */
 export const MAX_GOSSIP_DEVICES = 10_000;
 /** Requests per address: rate per second and burst. */
-const ADDR_RATE = 5;
-const ADDR_BURST = 20;
+const ADDR_RATE = 20;
+const ADDR_BURST = 100;
 /** Most rate buckets kept. */
 const MAX_BUCKETS = 10_000;
 
