@@ -21,6 +21,7 @@ import {
   keyHashOf,
   loadOrCreateIdentity,
   type MediaBackend,
+  type PairingInfo,
   RendezvousClient,
   startAgent,
 } from '@hearth/agent';
@@ -32,7 +33,6 @@ import {
   LOG_CHECKS,
   type LogChecks,
   type LogGet,
-  type PairingInfo,
   type PairingMessage,
   parseManualCode,
   signAclUpdate,
@@ -299,10 +299,11 @@ describe('the access log through the real agent, server and viewer client', () =
       { d: agent.deviceId, sub: member.id, role: 'member', scopes: ['live'], nbf: 0, exp: null, serial: 1 },
       systemEnv,
     );
-    for (const [ver, body] of [
+    const steps: [number, { add: (typeof grant)[]; revoke: number[] }][] = [
       [1, { add: [grant], revoke: [] }],
       [2, { add: [], revoke: [1] }],
-    ] as const) {
+    ];
+    for (const [ver, body] of steps) {
       const up = await signAclUpdate(ownerSigner, { d: agent.deviceId, ver, ...body }, systemEnv);
       owner.send(agent.deviceId, { t: 'acl/update', env: up });
       assert.deepEqual(await owner.next((m) => m.t === 'acl/ok' || m.t === 'acl/error'), {
