@@ -62,6 +62,8 @@ const MAX_BUCKETS = 10_000;
 /** Test-only switches that each turn one defence off (the controls of the gossip tests). */
 export interface LogGossipTestHooks {
   now?: () => number;
+  /** Requests per address (default 20 a second, burst 100). */
+  perAddress?: { perSecond: number; burst: number };
   unguarded?: {
     /** The note's device signature and cosignature are not checked (any text is kept). */
     notes?: boolean;
@@ -83,6 +85,7 @@ export class LogGossipHttp {
   private readonly replay = new MemoryReplayCache(100_000, 10 * 60_000);
   private readonly now: () => number;
   private readonly off: NonNullable<LogGossipTestHooks['unguarded']>;
+  private readonly rate: { perSecond: number; burst: number };
 
   constructor(
     private readonly log: Logger,
@@ -90,6 +93,7 @@ export class LogGossipHttp {
   ) {
     this.now = test.now ?? Date.now;
     this.off = test.unguarded ?? {};
+    this.rate = test.perAddress ?? { perSecond: ADDR_RATE, burst: ADDR_BURST };
   }
 
   /** True when `url` is a gossip route. */
@@ -128,7 +132,7 @@ export class LogGossipHttp {
     const now = this.now();
     let b = this.addrs.get(addr);
     if (!b) {
-      b = new TokenBucket(ADDR_RATE, ADDR_BURST, now);
+      b = new TokenBucket(this.rate.perSecond, this.rate.burst, now);
       if (this.addrs.size >= MAX_BUCKETS) this.addrs.delete(this.addrs.keys().next().value as string);
     } else this.addrs.delete(addr);
     this.addrs.set(addr, b);
