@@ -35,7 +35,13 @@ async function server(hooks: LogGossipTestHooks = {}) {
     },
     { logGossipTestHooks: hooks },
   );
-  return { srv, close: async () => (await srv.close(), tmp.rm()) };
+  return {
+    srv,
+    close: async () => {
+      await srv.close();
+      tmp.rm();
+    },
+  };
 }
 
 async function device() {
