@@ -28,12 +28,11 @@ import { ensurePrivateDir, type Logger, silentLogger } from '@hearth/node';
 import {
   type Acl,
   b64u,
-  consistencyProof,
   decodeId,
   decodeLogEntry,
+  emptyRoot,
   encodeLogEntry,
   encodeProofWire,
-  inclusionProof,
   type LogEntry,
   type LogUpdateWire,
   leafHash,
@@ -42,9 +41,10 @@ import {
   MAX_LOG_ENTRY_BYTES,
   MAX_LOG_PAGE,
   MAX_MESSAGE_BYTES,
+  nodeHash,
   type Signer,
   signCheckpoint,
-  treeHead,
+  splitPoint,
   utf8,
 } from '@hearth/protocol';
 
@@ -113,6 +113,81 @@ function parseRecords(buf: Buffer): { records: Uint8Array[]; ends: number[] } {
   return { records, ends };
 }
 
+/**
+ * The RFC 9162 tree over the log's leaf hashes, with the root of every complete (power-of-two)
+ * subtree kept once computed: an append-only log never changes them, so a root, an inclusion or
+ * a consistency proof costs O(log² n) hashes instead of O(n). The algorithms are the protocol's
+ * (merkle.ts MTH, PATH, PROOF); the tests check the proofs against it and through LogMonitor.
+ */
+export class CachedTree {
+  private readonly full = new Map<number, Map<number, Uint8Array>>();
+  constructor(private readonly leaves: readonly Uint8Array[]) {}
+
+  async root(lo: number, hi: number): Promise<Uint8Array> {
+    const n = hi - lo;
+    if (n <= 0) return emptyRoot();
+    if (n === 1) return this.leaves[lo]!;
+    const complete = (n & (n - 1)) === 0;
+    if (complete) {
+      const hit = this.full.get(n)?.get(lo);
+      if (hit) return hit;
+    }
+    const k = splitPoint(n);
+    const h = await nodeHash(await this.root(lo, lo + k), await this.root(lo + k, hi));
+    if (complete) {
+      let m = this.full.get(n);
+      if (!m) this.full.set(n, (m = new Map()));
+      m.set(lo, h);
+    }
+    return h;
+  }
+
+  /** PATH(index, D[0:size]): nearest the leaf first. */
+  async inclusion(index: number, size: number): Promise<Uint8Array[]> {
+    if (index < 0 || index >= size || size > this.leaves.length)
+      throw new RangeError('leaf outside the tree');
+    const path: Uint8Array[] = [];
+    const walk = async (m: number, lo: number, hi: number): Promise<void> => {
+      if (hi - lo <= 1) return;
+      const k = splitPoint(hi - lo);
+      if (m < k) {
+        await walk(m, lo, lo + k);
+        path.push(await this.root(lo + k, hi));
+      } else {
+        await walk(m - k, lo + k, hi);
+        path.push(await this.root(lo, lo + k));
+      }
+    };
+    await walk(index, 0, size);
+    return path;
+  }
+
+  /** PROOF(size1, D[0:size2]); empty when size1 is 0 or equals size2. */
+  async consistency(size1: number, size2: number): Promise<Uint8Array[]> {
+    if (size1 < 0 || size1 > size2 || size2 > this.leaves.length)
+      throw new RangeError('sizes outside the tree');
+    if (size1 === 0 || size1 === size2) return [];
+    const proof: Uint8Array[] = [];
+    const sub = async (m: number, lo: number, hi: number, b: boolean): Promise<void> => {
+      const n = hi - lo;
+      if (m === n) {
+        if (!b) proof.push(await this.root(lo, hi));
+        return;
+      }
+      const k = splitPoint(n);
+      if (m <= k) {
+        await sub(m, lo, lo + k, b);
+        proof.push(await this.root(lo + k, hi));
+      } else {
+        await sub(m - k, lo + k, hi, false);
+        proof.push(await this.root(lo, lo + k));
+      }
+    };
+    await sub(size1, 0, size2, true);
+    return proof;
+  }
+}
+
 /** Options of {@link AccessLog.open}. */
 export interface AccessLogOptions {
   dataDir: string;
@@ -129,6 +204,7 @@ export class AccessLog implements LogSink {
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly origin: string;
+  private readonly tree: CachedTree;
   private readonly log: Logger;
 
   private constructor(
@@ -143,6 +219,7 @@ export class AccessLog implements LogSink {
   ) {
     this.origin = logOrigin(o.deviceId);
     this.log = o.log ?? silentLogger;
+    this.tree = new CachedTree(leaves);
   }
 
   /** Open (or create) `<dataDir>/log/`, cutting a torn tail and rebuilding the hash file if needed. */
@@ -260,7 +337,7 @@ export class AccessLog implements LogSink {
   /** The signed checkpoint note of the log at `size` (default: now), signed with the device key. */
   async checkpoint(size = this.size): Promise<string> {
     return signCheckpoint(
-      { origin: this.origin, size, root: await treeHead(this.leaves, size), extensions: [] },
+      { origin: this.origin, size, root: await this.tree.root(0, size), extensions: [] },
       this.o.signer,
     );
   }
@@ -276,7 +353,7 @@ export class AccessLog implements LogSink {
   async update(from: number, max = DEFAULT_LOG_PAGE, wit: readonly number[] = []): Promise<LogUpdateWire> {
     await this.flush();
     const size = this.size;
-    const leaves = this.leaves.slice(0, size);
+    const tree = this.tree;
     const page = Math.max(0, Math.min(max, MAX_LOG_PAGE));
     let n = from > size ? 0 : Math.min(page, size - from);
     for (;;) {
@@ -286,17 +363,17 @@ export class AccessLog implements LogSink {
       const proofs: string[][] = [];
       for (let i = start; i < end; i++) {
         entries.push(b64u(this.data[i]!));
-        proofs.push(encodeProofWire(await inclusionProof(leaves, i, end)));
+        proofs.push(encodeProofWire(await tree.inclusion(i, end)));
       }
       const wcons: string[][] = [];
       for (const w of wit) {
         const [a, b] = w <= end ? [w, end] : [end, w];
-        wcons.push(b > size ? [] : encodeProofWire(await consistencyProof(leaves, a, b)));
+        wcons.push(b > size ? [] : encodeProofWire(await tree.consistency(a, b)));
       }
       const m: LogUpdateWire = {
         t: 'log/update',
         cp: await this.checkpoint(end),
-        cons: from > size ? [] : encodeProofWire(await consistencyProof(leaves, from, end)),
+        cons: from > size ? [] : encodeProofWire(await tree.consistency(from, end)),
         start,
         entries,
         proofs,
