@@ -136,7 +136,10 @@ export class CachedTree {
     const h = await nodeHash(await this.root(lo, lo + k), await this.root(lo + k, hi));
     if (complete) {
       let m = this.full.get(n);
-      if (!m) this.full.set(n, (m = new Map()));
+      if (!m) {
+        m = new Map();
+        this.full.set(n, m);
+      }
       m.set(lo, h);
     }
     return h;
