@@ -6,6 +6,7 @@
  *                                 └─ chan/* ─▶ DeviceChannels (sealed channel, @hearth/protocol)
  *                                     │   ──session/*───────▶ SessionManager (verify, ACL, answer)
  *                                     │   ──acl/*───────────▶ ACL (owner-signed updates)
+ *                                     │   ──log/get─────────▶ AccessLog (<dataDir>/log/, owners read it)
  *                                     │   ──reader/key──────▶ ReaderKeyStore (readers.json)
  *                                     │   ──invite/*────────▶ InviteStore (invites.json)
  *                                     └── cameras ──────────▶ MediaBackend (ffmpeg + libdatachannel)
@@ -36,6 +37,7 @@ import {
   type ViewerMessage,
 } from '@hearth/protocol';
 import { deviceTimeZone } from './config.js';
+import { AccessLog, aclLogEntries, idHashOf, isLogOwner, keyHashOf } from './device/access-log.js';
 import { loadAcl, saveAcl } from './device/acl-store.js';
 import { loadOrCreateIdentity } from './device/identity.js';
 import { InviteStore, type InviteStoreOptions } from './device/invites.js';
@@ -71,7 +73,9 @@ export type AgentEvent =
    * The server is not the one pinned at first contact (another key, or no proof of it): the agent
    * has stopped talking to it. Possible attack, or a reinstalled server (review R15).
    */
-  | { kind: 'server-key-changed'; pinned: string | undefined; offered: string; reason: string };
+  | { kind: 'server-key-changed'; pinned: string | undefined; offered: string; reason: string }
+  /** An access-log entry could not be written (the event is not in the log). */
+  | { kind: 'access-log-error'; entry: string; err: string };
 
 /** The structured logger (pino-compatible), shared with the server through @hearth/node. */
 export type { Logger } from '@hearth/node';
@@ -181,6 +185,8 @@ export interface Agent {
   readonly push: PushNotifier;
   /** Invites: owners create them, anyone with a link redeems one, an ACL update approves it. */
   readonly invites: InviteStore;
+  /** The device's access log (`<dataDir>/log/`): pairings, ACL changes, live views, sealed clips, alerts. */
+  readonly accessLog: AccessLog;
   /** Re-open the pairing window (the "physical action": run on the device itself). */
   openPairing(): Promise<PairingInfo>;
   close(): Promise<void>;
@@ -205,16 +211,63 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   const timeZone = deviceTimeZone(o.timeZone);
   let acl = await loadAcl(o.dataDir, env.now(), { timeZone });
   const readers = await ReaderKeyStore.load(o.dataDir);
+  // The access log (threat model S9); `emit` is defined below, and a failed append reports there.
+  let reportLogError: (entry: string, err: string) => void = () => {};
+  const accessLog = await AccessLog.open({
+    dataDir: o.dataDir,
+    deviceId: id.deviceId,
+    signer: id.signer,
+    log,
+    onError: (e, entry) => reportLogError(entry?.k ?? '?', e.message),
+  });
+  /** Alerts (possible attacks) into the log: at most one per code a minute, so a stranger cannot fill it. */
+  const alertLogged = new Map<string, number>();
+  const logAlert = (alert: 'impostor' | 'possible-attack', code: string, peer?: string) => {
+    if (!/^E_[A-Z0-9_]{1,62}$/.test(code)) return;
+    const t = env.now();
+    const last = alertLogged.get(code);
+    if (last !== undefined && t - last < 60_000) return;
+    alertLogged.set(code, t);
+    accessLog.append(
+      (async () => ({
+        v: 1 as const,
+        t,
+        k: 'alert' as const,
+        alert,
+        code,
+        ...(peer?.startsWith('huk_') ? { peer: await keyHashOf(peer) } : {}),
+      }))(),
+    );
+  };
   const invites = await InviteStore.load({
     dataDir: o.dataDir,
     deviceId: id.deviceId,
     acl: () => acl,
     send: (to, m) => channels.send(to, m),
     now: () => env.now(),
+    log: accessLog,
     ...o.invites,
   });
   const events = new EventPipeline({
     onSealed: (e) => {
+      if (e.clip && e.readers.length) {
+        const clipId = e.clip;
+        const epoch = acl?.state.ver ?? 0;
+        const t = env.now();
+        accessLog.append(
+          (async () => ({
+            v: 1 as const,
+            t,
+            k: 'clip/sealed' as const,
+            camera: e.camera,
+            clip: await idHashOf(clipId),
+            epoch,
+            recipients: [...new Set(await Promise.all(e.readers.map((r) => keyHashOf(r))))]
+              .sort()
+              .slice(0, 32),
+          }))(),
+        );
+      }
       if (e.clip)
         void push.clipReady({
           type: e.type,
@@ -274,6 +327,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     log,
     ...o.push,
   });
+  reportLogError = (entry, err) => emit({ kind: 'access-log-error', entry, err });
   const emit = (e: AgentEvent) => {
     try {
       o.onEvent?.(e);
@@ -374,9 +428,12 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     acl: () => acl,
     send: (to, m) => toViewer(to, m as DeviceMessage),
     iceServers: (viewer) => relayIce(viewer),
+    log: accessLog,
     ...(o.sweepMs !== undefined ? { sweepMs: o.sweepMs } : {}),
     onEvent: (e) => {
       emit(e);
+      if ((e.kind === 'session-refused' && e.attack) || e.kind === 'media-attack')
+        logAlert('possible-attack', e.code, e.viewer);
       if (e.kind === 'session-refused' && e.attack)
         log.warn(
           { viewer: shortId(e.viewer), code: e.code },
@@ -415,6 +472,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     ...(o.pairingPolicies ? { policies: o.pairingPolicies } : {}),
     ...(o.pairingIterations !== undefined ? { iterations: o.pairingIterations } : {}),
     stateFile: pairingStatePath(o.dataDir),
+    log: accessLog,
     send: (to, m) => void toAnyone(to, m),
     register: (tag) => client.send({ t: 'pair/register', tag }),
     isPaired: () => acl !== undefined,
@@ -423,6 +481,21 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         const next = Acl.create(id.deviceId, v.viewerKey, { timeZone });
         saveAcl(o.dataDir, next); // persisted before the viewer hears it is paired
         acl = next;
+        const t = env.now();
+        accessLog.append(
+          (async () => {
+            const h = await keyHashOf(v.viewer);
+            return {
+              v: 1 as const,
+              t,
+              k: 'acl/grant' as const,
+              subject: h,
+              by: h,
+              ver: 0,
+              role: 'owner' as const,
+            };
+          })(),
+        );
         publishAllow();
         emit({ kind: 'acl-created', owner: v.viewer });
       } else {
@@ -458,6 +531,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         'someone tried to connect as this device without its key: possible attack',
       );
       emit({ kind: 'impostor-alert', count: f.impostors });
+      logAlert('impostor', 'E_IMPOSTOR');
     }
     pairing.reregister();
     allowSent = undefined;
@@ -471,6 +545,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   client.on('alert', (f: { code: string; count: number }) => {
     log.warn({ code: f.code, count: f.count }, 'alert from the server: possible attack');
     emit({ kind: 'impostor-alert', count: f.count });
+    logAlert(f.code === 'E_IMPOSTOR' ? 'impostor' : 'possible-attack', f.code);
   });
   client.on('error-frame', (f: { code: string; ref?: string }) => {
     if (f.code === 'E_TAG_TAKEN') {
@@ -512,6 +587,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
           'a channel message failed verification: possible attack',
         );
         emit({ kind: 'channel-attack', viewer: from, code: r.error.code });
+        logAlert('possible-attack', r.error.code, from);
       }
       return;
     }
@@ -554,10 +630,18 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
           return;
         }
         try {
-          const next = await acl.apply(decodeEnvelope(msg.env), env.now());
+          const update = decodeEnvelope(msg.env);
+          const next = await acl.apply(update, env.now());
           const dropped = acl.dropped(next, env.now());
           saveAcl(o.dataDir, next);
+          const prev = acl;
           acl = next;
+          const t = env.now();
+          try {
+            for (const entry of await aclLogEntries(prev, next, update.k, t)) accessLog.append(entry);
+          } catch (err) {
+            reportLogError('acl/*', (err as Error).message);
+          }
           publishAllow();
           void invites
             .onAclApplied(next)
@@ -590,6 +674,20 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       case 'invite/list':
       case 'invite/deny':
         return invites.onMessage(from, msg, reply);
+      case 'log/get': {
+        // Owners only: the log names who watched when (as key hashes), which members need not see.
+        if (!isLogOwner(acl, from)) {
+          reply({ t: 'log/error', code: 'E_NO_GRANT' });
+          return;
+        }
+        try {
+          reply(await accessLog.update(msg.from, msg.max, msg.wit));
+        } catch (e) {
+          log.error({ err: (e as Error).message }, 'access log: cannot answer log/get');
+          reply({ t: 'log/error', code: e instanceof RangeError ? 'E_TOO_LARGE' : 'E_INTERNAL' });
+        }
+        return;
+      }
       case 'acl/get': {
         if (!acl?.isOwner(from)) {
           reply({ t: 'acl/error', code: 'E_NO_GRANT' });
@@ -618,6 +716,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     events,
     push,
     invites,
+    accessLog,
     openPairing: () => pairing.open(),
     async close() {
       clearInterval(housekeeping);
@@ -627,6 +726,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       sessions.dispose();
       pairing.dispose();
       client.close();
+      await accessLog.close();
     },
   };
 }

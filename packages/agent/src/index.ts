@@ -1,6 +1,17 @@
 /** Hearth camera agent: device identity, pairing, ACL, ffmpeg capture, WebRTC (werift) fan-out. */
 export { type Agent, type AgentEvent, type AgentOptions, type Logger, startAgent } from './agent.js';
 export { deviceTimeZone, loadCamerasFile, loadTimeZone } from './config.js';
+export {
+  AccessLog,
+  type AccessLogOptions,
+  accessLogDir,
+  aclLogEntries,
+  DEFAULT_LOG_PAGE,
+  idHashOf,
+  isLogOwner,
+  keyHashOf,
+  type LogSink,
+} from './device/access-log.js';
 export { loadAcl, saveAcl } from './device/acl-store.js';
 export { type DeviceIdentity, loadOrCreateIdentity } from './device/identity.js';
 export {

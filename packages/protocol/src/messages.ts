@@ -18,6 +18,7 @@
  * | `acl/update`      | viewer → device | `env`: owner-signed ACL update (grants.ts)                |
  * | `reader/key`      | viewer → device | `rk`: the viewer's signed reader key (clip/reader-key.ts) |
  * | `push/sub`        | viewer → device | `sub`: a Web Push subscription (webpush.ts)               |
+ * | `log/get`         | viewer → device | `from`, `max`?, `wit`?: an owner reads the access log      |
  * | `session/answer`  | device → viewer | `env`: answer envelope (createAnswer)                     |
  * | `session/still`   | device → viewer | `sid`, `ct`: sealed JPEG (still.ts)                       |
  * | `session/refused` | device → viewer | `sid` (or '' when the offer had none), `code`             |
@@ -41,6 +42,8 @@
  * | `invite/request`  | device → viewer | `id`, `sub`, `name`: to owners, someone redeemed a link   |
  * | `invite/approved` | device → viewer | `id`: to the invitee, an owner granted its key access     |
  * | `invites`         | device → viewer | `list`: [InviteInfo] newest first, `more`?                |
+ * | `log/update`      | device → viewer | `cp`, `cons`, `start`, `entries`, `proofs`, `wcons`? (tlog/wire.ts) |
+ * | `log/error`       | device → viewer | `code`                                                    |
  *
  * Envelopes (`env`) are only decoded for shape here; their signatures are checked by session.ts
  * and grants.ts against the keys pinned at pairing.
@@ -54,6 +57,7 @@ import { isId } from './ids.js';
 import { inviteIdSchema, inviteInfoSchema, inviteNameSchema, MAX_INVITES_LISTED } from './invite.js';
 import { CAMERA_NAME } from './session.js';
 import { STILL_CT_CHARS } from './still.js';
+import { logGetSchema, logUpdateSchema } from './tlog/wire.js';
 import { pushSubscriptionSchema } from './webpush.js';
 
 /** Largest device⇄viewer message (its canonical JSON, the channel's plaintext), in bytes. */
@@ -112,6 +116,8 @@ export const viewerMessageSchema = z.discriminatedUnion('t', [
     .strict(),
   z.object({ t: z.literal('invite/list') }).strict(),
   z.object({ t: z.literal('invite/deny'), id: inviteIdSchema }).strict(),
+  /** An owner reads the access log (tlog/wire.ts); anyone else gets `log/error {code: 'E_NO_GRANT'}`. */
+  logGetSchema,
 ]);
 export type ViewerMessage = z.infer<typeof viewerMessageSchema>;
 
@@ -162,6 +168,8 @@ export const deviceMessageSchema = z.discriminatedUnion('t', [
       more: z.boolean().optional(),
     })
     .strict(),
+  logUpdateSchema,
+  z.object({ t: z.literal('log/error'), code }).strict(),
 ]);
 export type DeviceMessage = z.infer<typeof deviceMessageSchema>;
 
@@ -180,6 +188,7 @@ export const VIEWER_MESSAGE_TYPES = [
   'invite/redeem',
   'invite/list',
   'invite/deny',
+  'log/get',
 ] as const satisfies readonly ViewerMessage['t'][];
 export const DEVICE_MESSAGE_TYPES = [
   'session/answer',
@@ -202,6 +211,8 @@ export const DEVICE_MESSAGE_TYPES = [
   'invite/request',
   'invite/approved',
   'invites',
+  'log/update',
+  'log/error',
 ] as const satisfies readonly DeviceMessage['t'][];
 
 /** Result of a message decoder: a typed message, or why not (never a throw). */

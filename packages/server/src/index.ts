@@ -20,6 +20,12 @@ export {
 } from './config.js';
 export { CLOSE, FRAME_ERRORS } from './hub.js';
 export {
+  LOG_GOSSIP_PREFIX,
+  LogGossipHttp,
+  type LogGossipTestHooks,
+  MAX_GOSSIP_DEVICES,
+} from './log-gossip.js';
+export {
   checkPushEndpoint,
   loadVapidKey,
   type PushGateway,

@@ -21,6 +21,7 @@ import { type AcmeManager, startAcme } from './acme.js';
 import { type BlobStore, FileBlobStore, type FileBlobStoreTestHooks } from './blob-store.js';
 import { BlobHttp, type BlobTestHooks } from './blobs-http.js';
 import { httpStatus } from './http-status.js';
+import { LogGossipHttp, type LogGossipTestHooks } from './log-gossip.js';
 
 export { httpStatus };
 
@@ -73,6 +74,8 @@ export async function startServer(
     blobStore?: BlobStore;
     /** Test-only switches of the blob routes and of the default file store (controls). */
     blobTestHooks?: BlobTestHooks & { store?: FileBlobStoreTestHooks };
+    /** Test-only switches of the access-log gossip routes (controls). */
+    logGossipTestHooks?: LogGossipTestHooks;
   } = {},
 ): Promise<HearthServer> {
   const c = resolveServerConfig(cfg);
@@ -217,6 +220,8 @@ export async function startServer(
           opts.blobTestHooks ?? {},
         )
       : undefined;
+    // Witness gossip of the devices' access logs (log-gossip.ts), in memory.
+    const gossip = new LogGossipHttp(log, opts.logGossipTestHooks ?? {});
     const root = c.webRoot ?? fileURLToPath(webRoot);
     const files = viewerFiles();
 
@@ -226,6 +231,10 @@ export async function startServer(
       if (tls) for (const [k, v] of Object.entries(TLS_HEADERS)) res.setHeader(k, v);
       if (blobs && BlobHttp.handles(req.url)) {
         void blobs.handle(req, res);
+        return;
+      }
+      if (LogGossipHttp.handles(req.url)) {
+        void gossip.handle(req, res);
         return;
       }
       void (async () => {

@@ -61,3 +61,4 @@ export const CONTENT_TYPES: Readonly<Record<string, string>> = {
 export * from './core/links.js';
 export * from './core/stats.js';
 export * from './core/view-state.js';
+export * from './net/log.js';

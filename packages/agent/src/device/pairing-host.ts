@@ -33,6 +33,7 @@ import {
   HearthError,
   InternalError,
   LimitError,
+  type LogEntry,
   PairingGuard,
   type PairingGuardSnapshot,
   type PairingMessage,
@@ -43,6 +44,10 @@ import {
   type Signer,
   validatePairingMessage,
 } from '@hearth/protocol';
+import { keyHashOf, type LogSink } from './access-log.js';
+
+type PairAttemptEntry = Extract<LogEntry, { k: 'pair/attempt' }>;
+
 import { loadPairingState, savePairingState } from './pairing-state.js';
 import { drawManualCode, type PairingInfo, PairingWindow, wipeRecord } from './pairing-window.js';
 
@@ -104,6 +109,12 @@ export interface PairingHostOptions {
   maxSessions?: number;
   /** PBKDF2 iterations (tests only: the viewer must use the same). Default the protocol's. */
   iterations?: number;
+  /**
+   * The access log: `pair/attempt` for each pairing that succeeds or fails with a wrong code (the
+   * guard bounds those); other failures (closed window, lock, timeout) at most one a minute, so a
+   * stranger cannot fill the log.
+   */
+  log?: LogSink;
 }
 
 interface Session {
@@ -122,6 +133,7 @@ export class PairingHost {
   private expiry: NodeJS.Timeout | undefined;
   private tagRetries = 0;
   private disposed = false;
+  private lastUncounted = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly o: PairingHostOptions) {
     const saved = o.stateFile ? loadPairingState(o.stateFile) : undefined;
@@ -354,6 +366,7 @@ export class PairingHost {
         dp.abort();
         this.drop(from);
         this.persist();
+        this.logAttempt('error', from, 'E_TIMEOUT');
         this.o.onEvent?.({ kind: 'pairing-failed', viewer: from, code: 'E_TIMEOUT', method: msg.method });
       }, this.o.sessionTimeoutMs ?? 60_000);
       timer.unref();
@@ -389,10 +402,12 @@ export class PairingHost {
               e instanceof HearthError ? e : new InternalError('E_INTERNAL', 'pairing could not be recorded'),
             ),
           );
+          this.logAttempt('error', from, 'E_INTERNAL');
           this.o.onEvent?.({ kind: 'pairing-failed', viewer: from, code: 'E_INTERNAL', method: r.method });
           return;
         }
         for (const out of step.send) this.o.send(from, out);
+        this.logAttempt('ok', viewer);
         this.o.onEvent?.({ kind: 'paired', viewer, role: r.role, method: r.method, sessionId: r.sessionId });
         return;
       }
@@ -409,6 +424,7 @@ export class PairingHost {
       this.drop(from);
       this.persist();
       if (msg.t === 'pair/error') {
+        this.logAttempt('error', from, msg.code);
         this.o.onEvent?.({
           kind: 'pairing-failed',
           viewer: from,
@@ -426,8 +442,46 @@ export class PairingHost {
     return { method, remaining: this.remaining(method) ?? 0 };
   }
 
+  /** Append a `pair/attempt` to the access log (never throws). */
+  private logAttempt(
+    result: 'ok' | 'bad-confirmation' | 'locked' | 'closed' | 'error',
+    viewer?: string,
+    code?: string,
+  ): void {
+    const sink = this.o.log;
+    if (!sink) return;
+    // Wrong codes are bounded by the guard's attempt budget; everything else a stranger could
+    // repeat at will (a closed window, a lock, a malformed message) is logged once a minute.
+    if (result !== 'ok' && result !== 'bad-confirmation') {
+      const now = this.o.env.now();
+      if (now - this.lastUncounted < 60_000) return;
+      this.lastUncounted = now;
+    }
+    const t = this.o.env.now();
+    sink.append(
+      (async (): Promise<PairAttemptEntry> => {
+        const e: PairAttemptEntry = { v: 1, t, k: 'pair/attempt', result };
+        if (viewer?.startsWith('huk_')) e.viewer = await keyHashOf(viewer).catch(() => undefined);
+        if (e.viewer === undefined) delete e.viewer;
+        if (code && /^E_[A-Z0-9_]{1,62}$/.test(code) && result !== 'ok') e.code = code;
+        return e;
+      })(),
+    );
+  }
+
   private fail(from: string, e: unknown, method: PairingMethod | undefined): void {
     const m = pairingErrorMessage(e);
+    this.logAttempt(
+      m.code === 'E_BAD_CONFIRMATION'
+        ? 'bad-confirmation'
+        : m.code === 'E_LOCKED'
+          ? 'locked'
+          : m.code === 'E_PAIRING_CLOSED'
+            ? 'closed'
+            : 'error',
+      from,
+      m.code,
+    );
     this.o.send(from, m);
     this.o.onEvent?.({ kind: 'pairing-failed', viewer: from, code: m.code, ...this.methodInfo(method) });
   }

@@ -23,6 +23,7 @@ import {
 import type { RetentionConfig } from '../events/config.js';
 import type { EventRecording } from '../events/recorder.js';
 import type { CameraEvent } from '../media/hub.js';
+import { idHashOf, keyHashOf, type LogSink } from './access-log.js';
 
 /**
  * What a viewer is told when the media layer cannot answer: the error's registered code (a
@@ -70,6 +71,11 @@ export interface MediaSession {
    * offline, the DTLS handshake failed), the viewer is told with `session/closed {sid, code}`.
    */
   readonly closed: Promise<string | undefined>;
+  /**
+   * The network path of the selected ICE candidate pair, when the media layer knows it (for the
+   * access log's `live/*` entries; unknown: 'direct').
+   */
+  path?(): 'direct' | 'relayed' | undefined;
 }
 
 /** An event the agent reports (to logs and the audit trail). */
@@ -130,6 +136,8 @@ export class SessionManager {
       startedAt?: number;
       /** The offers' replay cache (default: in memory, 50 000 nonces, 5 min). */
       replay?: ReplayCache;
+      /** The access log: `live/start` when a session is answered, `live/stop` when it ends. */
+      log?: LogSink;
     },
   ) {
     this.sweepMs = o.sweepMs ?? 2_000;
@@ -230,6 +238,7 @@ export class SessionManager {
           this.o.onEvent?.({ kind: 'media-attack', viewer: from, sid: offer.sid, code });
         if (code) return this.end(key, live, code, true);
         this.live.delete(key);
+        this.logLive('live/stop', live);
         this.o.onEvent?.({
           kind: 'session-closed',
           viewer: from,
@@ -255,6 +264,7 @@ export class SessionManager {
     }
     const answer = await createAnswer(this.o.signer, offer, created.answerSdp, this.o.env, sealer?.publicKey);
     this.o.send(from, { t: 'session/answer', env: answer });
+    this.logLive('live/start', live);
     this.o.onEvent?.({ kind: 'session-opened', viewer: from, camera: offer.camera, sid: offer.sid });
     if (sealer) void this.sendStill(key, live, sealer);
     for (const c of queued ?? []) await this.addIce(live, c);
@@ -327,7 +337,35 @@ export class SessionManager {
     this.closeAll();
   }
 
+  /** Append `live/start` or `live/stop` (with the code it ended for, when it is one) to the log. */
+  private logLive(k: 'live/start' | 'live/stop', l: Live, code?: string): void {
+    const sink = this.o.log;
+    if (!sink) return;
+    const t = this.o.env.now();
+    let path: 'direct' | 'relayed' = 'direct';
+    try {
+      path = l.media.path?.() ?? 'direct';
+    } catch {
+      // unknown path
+    }
+    sink.append(
+      (async () => {
+        const base = {
+          v: 1 as const,
+          t,
+          viewer: await keyHashOf(l.viewer),
+          camera: l.camera,
+          sid: await idHashOf(l.sid),
+          path,
+        };
+        if (k === 'live/start') return { ...base, k };
+        return { ...base, k, ...(code && /^E_[A-Z0-9_]{1,62}$/.test(code) ? { code } : {}) };
+      })(),
+    );
+  }
+
   private end(key: string, l: Live, reason: string, tell: boolean): void {
+    if (this.live.get(key) === l) this.logLive('live/stop', l, reason);
     this.live.delete(key);
     try {
       l.media.close();

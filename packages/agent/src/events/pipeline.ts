@@ -112,6 +112,8 @@ export interface EventPipelineOptions {
     t: number;
     clip?: string;
     thumb: string;
+    /** The user keys (`huk_…`) the blobs were sealed to (the access log's `clip/sealed`). */
+    readers: readonly string[];
   }) => void;
 }
 
@@ -289,6 +291,7 @@ export class EventPipeline {
         t: trigger,
         thumb,
         ...(clip ? { clip: clip.id } : {}),
+        readers,
       });
     } catch (e) {
       this.log.error({ camera: rec.camera, err: String(e) }, 'onSealed listener threw');

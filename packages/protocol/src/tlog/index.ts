@@ -5,4 +5,5 @@ export * from './entry.js';
 export * from './merkle.js';
 export * from './monitor.js';
 export * from './note.js';
+export * from './wire.js';
 export * from './witness.js';
