@@ -43,7 +43,7 @@ import {
   signAclUpdateV2,
   signGrantV2,
 } from '../src/net/household.js';
-import { MonitorLogSource } from '../src/net/log-source.js';
+import { ClientLogSource, MonitorLogSource } from '../src/net/log-source.js';
 
 describe('ChannelHouseholdApi: requests and replies over the sealed channel', () => {
   const make = (ok = true, timeoutMs = 60_000) => {
@@ -455,5 +455,40 @@ describe('recovery key text', () => {
     assert.equal(await parseRecoveryText(typo), undefined);
     assert.equal(await parseRecoveryText('HRK1-AAAA'), undefined);
     assert.equal(await parseRecoveryText('nonsense'), undefined);
+  });
+});
+
+describe('ClientLogSource: the log client as the screens see it', () => {
+  const base = { size: 3, entries: [], added: 0, verifiedBy: [], alarms: [], published: true } as const;
+  it('verified counts this device and the vouching owners; tampered keeps its alarm; unavailable rejects', async () => {
+    const replies: unknown[] = [
+      { ...base, verdict: 'verified', verifiedBy: ['huk_a', 'huk_b'] },
+      {
+        ...base,
+        verdict: 'tampered',
+        tampered: { ok: false, tampered: 'E_LOG_FORK', reason: 'fork', attack: true },
+        alarms: [{ ok: false, tampered: 'E_LOG_FORK', reason: 'fork', attack: true }],
+      },
+      // The client returns every alarm it kept, whatever this refresh's verdict.
+      {
+        ...base,
+        verdict: 'unavailable',
+        error: 'E_NO_GRANT',
+        alarms: [{ ok: false, tampered: 'E_LOG_FORK', reason: 'fork', attack: true }],
+      },
+    ];
+    const src = new ClientLogSource({ refresh: async () => replies.shift() as never });
+    const a = await src.refresh('d');
+    assert.deepEqual(a.status, { ok: true, size: 3, verifiedBy: 3 });
+    const b = await src.refresh('d');
+    assert.equal(b.status?.ok, false);
+    assert.deepEqual(b.alarms, [{ code: 'E_LOG_FORK', reason: 'fork' }]);
+    // An alarm seen stays: an unavailable log afterwards still shows it rather than rejecting.
+    const c = await src.refresh('d');
+    assert.deepEqual(c.alarms, [{ code: 'E_LOG_FORK', reason: 'fork' }]);
+    const fresh = new ClientLogSource({
+      refresh: async () => ({ ...base, verdict: 'unavailable', error: 'E_NO_GRANT' }) as never,
+    });
+    await assert.rejects(fresh.refresh('d'), (e: Error) => (e as { code?: string }).code === 'E_NO_GRANT');
   });
 });

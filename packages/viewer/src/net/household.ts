@@ -24,6 +24,7 @@ import {
   type Envelope,
   type Grant,
   type InviteInfo,
+  type LogGet,
   type Role,
   type Signer,
   signAclUpdate,
@@ -230,6 +231,21 @@ export class ChannelHouseholdApi implements HouseholdApi {
     ]);
     const { cp, cons, start, entries, proofs } = m as unknown as LogUpdateWire;
     return { cp, cons, start, entries, proofs };
+  }
+
+  /**
+   * `log/get` as the log client (net/log.ts) sends it, `wit` included: resolves to the device's
+   * reply, `log/update` or `log/error` (a refusal is a reply, not a rejection); rejects on no
+   * channel or no answer.
+   */
+  async logRequest(deviceId: string, m: LogGet): Promise<unknown> {
+    try {
+      return await this.request(deviceId, { ...m }, ['log/update', 'log/error']);
+    } catch (e) {
+      if (e instanceof HouseholdError && e.code !== 'E_TIMEOUT' && e.code !== 'E_OFFLINE')
+        return { t: 'log/error', code: e.code };
+      throw e;
+    }
   }
 
   onInviteRequest(f: (deviceId: string, r: InviteRequest) => void): () => void {

@@ -3,13 +3,15 @@
  * and say what was verified. {@link MonitorLogSource} does it with the protocol's LogMonitor over
  * `log/get` (HouseholdApi.getLog), trusting the first checkpoint it sees (TOFU per session).
  *
- * TODO(merge): the log helper's `LogClient` (net/log.ts) also cosigns and gossips checkpoints
- * through the server (so N of the owner's devices vouch for one history); adapt it to
- * {@link LogSource} and drop MonitorLogSource, or keep this as its offline fallback.
+ * The app uses {@link ClientLogSource}: the same view over net/log.ts's `LogClient`, which also
+ * persists the verified checkpoint, cosigns it and checks the other owners' cosigned checkpoints
+ * through the server's gossip (so "verified by N" counts the owner's devices, and a split view is
+ * caught). MonitorLogSource stays as the dependency-free reference the tests compare against.
  */
 import { decodeId, fromB64u, type LogEntry, LogMonitor } from '@hearth/protocol';
 import type { IndexedEntry, LogStatus } from '../core/log-view.js';
-import type { HouseholdApi, LogUpdateWire } from './household.js';
+import { type HouseholdApi, HouseholdError, type LogUpdateWire } from './household.js';
+import type { LogClient } from './log.js';
 
 /** The verified view of one device's log. */
 export interface LogSnapshot {
@@ -153,5 +155,36 @@ export class MonitorLogSource implements LogSource {
       add(r.start, r.entries);
     }
     return v;
+  }
+}
+
+/** {@link LogSource} over the log client (net/log.ts): cosigning and gossip included. */
+export class ClientLogSource implements LogSource {
+  private readonly snaps = new Map<string, LogSnapshot>();
+
+  constructor(private readonly client: Pick<LogClient, 'refresh'>) {}
+
+  snapshot(deviceId: string): LogSnapshot | undefined {
+    return this.snaps.get(deviceId);
+  }
+
+  /** Rejects with HouseholdError(code) when the log could not be fetched (not an alarm). */
+  async refresh(deviceId: string): Promise<LogSnapshot> {
+    const r = await this.client.refresh(deviceId);
+    const before = this.snaps.get(deviceId);
+    const snap: LogSnapshot = {
+      status:
+        r.verdict === 'verified'
+          ? { ok: true, size: r.size, verifiedBy: 1 + r.verifiedBy.length }
+          : r.verdict === 'tampered' && r.tampered
+            ? { ok: false, code: r.tampered.tampered, reason: r.tampered.reason }
+            : before?.status,
+      entries: r.entries.map((e) => ({ index: e.index, entry: e.entry })),
+      alarms: r.alarms.map((a) => ({ code: a.tampered, reason: a.reason })),
+    };
+    this.snaps.set(deviceId, snap);
+    if (r.verdict === 'unavailable' && snap.alarms.length === 0)
+      throw new HouseholdError(r.error ?? 'E_OFFLINE');
+    return snap;
   }
 }

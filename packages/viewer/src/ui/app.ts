@@ -14,7 +14,8 @@ import { dayOf, parseDay } from '../core/timeline.js';
 import { IDLE } from '../core/view-state.js';
 import type { LastError, SignalingPort } from '../live/live-view.js';
 import { ChannelHouseholdApi, type DeviceMsg } from '../net/household.js';
-import { MonitorLogSource } from '../net/log-source.js';
+import { idbLogStore, LogClient, ownersOfAcl } from '../net/log.js';
+import { ClientLogSource } from '../net/log-source.js';
 import type { RendezvousClient } from '../net/rendezvous.js';
 import type { PairedDevice } from '../store/devices.js';
 import { DeviceDirectory } from '../store/directory.js';
@@ -110,10 +111,27 @@ export class App {
         : {}),
     });
     const channels = this.channels;
-    this.household = new ChannelHouseholdApi((d, m) => rv.ready && channels.send(d, m));
+    const household = new ChannelHouseholdApi((d, m) => rv.ready && channels.send(d, m));
+    this.household = household;
     this.hctx = {
       api: this.household,
-      log: new MonitorLogSource(this.household, (d) => dir.find(d)?.deviceKey),
+      log: new ClientLogSource(
+        new LogClient({
+          signer: me.signer,
+          keyText: me.keyText,
+          send: (d, m) => household.logRequest(d, m),
+          fetch: (url, init) => fetch(url, init),
+          store: idbLogStore(db),
+          env,
+          device: async (d) => {
+            const dev = dir.find(d);
+            if (!dev) return undefined;
+            // The owners' keys: only their cosignatures count ("verified by N of your devices").
+            const acl = await household.getAcl(d).catch(() => undefined);
+            return { deviceId: d, deviceKey: dev.deviceKey, witnesses: acl ? ownersOfAcl(acl) : [] };
+          },
+        }),
+      ),
       me,
       env,
       origin: location.origin,
