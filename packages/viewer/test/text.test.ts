@@ -33,6 +33,10 @@ describe('household refusals', () => {
     assert.match(householdErrorText('E_TIMEOUT'), /did not answer in time/);
     assert.match(householdErrorText('E_NO_GRANT'), /Only an owner/);
     assert.match(householdErrorText('E_STALE_ACL'), /changed on another device/);
+    assert.match(householdErrorText('E_LAST_OWNER'), /at least one owner/);
+    assert.match(householdErrorText('E_INVITE_USED'), /works once/);
+    assert.match(householdErrorText('E_INVITE_EXPIRED'), /expired/);
+    assert.match(householdErrorText('E_INVITE_UNKNOWN'), /does not know this invite/);
     assert.equal(householdErrorText('E_SOMETHING'), 'The device refused (E_SOMETHING).');
   });
 });

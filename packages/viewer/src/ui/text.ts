@@ -79,11 +79,7 @@ export function viewStateHint(s: ViewState): string {
   }
 }
 
-/**
- * The sentence for a household request the device refused (or that got no answer).
- * TODO(merge): sentences for the last-owner and the three invite codes of the household contract
- * (unknown, expired, used), once errors.ts registers them.
- */
+/** The sentence for a household request the device refused (or that got no answer). */
 export function householdErrorText(code: string): string {
   switch (code) {
     case 'E_OFFLINE':
@@ -97,6 +93,14 @@ export function householdErrorText(code: string): string {
       return 'The list changed on another device meanwhile. Check it, then try again.';
     case 'E_RATE_LIMITED':
       return 'Too many attempts: wait a while, then try again.';
+    case 'E_LAST_OWNER':
+      return 'A device keeps at least one owner: make someone else an owner first.';
+    case 'E_INVITE_UNKNOWN':
+      return 'The device does not know this invite. Check the link, or ask for a new one.';
+    case 'E_INVITE_EXPIRED':
+      return 'This invite has expired. Ask for a new one.';
+    case 'E_INVITE_USED':
+      return 'This invite was already used. An invite works once: ask for a new one.';
     default:
       return `The device refused (${code}).`;
   }
