@@ -132,8 +132,16 @@ export async function pairViewer(
   let secret: Uint8Array;
   if (method === 'code') {
     const c = parseManualCode(info.manualCode);
-    v.client.send({ t: 'pair/lookup', tag: c.tag });
-    const f = await until('pair/found', () => v.found.find((x) => x.tag === c.tag));
+    // The agent's window is open locally before its registration reaches the server: under load a
+    // first lookup can come back empty, so ask again (as a person would), for up to 5 s.
+    let f: { tag: string; d: string | null } | undefined;
+    for (const end = Date.now() + 5_000; ; ) {
+      v.client.send({ t: 'pair/lookup', tag: c.tag });
+      f = await until('pair/found', () => v.found.find((x) => x.tag === c.tag));
+      if (f.d || Date.now() > end) break;
+      v.found.splice(v.found.indexOf(f), 1);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     assert.ok(f.d, 'the tag is registered');
     deviceId = f.d;
     secret = c.secret;
