@@ -1,8 +1,8 @@
 /**
  * The household screens in a real Chromium, against the real server (hub + the viewer's dist/ with
- * the production CSP) and a scripted device that speaks through the sealed channel. Only what
- * works with today's protocol (a v1 ACL, `acl/get`, `acl/update`); the invite and log messages
- * arrive with the protocol's household messages (the 3-profile e2e is written after that merge).
+ * the production CSP) and a scripted device that speaks through the sealed channel and answers only
+ * `acl/get` and `acl/update` (it keeps no log: `log/get` is refused). The whole household with a
+ * real agent, three browser profiles and real media is `cli/test/e2e/household.test.ts`.
  *
  * 1. People: an owner opens the household screen from the home screen; the device's ACL shows as
  *    rows ("pending": this device logs nothing the viewer verified); Revoke says that downloaded
@@ -102,7 +102,7 @@ describe('household screens in Chromium', { skip: avail.ok ? false : avail.reaso
     const state = {
       d: deviceId,
       ver: 0,
-      owner: me,
+      owners: [me],
       grants: [grant],
       revoked: [] as number[],
       revokedKeys: [] as string[],
@@ -111,7 +111,8 @@ describe('household screens in Chromium', { skip: avail.ok ? false : avail.reaso
       if (m.t === 'cameras')
         return reply({ t: 'cameras', list: [{ name: 'front', online: true }], role: 'owner' });
       if (m.t === 'acl/get') return reply({ t: 'acl', state });
-      if (m.t !== 'acl/update') return; // invites and the log: not in today's protocol
+      if (m.t === 'log/get') return reply({ t: 'log/error', code: 'E_NO_GRANT' }); // this scripted device keeps no log
+      if (m.t !== 'acl/update') return;
       const r = await verify(decodeEnvelope(m.env), {
         purpose: 'acl/update',
         signerKind: 'user',
