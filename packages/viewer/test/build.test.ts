@@ -144,7 +144,10 @@ describe('built viewer', () => {
     // 400 KiB with the blob store's signed requests and the notifications control (about 5 KiB);
     // 448 KiB with the household (issue 10): the access-log monitor from protocol tlog/ (about
     // 14 KiB, also needed by the log client), the people/invite/log/recovery screens and their
-    // logic (about 27 KiB) and the QR encoder (4.5 KiB).
-    assert.ok(size < 448 * 1024, `app.js is ${size} bytes`);
+    // logic (about 27 KiB) and the QR encoder (4.5 KiB); 464 KiB with the rest of the household's
+    // protocol (about 14 KiB: invite.ts, grants v2, the log wire decoder) and the log client that
+    // cosigns and gossips (net/log.ts). Next step if it grows again: load the household screens on
+    // demand.
+    assert.ok(size < 464 * 1024, `app.js is ${size} bytes`);
   });
 });
