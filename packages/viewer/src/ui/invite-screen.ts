@@ -15,7 +15,7 @@ import {
   parseId,
 } from '@hearth/protocol';
 import { parseInviteFragment } from '../core/invite-link.js';
-import { DAY, type PresetId, presetTemplate, ROLE_PRESETS } from '../core/members.js';
+import { type PresetId, presetTemplate, ROLE_PRESETS } from '../core/members.js';
 import { encodeQr } from '../core/qr.js';
 import { type HouseholdApi, HouseholdError } from '../net/household.js';
 import type { PairedDevice } from '../store/devices.js';
@@ -24,8 +24,8 @@ import type { ViewerIdentity } from '../store/keys.js';
 import { h, replace } from './dom.js';
 import { householdErrorText } from './text.js';
 
-/** How long an invite link stays usable. */
-export const INVITE_LINK_DAYS = 7;
+/** How long an invite link stays usable: 24 hours (the link, not the grant it leads to). */
+export const INVITE_LINK_HOURS = 24;
 
 /** A canvas with `text` as a QR code (level M, 4-module quiet zone). */
 export function qrCanvas(text: string, px = 6): HTMLCanvasElement {
@@ -132,7 +132,7 @@ export function inviteForm(o: InviteFormDeps): HTMLElement {
     if (btn) btn.disabled = true;
     status.textContent = 'Registering the invite on the device…';
     try {
-      const exp = o.env.now() + INVITE_LINK_DAYS * DAY;
+      const exp = o.env.now() + INVITE_LINK_HOURS * 3_600_000;
       const made = await makeInvite(
         {
           owner: o.me.signer,
@@ -166,7 +166,7 @@ function linkPanel(link: string, who: string): Node[] {
       'p',
       {},
       'Send this link only to the person it is for (or let them scan the code). It works once, for ',
-      `${INVITE_LINK_DAYS} days. Nothing is granted until you approve their request here.`,
+      `${INVITE_LINK_HOURS} hours. Nothing is granted until you approve their request here.`,
     ),
     qrCanvas(link),
     out,
