@@ -361,6 +361,7 @@ export class App {
   // ------------------------------------------------------------------ routing
 
   private navigate(): void {
+    const wasJoin = this.route.kind === 'join';
     const route = parseRoute(location);
     if (route.kind === 'pair-link') {
       // Keep the setup secret out of the address bar, history and any later Referer.
@@ -394,6 +395,9 @@ export class App {
     if (this.route.kind === 'join') {
       const payload = this.pendingInvite;
       this.pendingInvite = undefined;
+      // One change of the fragment fires both popstate and hashchange: the second sees only
+      // `#/join` (the link is gone from the address bar) and must not replace the screen drawn.
+      if (payload === undefined && wasJoin) return;
       this.join.render(payload);
       return;
     }
