@@ -285,7 +285,7 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
       },
       45_000,
     );
-    void req;
+    assert.ok(req);
     await owner.waitForSelector(`#members li[data-sub="${key}"]`, { timeout: 30_000 });
   };
 
@@ -421,7 +421,11 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
       },
       5_000,
       50,
-    );
+    ).catch(async (e) => {
+      throw new Error(
+        `${(e as Error).message}\n${JSON.stringify(events.slice(-8))}\n${JSON.stringify(await hook(member))}`,
+      );
+    });
     const ms = Date.now() - t0;
     console.log(`member's live view ended ${ms} ms after the Revoke click (state ${ended.state})`);
     const revoked = Date.now();
