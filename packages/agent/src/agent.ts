@@ -642,11 +642,14 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
           } catch (err) {
             reportLogError('acl/*', (err as Error).message);
           }
-          publishAllow();
+          // Close what the update ends first, and publish the new allow list only once those
+          // `session/closed` messages are out: until then a revoked viewer still sees the device
+          // (a viewer forgets a device's channel when it goes offline), so its view stops at once.
+          const closed = sessions.sweep();
+          void channels.flushed().then(() => publishAllow());
           void invites
             .onAclApplied(next)
             .catch((e) => log.error({ err: (e as Error).message }, 'cannot mark approved invites'));
-          const closed = sessions.sweep();
           emit({ kind: 'acl-updated', ver: next.state.ver, dropped: dropped.length, closed });
           reply({ t: 'acl/ok', ver: next.state.ver });
         } catch (e) {

@@ -607,6 +607,8 @@ export class DeviceChannels {
   /** Insertion order = least recently used first. */
   private readonly byId = new Map<string, DeviceSlot>();
   private readonly replay = new MemoryReplayCache(50_000, 5 * 60_000);
+  /** The seals `send` started, in order (see {@link flushed}). */
+  private inflight: Promise<void> = Promise.resolve();
   private readonly startedAt: number;
 
   constructor(private readonly o: DeviceChannelsOptions) {
@@ -634,11 +636,22 @@ export class DeviceChannels {
     if (!slot) for (const s of this.byId.values()) if (s.viewer === to) slot = s; // the last is the newest
     if (!slot) return false;
     const ch = slot.channel;
-    void ch.seal(m).then(
-      (f) => this.o.route(to, f),
+    const out = ch.seal(m).then(
+      (f) => {
+        this.o.route(to, f);
+      },
       () => undefined,
     );
+    this.inflight = this.inflight.then(() => out);
     return true;
+  }
+
+  /**
+   * Settles once every message `send` accepted so far was sealed and handed to the route (sealing
+   * is asynchronous): what is sent on the same route after this is behind them.
+   */
+  flushed(): Promise<void> {
+    return this.inflight;
   }
 
   private touch(id: string, slot: DeviceSlot): void {

@@ -115,6 +115,19 @@ describe('sealed channel: the happy path', () => {
     assert.ok(p.v.established(deviceId));
   });
 
+  it("the device's flushed() settles only after what send() accepted is on the route (an allow list sent then comes after it)", async () => {
+    const p = pair();
+    assert.ok(p.v.send(deviceId, { t: 'cameras' }));
+    await p.settle(() => p.atDevice.some((r) => r.kind === 'message'));
+    const n = p.wire.length;
+    assert.ok(p.d.send(viewerId, { t: 'session/closed', sid: 'A'.repeat(22), code: 'E_GRANT_REVOKED' }));
+    // Control: sealing is asynchronous, so right after send() nothing is on the wire yet.
+    assert.equal(p.wire.length, n);
+    await p.d.flushed();
+    assert.equal(p.wire.length, n + 1);
+    assert.equal((p.wire[n]!.m as { t: string }).t, 'chan/msg');
+  });
+
   it('messages sent during the handshake are queued and delivered in order', async () => {
     const p = pair();
     for (let i = 0; i < 5; i++) p.v.send(deviceId, { t: 'session/close', sid: `${'A'.repeat(21)}${i}` });

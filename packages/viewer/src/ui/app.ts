@@ -35,6 +35,8 @@ import { fromB64 } from './picture.js';
 import { RecoveryCard } from './recovery-screen.js';
 import { TimelineScreen } from './timeline-screen.js';
 
+const noop = (): void => undefined;
+
 /** How long a live view waits for relay credentials before its offer (ms). */
 const RELAY_WAIT_MS = 1_500;
 
@@ -89,6 +91,8 @@ export class App {
   private pendingInvite: string | undefined;
   /** Recovery keys of devices just paired as owner, shown once on the home screen until done. */
   private readonly recovery = new Map<string, RecoveryCard>();
+  /** Settles once every sealed message received so far was opened (and handled). */
+  private received: Promise<void> = Promise.resolve();
 
   constructor(
     root: HTMLElement,
@@ -257,7 +261,10 @@ export class App {
     });
     this.rv.on('presence', (f) => {
       const was = this.dir.setOnline(f.d, f.online);
-      if (was === true && !f.online) this.channels.reset(f.d); // it may come back restarted, keyless
+      // It may come back restarted, keyless: forget its channel, but only once the messages that
+      // came before this frame are opened (a revoked viewer's `session/closed` comes just before
+      // the device's presence goes away for it, and must still stop the live view).
+      if (was === true && !f.online) void this.received.then(() => this.channels.reset(f.d));
       if (this.live?.deviceId === f.d) this.live.view.onPresence(f.online);
       if (f.online && was !== true && this.dir.isPaired(f.d)) this.channels.send(f.d, camerasRequest());
       if (this.route.kind === 'home') this.render();
@@ -277,7 +284,9 @@ export class App {
   }
 
   private onRecv(from: string, raw: unknown): void {
-    void this.channels.receive(from, raw).then((inc) => {
+    const opened = this.channels.receive(from, raw);
+    this.received = this.received.then(() => opened.then(noop, noop));
+    void opened.then((inc) => {
       if (inc.kind === 'pair') {
         this.pairing.onMessage(from, inc.m);
         return;
@@ -379,6 +388,7 @@ export class App {
   // ------------------------------------------------------------------ routing
 
   private navigate(): void {
+    const wasJoin = this.route.kind === 'join';
     const route = parseRoute(location);
     if (route.kind === 'pair-link') {
       // Keep the setup secret out of the address bar, history and any later Referer.
@@ -412,6 +422,9 @@ export class App {
     if (this.route.kind === 'join') {
       const payload = this.pendingInvite;
       this.pendingInvite = undefined;
+      // One change of the fragment fires both popstate and hashchange: the second sees only
+      // `#/join` (the link is gone from the address bar) and must not replace the screen drawn.
+      if (payload === undefined && wasJoin) return;
       this.join.render(payload);
       return;
     }

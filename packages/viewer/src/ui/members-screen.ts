@@ -134,10 +134,13 @@ export class MembersScreen {
         this.say('error', householdErrorText(e instanceof HouseholdError ? e.code : 'E_INTERNAL'));
       return;
     }
+    // Each answer is drawn when it comes: requests to approve do not wait for the log (a device
+    // without an access log answers `log/get` late or never).
     await Promise.all([
       this.ctx.api.listInvites(d).then(
         (l) => {
           this.invites = l;
+          this.render();
         },
         () => undefined, // an older device has no invites: the list stays empty
       ),
