@@ -30,6 +30,7 @@ import {
   decodeEnvelope,
   HearthError,
   type IceServer,
+  isLogCode,
   type PairingGuardSnapshot,
   type PairingMethod,
   shortId,
@@ -37,7 +38,7 @@ import {
   type ViewerMessage,
 } from '@hearth/protocol';
 import { deviceTimeZone } from './config.js';
-import { AccessLog, aclLogEntries, idHashOf, isLogOwner, keyHashOf } from './device/access-log.js';
+import { AccessLog, aclLogEntries, idHashOf, keyHashOf } from './device/access-log.js';
 import { loadAcl, saveAcl } from './device/acl-store.js';
 import { loadOrCreateIdentity } from './device/identity.js';
 import { InviteStore, type InviteStoreOptions } from './device/invites.js';
@@ -223,7 +224,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   /** Alerts (possible attacks) into the log: at most one per code a minute, so a stranger cannot fill it. */
   const alertLogged = new Map<string, number>();
   const logAlert = (alert: 'impostor' | 'possible-attack', code: string, peer?: string) => {
-    if (!/^E_[A-Z0-9_]{1,62}$/.test(code)) return;
+    if (!isLogCode(code)) return;
     const t = env.now();
     const last = alertLogged.get(code);
     if (last !== undefined && t - last < 60_000) return;
@@ -679,7 +680,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         return invites.onMessage(from, msg, reply);
       case 'log/get': {
         // Owners only: the log names who watched when (as key hashes), which members need not see.
-        if (!isLogOwner(acl, from)) {
+        if (!acl?.isOwner(from)) {
           reply({ t: 'log/error', code: 'E_NO_GRANT' });
           return;
         }

@@ -8,7 +8,6 @@ export {
   aclLogEntries,
   DEFAULT_LOG_PAGE,
   idHashOf,
-  isLogOwner,
   keyHashOf,
   type LogSink,
 } from './device/access-log.js';

@@ -15,18 +15,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
-  consistencyProof,
   decodeLogUpdateWire,
   deviceIdFromKey,
-  inclusionProof,
   type LogEntry,
   LogMonitor,
-  leafHash,
   MAX_MESSAGE_BYTES,
-  treeHead,
   WebCryptoSigner,
 } from '@hearth/protocol';
-import { AccessLog, accessLogDir, CachedTree } from '../src/device/access-log.js';
+import { AccessLog, accessLogDir } from '../src/device/access-log.js';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -76,21 +72,6 @@ async function readAll(log: AccessLog, m: LogMonitor, deviceId: string, max?: nu
     if (v.size === from) return out;
   }
 }
-
-describe('CachedTree', () => {
-  it('roots and proofs are the protocol merkle.ts ones for every size up to 40 (cached across calls)', async () => {
-    const leaves = await Promise.all(Array.from({ length: 40 }, (_, i) => leafHash(new Uint8Array([i]))));
-    const tree = new CachedTree(leaves);
-    const hex = (a: Uint8Array[]) => a.map((h) => Buffer.from(h).toString('hex'));
-    for (let n = 0; n <= 40; n++) {
-      assert.deepEqual(await tree.root(0, n), await treeHead(leaves, n));
-      for (let i = 0; i < n; i++)
-        assert.deepEqual(hex(await tree.inclusion(i, n)), hex(await inclusionProof(leaves, i, n)));
-      for (let m = 0; m <= n; m++)
-        assert.deepEqual(hex(await tree.consistency(m, n)), hex(await consistencyProof(leaves, m, n)));
-    }
-  });
-});
 
 describe('AccessLog', () => {
   it('appends in call order, survives a reopen, and what it serves verifies', async () => {

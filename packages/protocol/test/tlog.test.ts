@@ -10,6 +10,7 @@ import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { concat, fromHex, hex } from '../src/bytes.js';
 import { ProtocolError } from '../src/errors.js';
 import {
+  CachedTree,
   consistencyProof,
   decodeProof,
   emptyRoot,
@@ -454,5 +455,20 @@ describe('tlog proof wire form', () => {
       'E_DECODE',
     );
     assert.throws(() => encodeProof([new Uint8Array(31)]), RangeError);
+  });
+});
+
+describe('CachedTree', () => {
+  it('roots and proofs are the protocol merkle.ts ones for every size up to 40 (cached across calls)', async () => {
+    const leaves = await Promise.all(Array.from({ length: 40 }, (_, i) => leafHash(new Uint8Array([i]))));
+    const tree = new CachedTree(leaves);
+    const hexes = (a: Uint8Array[]) => a.map((h) => hex(h));
+    for (let n = 0; n <= 40; n++) {
+      assert.deepEqual(await tree.root(0, n), await treeHead(leaves, n));
+      for (let i = 0; i < n; i++)
+        assert.deepEqual(hexes(await tree.inclusion(i, n)), hexes(await inclusionProof(leaves, i, n)));
+      for (let m = 0; m <= n; m++)
+        assert.deepEqual(hexes(await tree.consistency(m, n)), hexes(await consistencyProof(leaves, m, n)));
+    }
   });
 });

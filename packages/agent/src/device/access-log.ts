@@ -28,9 +28,9 @@ import { ensurePrivateDir, type Logger, silentLogger } from '@hearth/node';
 import {
   type Acl,
   b64u,
+  CachedTree,
   decodeId,
   decodeLogEntry,
-  emptyRoot,
   encodeLogEntry,
   encodeProofWire,
   type LogEntry,
@@ -41,10 +41,8 @@ import {
   MAX_LOG_ENTRY_BYTES,
   MAX_LOG_PAGE,
   MAX_MESSAGE_BYTES,
-  nodeHash,
   type Signer,
   signCheckpoint,
-  splitPoint,
   utf8,
 } from '@hearth/protocol';
 
@@ -111,84 +109,6 @@ function parseRecords(buf: Buffer): { records: Uint8Array[]; ends: number[] } {
     ends.push(off);
   }
   return { records, ends };
-}
-
-/**
- * The RFC 9162 tree over the log's leaf hashes, with the root of every complete (power-of-two)
- * subtree kept once computed: an append-only log never changes them, so a root, an inclusion or
- * a consistency proof costs O(log² n) hashes instead of O(n). The algorithms are the protocol's
- * (merkle.ts MTH, PATH, PROOF); the tests check the proofs against it and through LogMonitor.
- */
-export class CachedTree {
-  private readonly full = new Map<number, Map<number, Uint8Array>>();
-  constructor(private readonly leaves: readonly Uint8Array[]) {}
-
-  async root(lo: number, hi: number): Promise<Uint8Array> {
-    const n = hi - lo;
-    if (n <= 0) return emptyRoot();
-    if (n === 1) return this.leaves[lo]!;
-    const complete = (n & (n - 1)) === 0;
-    if (complete) {
-      const hit = this.full.get(n)?.get(lo);
-      if (hit) return hit;
-    }
-    const k = splitPoint(n);
-    const h = await nodeHash(await this.root(lo, lo + k), await this.root(lo + k, hi));
-    if (complete) {
-      let m = this.full.get(n);
-      if (!m) {
-        m = new Map();
-        this.full.set(n, m);
-      }
-      m.set(lo, h);
-    }
-    return h;
-  }
-
-  /** PATH(index, D[0:size]): nearest the leaf first. */
-  async inclusion(index: number, size: number): Promise<Uint8Array[]> {
-    if (index < 0 || index >= size || size > this.leaves.length)
-      throw new RangeError('leaf outside the tree');
-    const path: Uint8Array[] = [];
-    const walk = async (m: number, lo: number, hi: number): Promise<void> => {
-      if (hi - lo <= 1) return;
-      const k = splitPoint(hi - lo);
-      if (m < k) {
-        await walk(m, lo, lo + k);
-        path.push(await this.root(lo + k, hi));
-      } else {
-        await walk(m - k, lo + k, hi);
-        path.push(await this.root(lo, lo + k));
-      }
-    };
-    await walk(index, 0, size);
-    return path;
-  }
-
-  /** PROOF(size1, D[0:size2]); empty when size1 is 0 or equals size2. */
-  async consistency(size1: number, size2: number): Promise<Uint8Array[]> {
-    if (size1 < 0 || size1 > size2 || size2 > this.leaves.length)
-      throw new RangeError('sizes outside the tree');
-    if (size1 === 0 || size1 === size2) return [];
-    const proof: Uint8Array[] = [];
-    const sub = async (m: number, lo: number, hi: number, b: boolean): Promise<void> => {
-      const n = hi - lo;
-      if (m === n) {
-        if (!b) proof.push(await this.root(lo, hi));
-        return;
-      }
-      const k = splitPoint(n);
-      if (m <= k) {
-        await sub(m, lo, lo + k, b);
-        proof.push(await this.root(lo + k, hi));
-      } else {
-        await sub(m - k, lo + k, hi, false);
-        proof.push(await this.root(lo, lo + k));
-      }
-    };
-    await sub(size1, 0, size2, true);
-    return proof;
-  }
 }
 
 /** Options of {@link AccessLog.open}. */
@@ -411,68 +331,25 @@ export function idHashOf(id: string): Promise<string> {
 }
 
 /**
- * Whether `key` is an owner of `acl`. The one place the agent's log code asks: grants v2 (several
- * owners, `acl.isOwner`) replaces the body at the merge.
+ * The log entries of an applied ACL update signed by `by` (user key text), at `t`, from the
+ * protocol's `acl.diff`: a subject granted (owners added to the `owners` list included), changed
+ * or revoked (owners removed included), and a `config/change` for the recovery key or the camera
+ * groups.
  */
-export function isLogOwner(acl: Acl | undefined, key: string): boolean {
-  return acl?.isOwner(key) === true;
-}
-
-/** What changed for one subject between two ACLs. */
-interface SubjectChange {
-  sub: string;
-  kind: 'acl/grant' | 'acl/change' | 'acl/revoke';
-  role?: 'owner' | 'member' | 'guest';
-}
-
-/**
- * The subjects an ACL update granted, changed or revoked (compares the active grants: a subject
- * with grants before and none after is revoked; none before and some after granted; otherwise a
- * change of its grants is a change, with the new role), and the owners added to or removed from the
- * ACL's `owners` list.
- */
-export function aclChanges(prev: Acl, next: Acl): SubjectChange[] {
-  const bySub = (a: Acl) => {
-    const m = new Map<string, { role: 'owner' | 'member' | 'guest'; serials: string }>();
-    const list = [...a.activeGrants].sort((x, y) => x.serial - y.serial);
-    for (const g of list) {
-      const was = m.get(g.sub);
-      m.set(g.sub, { role: g.role, serials: `${was ? `${was.serials},` : ''}${g.serial}` });
-    }
-    return m;
-  };
-  const before = bySub(prev);
-  const after = bySub(next);
-  const out: SubjectChange[] = [];
-  for (const [sub, a] of after) {
-    const b = before.get(sub);
-    if (!b) out.push({ sub, kind: 'acl/grant', role: a.role });
-    else if (b.serials !== a.serials || b.role !== a.role)
-      out.push({ sub, kind: 'acl/change', role: a.role });
-  }
-  for (const sub of before.keys()) if (!after.has(sub)) out.push({ sub, kind: 'acl/revoke' });
-  // Owners (grants v2: the ACL's `owners` list): an owner added is granted the role, one removed revoked.
-  const was = new Set(prev.owners);
-  const now = new Set(next.owners);
-  for (const k of next.owners) if (!was.has(k)) out.push({ sub: k, kind: 'acl/grant', role: 'owner' });
-  for (const k of prev.owners) if (!now.has(k)) out.push({ sub: k, kind: 'acl/revoke' });
-  return out;
-}
-
-/** The log entries of an applied ACL update signed by `by` (user key text), at `t`. */
 export async function aclLogEntries(prev: Acl, next: Acl, by: string, t: number): Promise<LogEntry[]> {
+  const d = prev.diff(next);
   const byHash = await keyHashOf(by);
   const ver = next.state.ver;
+  const subject = (k: string) => keyHashOf(k);
   const out: LogEntry[] = [];
-  for (const c of aclChanges(prev, next)) {
-    const subject = await keyHashOf(c.sub);
-    if (c.kind === 'acl/grant')
-      out.push({ v: 1, t, k: 'acl/grant', subject, by: byHash, ver, role: c.role! });
-    else if (c.kind === 'acl/change')
-      out.push({ v: 1, t, k: 'acl/change', subject, by: byHash, ver, ...(c.role ? { role: c.role } : {}) });
-    else out.push({ v: 1, t, k: 'acl/revoke', subject, by: byHash, ver });
-  }
-  const d = prev.diff(next);
+  for (const g of d.granted)
+    out.push({ v: 1, t, k: 'acl/grant', subject: await subject(g.sub), by: byHash, ver, role: g.role });
+  for (const k of d.ownersAdded)
+    out.push({ v: 1, t, k: 'acl/grant', subject: await subject(k), by: byHash, ver, role: 'owner' });
+  for (const c of d.changed)
+    out.push({ v: 1, t, k: 'acl/change', subject: await subject(c.sub), by: byHash, ver, role: c.role });
+  for (const k of [...d.revoked, ...d.ownersRemoved])
+    out.push({ v: 1, t, k: 'acl/revoke', subject: await subject(k), by: byHash, ver });
   if (d.recoveryChanged) out.push({ v: 1, t, k: 'config/change', field: 'acl.recovery', by: byHash });
   if (d.groupsChanged) out.push({ v: 1, t, k: 'config/change', field: 'acl.groups', by: byHash });
   return out;

@@ -32,6 +32,7 @@ import {
   encodeId,
   HearthError,
   InternalError,
+  isLogCode,
   LimitError,
   type LogEntry,
   PairingGuard,
@@ -463,7 +464,7 @@ export class PairingHost {
         const e: PairAttemptEntry = { v: 1, t, k: 'pair/attempt', result };
         if (viewer?.startsWith('huk_')) e.viewer = await keyHashOf(viewer).catch(() => undefined);
         if (e.viewer === undefined) delete e.viewer;
-        if (code && /^E_[A-Z0-9_]{1,62}$/.test(code) && result !== 'ok') e.code = code;
+        if (isLogCode(code) && result !== 'ok') e.code = code;
         return e;
       })(),
     );

@@ -13,6 +13,7 @@ import {
   type ErrorCode,
   HearthError,
   type IceServer,
+  isLogCode,
   isPossibleAttack,
   MemoryReplayCache,
   type ReplayCache,
@@ -359,7 +360,7 @@ export class SessionManager {
           path,
         };
         if (k === 'live/start') return { ...base, k };
-        return { ...base, k, ...(code && /^E_[A-Z0-9_]{1,62}$/.test(code) ? { code } : {}) };
+        return { ...base, k, ...(isLogCode(code) ? { code } : {}) };
       })(),
     );
   }

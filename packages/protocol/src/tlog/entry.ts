@@ -39,7 +39,9 @@ export const MAX_LOG_RECIPIENTS = 32;
 /** A key or ID as the log names it: 32 hex digits (the first 16 bytes of a labelled SHA-256). */
 const keyHash = z.string().regex(/^[0-9a-f]{32}$/);
 const camera = z.string().regex(CAMERA_NAME);
-const code = z.string().regex(/^E_[A-Z0-9_]{1,62}$/);
+/** An error code as an entry may carry it. */
+const LOG_CODE = /^E_[A-Z0-9_]{1,62}$/;
+const code = z.string().regex(LOG_CODE);
 const int = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const path = z.enum(['direct', 'relayed']);
 const base = { v: z.literal(1), t: int };
@@ -101,6 +103,11 @@ export const LOG_ENTRY_KINDS = logEntrySchema.options.map((o) => o.shape.k.value
  */
 export async function logKeyHash(bytes: Uint8Array): Promise<string> {
   return hex((await sha256(concat(utf8(label('tlog/key')), bytes))).subarray(0, 16));
+}
+
+/** Whether `c` is an error code a log entry may carry (`code` fields): the entry schema's own test. */
+export function isLogCode(c: string | undefined): c is string {
+  return c !== undefined && LOG_CODE.test(c);
 }
 
 /** The leaf data of `entry`: its canonical JSON. Raises ProtocolError E_LOG_ENTRY for an invalid entry. */

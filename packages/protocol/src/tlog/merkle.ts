@@ -243,3 +243,82 @@ export function decodeProof(bytes: unknown, maxHashes = MAX_PROOF_HASHES): Uint8
   for (let o = 0; o < bytes.length; o += HASH_SIZE) out.push(bytes.slice(o, o + HASH_SIZE));
   return out;
 }
+
+/**
+ * The RFC 9162 tree over the log's leaf hashes, with the root of every complete (power-of-two)
+ * subtree kept once computed: an append-only log never changes them, so a root, an inclusion or
+ * a consistency proof costs O(log² n) hashes instead of O(n). The algorithms are the protocol's
+ * (MTH, PATH and PROOF above); the tests check it against those and through LogMonitor. The device
+ * keeps one over its log's leaves.
+ */
+export class CachedTree {
+  private readonly full = new Map<number, Map<number, Uint8Array>>();
+  constructor(private readonly leaves: readonly Uint8Array[]) {}
+
+  async root(lo: number, hi: number): Promise<Uint8Array> {
+    const n = hi - lo;
+    if (n <= 0) return emptyRoot();
+    if (n === 1) return this.leaves[lo]!;
+    const complete = (n & (n - 1)) === 0;
+    if (complete) {
+      const hit = this.full.get(n)?.get(lo);
+      if (hit) return hit;
+    }
+    const k = splitPoint(n);
+    const h = await nodeHash(await this.root(lo, lo + k), await this.root(lo + k, hi));
+    if (complete) {
+      let m = this.full.get(n);
+      if (!m) {
+        m = new Map();
+        this.full.set(n, m);
+      }
+      m.set(lo, h);
+    }
+    return h;
+  }
+
+  /** PATH(index, D[0:size]): nearest the leaf first. */
+  async inclusion(index: number, size: number): Promise<Uint8Array[]> {
+    if (index < 0 || index >= size || size > this.leaves.length)
+      throw new RangeError('leaf outside the tree');
+    const path: Uint8Array[] = [];
+    const walk = async (m: number, lo: number, hi: number): Promise<void> => {
+      if (hi - lo <= 1) return;
+      const k = splitPoint(hi - lo);
+      if (m < k) {
+        await walk(m, lo, lo + k);
+        path.push(await this.root(lo + k, hi));
+      } else {
+        await walk(m - k, lo + k, hi);
+        path.push(await this.root(lo, lo + k));
+      }
+    };
+    await walk(index, 0, size);
+    return path;
+  }
+
+  /** PROOF(size1, D[0:size2]); empty when size1 is 0 or equals size2. */
+  async consistency(size1: number, size2: number): Promise<Uint8Array[]> {
+    if (size1 < 0 || size1 > size2 || size2 > this.leaves.length)
+      throw new RangeError('sizes outside the tree');
+    if (size1 === 0 || size1 === size2) return [];
+    const proof: Uint8Array[] = [];
+    const sub = async (m: number, lo: number, hi: number, b: boolean): Promise<void> => {
+      const n = hi - lo;
+      if (m === n) {
+        if (!b) proof.push(await this.root(lo, hi));
+        return;
+      }
+      const k = splitPoint(n);
+      if (m <= k) {
+        await sub(m, lo, lo + k, b);
+        proof.push(await this.root(lo + k, hi));
+      } else {
+        await sub(m - k, lo + k, hi, false);
+        proof.push(await this.root(lo, lo + k));
+      }
+    };
+    await sub(size1, 0, size2, true);
+    return proof;
+  }
+}
