@@ -40,7 +40,7 @@ import {
   ProtocolError,
   STORED_BLOB_KINDS,
   type StoredBlobKind,
-  TokenBucket,
+  TokenBuckets,
   VerificationError,
   type VerifiedBlobRequest,
   verifyBlobRequestToken,
@@ -111,8 +111,8 @@ interface Caller {
 /** The blob routes over one {@link BlobStore}. */
 export class BlobHttp {
   private readonly replay: MemoryReplayCache;
-  private readonly signers = new Map<string, TokenBucket>();
-  private readonly addrs = new Map<string, TokenBucket>();
+  private readonly signers: TokenBuckets;
+  private readonly addrs: TokenBuckets;
   /** Per device: the tail of its chain of mutations (put, re-ticket, delete), run one at a time. */
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly now: () => number;
@@ -128,6 +128,8 @@ export class BlobHttp {
     this.off = test.unguarded ?? {};
     // A nonce is remembered as long as a token bearing it can be in the window: 2 × skew.
     this.replay = new MemoryReplayCache(cfg.replayCacheEntries, 2 * cfg.maxSkewMs);
+    this.signers = new TokenBuckets(cfg.requestsPerSecond, cfg.requestBurst, MAX_BUCKETS);
+    this.addrs = new TokenBuckets(cfg.requestsPerAddressPerSecond, cfg.requestsPerAddressBurst, MAX_BUCKETS);
   }
 
   /** True when `url` is for the blob store. */
@@ -162,29 +164,10 @@ export class BlobHttp {
     res.end(body);
   }
 
-  private take(map: Map<string, TokenBucket>, key: string, rate: number, burst: number): boolean {
-    const now = this.now();
-    let b = map.get(key);
-    if (!b) {
-      b = new TokenBucket(rate, burst, now);
-      if (map.size >= MAX_BUCKETS) map.delete(map.keys().next().value as string);
-    } else map.delete(key);
-    map.set(key, b); // last: least recently used goes first
-    return b.take(now);
-  }
-
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const c = this.cfg;
     const url = req.url ?? '/';
     const method = req.method ?? 'GET';
-    if (
-      !this.take(
-        this.addrs,
-        req.socket.remoteAddress ?? '?',
-        c.requestsPerAddressPerSecond,
-        c.requestsPerAddressBurst,
-      )
-    )
+    if (!this.addrs.take(req.socket.remoteAddress ?? '?', this.now()))
       throw new LimitError('E_RATE_LIMITED', 'too many blob requests from this address');
     const route = this.route(method, url);
 
@@ -197,7 +180,7 @@ export class BlobHttp {
       if (typeof auth !== 'string' || !auth.startsWith('Hearth '))
         throw new VerificationError('E_AUTH', 'blob request: no `authorization: Hearth <token>`');
       const v = await this.verifyToken(auth.slice(7), method, url);
-      if (!this.take(this.signers, v.keyText, c.requestsPerSecond, c.requestBurst))
+      if (!this.signers.take(v.keyText, this.now()))
         throw new LimitError('E_RATE_LIMITED', 'too many blob requests from this key');
       const nonceKey = `${v.keyText}/${v.nonce}`;
       let admitted = false;

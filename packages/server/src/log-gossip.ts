@@ -41,7 +41,7 @@ import {
   MemoryReplayCache,
   openCosigned,
   ProtocolError,
-  TokenBucket,
+  TokenBuckets,
   VerificationError,
   type VerifiedBlobRequest,
   verifyBlobRequestToken,
@@ -81,11 +81,10 @@ interface Stored {
 export class LogGossipHttp {
   /** Per device, per cosigner key (huk text): the latest note. Map order: least recently updated first. */
   private readonly devices = new Map<string, Map<string, Stored>>();
-  private readonly addrs = new Map<string, TokenBucket>();
+  private readonly addrs: TokenBuckets;
   private readonly replay = new MemoryReplayCache(100_000, 10 * 60_000);
   private readonly now: () => number;
   private readonly off: NonNullable<LogGossipTestHooks['unguarded']>;
-  private readonly rate: { perSecond: number; burst: number };
 
   constructor(
     private readonly log: Logger,
@@ -93,7 +92,8 @@ export class LogGossipHttp {
   ) {
     this.now = test.now ?? Date.now;
     this.off = test.unguarded ?? {};
-    this.rate = test.perAddress ?? { perSecond: ADDR_RATE, burst: ADDR_BURST };
+    const rate = test.perAddress ?? { perSecond: ADDR_RATE, burst: ADDR_BURST };
+    this.addrs = new TokenBuckets(rate.perSecond, rate.burst, MAX_BUCKETS);
   }
 
   /** True when `url` is a gossip route. */
@@ -128,19 +128,8 @@ export class LogGossipHttp {
     }
   }
 
-  private takeAddr(addr: string): boolean {
-    const now = this.now();
-    let b = this.addrs.get(addr);
-    if (!b) {
-      b = new TokenBucket(this.rate.perSecond, this.rate.burst, now);
-      if (this.addrs.size >= MAX_BUCKETS) this.addrs.delete(this.addrs.keys().next().value as string);
-    } else this.addrs.delete(addr);
-    this.addrs.set(addr, b);
-    return b.take(now);
-  }
-
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!this.takeAddr(req.socket.remoteAddress ?? '?'))
+    if (!this.addrs.take(req.socket.remoteAddress ?? '?', this.now()))
       throw new LimitError('E_RATE_LIMITED', 'too many log gossip requests from this address');
     const url = req.url ?? '/';
     const method = req.method ?? 'GET';

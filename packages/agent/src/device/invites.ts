@@ -39,6 +39,8 @@ import {
   MAX_INVITES_LISTED,
   MAX_MESSAGE_BYTES,
   MAX_OPEN_INVITES,
+  TokenBucket,
+  TokenBuckets,
   type VerifiedInvite,
   type ViewerMessage,
   verifyInvite,
@@ -94,21 +96,6 @@ export interface InviteStoreOptions {
   unguardedForTests?: InviteCheck[];
 }
 
-/** Is `key` an owner of the device? */
-export function isOwner(acl: Acl | undefined, key: string): boolean {
-  return acl?.isOwner(key) === true;
-}
-
-/** The owners' keys. */
-function ownersOf(acl: Acl): string[] {
-  return [...acl.owners];
-}
-
-/** Does `key` hold a grant (or ownership) in `acl`? */
-function holdsGrant(acl: Acl, key: string): boolean {
-  return isOwner(acl, key) || acl.activeGrants.some((g) => g.sub === key);
-}
-
 interface Invite {
   id: string;
   env: Envelope;
@@ -125,46 +112,30 @@ interface Invite {
   at?: number;
 }
 
-/** A per-key and total budget of failures, refilled over time (pure; the caller gives the time). */
+/**
+ * A per-key and a total budget of failed redeems: token buckets (protocol bucket.ts), refilled one
+ * failure per `…EveryMs`; an attempt is charged before its first await and given back when its
+ * proof is good.
+ */
 class FailureBudget {
-  private readonly keys = new Map<string, { left: number; at: number }>();
-  private total: { left: number; at: number };
-  constructor(
-    private readonly l: InviteLimits,
-    now: number,
-  ) {
-    this.total = { left: l.totalBurst, at: now };
-  }
-  private refill(b: { left: number; at: number }, burst: number, every: number, now: number) {
-    const n = Math.floor(Math.max(0, now - b.at) / every);
-    if (n > 0) {
-      b.left = Math.min(burst, b.left + n);
-      b.at = b.left === burst ? now : b.at + n * every;
-    }
+  private readonly total: TokenBucket;
+  private readonly keys: TokenBuckets;
+  constructor(l: InviteLimits, now: number) {
+    this.total = new TokenBucket(1000 / l.totalEveryMs, l.totalBurst, now);
+    this.keys = new TokenBuckets(1000 / l.perKeyEveryMs, l.perKeyBurst, 4096);
   }
   /** True when `key` (or everyone) has no failure left. */
   spent(key: string, now: number): boolean {
-    this.refill(this.total, this.l.totalBurst, this.l.totalEveryMs, now);
-    const k = this.keys.get(key);
-    if (k) this.refill(k, this.l.perKeyBurst, this.l.perKeyEveryMs, now);
-    return this.total.left < 1 || (k !== undefined && k.left < 1);
+    return !this.total.ready(now) || !this.keys.get(key, now).ready(now);
   }
   charge(key: string, now: number): void {
-    let k = this.keys.get(key);
-    if (!k) {
-      k = { left: this.l.perKeyBurst, at: now };
-      if (this.keys.size >= 4096) this.keys.delete(this.keys.keys().next().value as string);
-    }
-    this.keys.delete(key);
-    this.keys.set(key, k);
-    k.left = Math.max(0, k.left - 1);
-    this.total.left = Math.max(0, this.total.left - 1);
+    this.keys.take(key, now);
+    this.total.take(now);
   }
   /** Give back a charge (the attempt turned out not to be a failure). */
-  refund(key: string): void {
-    const k = this.keys.get(key);
-    if (k) k.left = Math.min(this.l.perKeyBurst, k.left + 1);
-    this.total.left = Math.min(this.l.totalBurst, this.total.left + 1);
+  refund(key: string, now: number): void {
+    this.keys.get(key, now).give();
+    this.total.give();
   }
 }
 
@@ -246,7 +217,7 @@ export class InviteStore {
   }
 
   private ownerOnly(from: string): boolean {
-    return !this.guarded('owner') || isOwner(this.o.acl(), from);
+    return !this.guarded('owner') || this.o.acl()?.isOwner(from) === true;
   }
 
   private async create(from: string, raw: unknown): Promise<DeviceMessage> {
@@ -257,7 +228,7 @@ export class InviteStore {
       v = await verifyInvite(raw, {
         deviceId: this.o.deviceId,
         now,
-        isOwner: (k) => !this.guarded('owner') || isOwner(this.o.acl(), k),
+        isOwner: (k) => !this.guarded('owner') || this.o.acl()?.isOwner(k) === true,
       });
     } catch (e) {
       return { t: 'invite/error', code: e instanceof HearthError ? e.code : 'E_INTERNAL' };
@@ -297,9 +268,9 @@ export class InviteStore {
     const inv = this.byId.get(id);
     // The same work for an unknown ID and for a wrong proof, and the same answer.
     const good = await checkInviteProof(inv?.pk ?? this.dummyKey, proof, viewerKey, this.o.deviceId);
-    const known = inv !== undefined && isOwner(this.o.acl(), inv.by);
+    const known = inv !== undefined && this.o.acl()?.isOwner(inv.by) === true;
     if (!known || (!good && this.guarded('proof'))) return { t: 'invite/error', code: 'E_INVITE_UNKNOWN' };
-    this.budget.refund(from);
+    this.budget.refund(from, now);
     const subject = await logKeyHash(viewerKey);
     const t = this.o.now();
     const entry = (result: 'pending' | 'used' | 'expired') =>
@@ -333,8 +304,7 @@ export class InviteStore {
     }
     entry('pending');
     const acl = this.o.acl();
-    if (acl)
-      for (const owner of ownersOf(acl)) this.o.send(owner, { t: 'invite/request', id, sub: from, name });
+    if (acl) for (const owner of acl.owners) this.o.send(owner, { t: 'invite/request', id, sub: from, name });
     return { t: 'invite/pending', id };
   }
 
@@ -387,7 +357,7 @@ export class InviteStore {
   async onAclApplied(acl: Acl): Promise<string[]> {
     const done: Invite[] = [];
     for (const i of this.byId.values())
-      if (i.state === 'requested' && i.sub && holdsGrant(acl, i.sub)) {
+      if (i.state === 'requested' && i.sub && acl.roleOf(i.sub) !== undefined) {
         i.state = 'approved';
         done.push(i);
       }
