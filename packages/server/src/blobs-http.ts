@@ -49,7 +49,7 @@ import {
 import type { Logger } from 'pino';
 import type { BlobQuery, BlobStore } from './blob-store.js';
 import type { ServerConfig } from './config.js';
-import { httpStatus } from './http-status.js';
+import { readSmallBody, sendError, sendJson } from './http-reply.js';
 
 /** The path prefix of the blob store. */
 export const BLOBS_PREFIX = '/v1/blobs/';
@@ -144,24 +144,8 @@ export class BlobHttp {
     } catch (e) {
       const err = e instanceof HearthError ? e : new InternalError('E_INTERNAL', 'internal error');
       if (!(e instanceof HearthError)) this.log.error({ err: (e as Error).message }, 'blob request failed');
-      this.fail(res, err);
+      sendError(res, err);
     }
-  }
-
-  private fail(res: ServerResponse, e: HearthError): void {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const body = JSON.stringify({ code: e.code, message: e.message });
-    res.writeHead(httpStatus(e.code), {
-      'content-type': 'application/json',
-      'cache-control': 'no-store',
-      'content-length': Buffer.byteLength(body),
-      // The request's body may not have been read: do not keep the connection for another.
-      connection: 'close',
-    });
-    res.end(body);
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -288,16 +272,7 @@ export class BlobHttp {
 
   /** Read a small body (≤ {@link MAX_SMALL_BODY}) and check it against the token's `bh`. */
   private async smallBody(req: IncomingMessage, bh: string | undefined): Promise<Buffer> {
-    const len = Number(req.headers['content-length'] ?? 0);
-    if (!(len <= MAX_SMALL_BODY)) throw new ProtocolError('E_TOO_LARGE', 'request body too large');
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const ch of req as AsyncIterable<Buffer>) {
-      n += ch.length;
-      if (n > MAX_SMALL_BODY) throw new ProtocolError('E_TOO_LARGE', 'request body too large');
-      chunks.push(ch);
-    }
-    const body = Buffer.concat(chunks);
+    const body = await readSmallBody(req, MAX_SMALL_BODY);
     if (bh !== undefined && !this.off.digest && b64u(createHash('sha256').update(body).digest()) !== bh)
       throw new VerificationError('E_BAD_BINDING', 'blob request: body is not the one signed');
     return body;
@@ -465,24 +440,13 @@ export class BlobHttp {
       .map((m) => ({ id: m.id, kind: m.kind, hr: m.hr, size: m.size }));
     // An empty listing tells a stranger nothing, and its nonce is not worth a cache entry.
     if (!caller.device && blobs.length > 0) caller.admit();
-    json(res, 200, { blobs });
+    sendJson(res, 200, { blobs });
   }
 
   private async usage(res: ServerResponse, dev: string): Promise<void> {
     const u = await this.store.usage(dev);
-    json(res, 200, { bytes: u.bytes, count: u.count, quotaBytes: this.cfg.quotaBytes });
+    sendJson(res, 200, { bytes: u.bytes, count: u.count, quotaBytes: this.cfg.quotaBytes });
   }
-}
-
-function json(res: ServerResponse, status: number, v: unknown): void {
-  const body = JSON.stringify(v);
-  res
-    .writeHead(status, {
-      'content-type': 'application/json',
-      'cache-control': 'no-store',
-      'content-length': Buffer.byteLength(body),
-    })
-    .end(body);
 }
 
 /** The query of a listing: only `kind`, `from`, `to`, each at most once (E_SCHEMA otherwise). */

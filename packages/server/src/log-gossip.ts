@@ -47,6 +47,7 @@ import {
   verifyBlobRequestToken,
 } from '@hearth/protocol';
 import type { Logger } from 'pino';
+import { readSmallBody, sendError, sendJson } from './http-reply.js';
 import { httpStatus } from './http-status.js';
 
 /** The path prefix of the gossip routes. */
@@ -113,18 +114,7 @@ export class LogGossipHttp {
     } catch (e) {
       const err = e instanceof HearthError ? e : new InternalError('E_INTERNAL', 'internal error');
       if (!(e instanceof HearthError)) this.log.error({ err: (e as Error).message }, 'log gossip failed');
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      const body = JSON.stringify({ code: err.code, message: err.message });
-      res.writeHead(httpStatus(err.code), {
-        'content-type': 'application/json',
-        'cache-control': 'no-store',
-        'content-length': Buffer.byteLength(body),
-        connection: 'close',
-      });
-      res.end(body);
+      sendError(res, err);
     }
   }
 
@@ -161,28 +151,7 @@ export class LogGossipHttp {
     if (!this.off.read && !notes?.has(v.keyText))
       throw new AccessError('E_NO_GRANT', 'publish a cosigned checkpoint of this log first');
     this.admit(v);
-    const body = JSON.stringify({ list: [...(notes?.values() ?? [])].map((s) => ({ note: s.note })) });
-    res.writeHead(200, {
-      'content-type': 'application/json',
-      'cache-control': 'no-store',
-      'content-length': Buffer.byteLength(body),
-    });
-    res.end(body);
-  }
-
-  private async readBody(req: IncomingMessage): Promise<Buffer> {
-    const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > MAX_COSIGNED_BODY_BYTES)
-      throw new ProtocolError('E_TOO_LARGE', `body larger than ${MAX_COSIGNED_BODY_BYTES} bytes`);
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      n += c.length;
-      if (n > MAX_COSIGNED_BODY_BYTES)
-        throw new ProtocolError('E_TOO_LARGE', `body larger than ${MAX_COSIGNED_BODY_BYTES} bytes`);
-      chunks.push(c);
-    }
-    return Buffer.concat(chunks);
+    sendJson(res, 200, { list: [...(notes?.values() ?? [])].map((s) => ({ note: s.note })) });
   }
 
   private async put(
@@ -191,7 +160,7 @@ export class LogGossipHttp {
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<void> {
-    const body = await this.readBody(req);
+    const body = await readSmallBody(req, MAX_COSIGNED_BODY_BYTES);
     if (createHash('sha256').update(body).digest('base64url') !== v.bh)
       throw new VerificationError('E_BAD_BINDING', 'the body is not the one the token signs');
     const b = decodeCosignedBody(new Uint8Array(body));
