@@ -13,6 +13,7 @@ import {
   fromB64u,
   inclusionProof,
   type LogEntry,
+  type LogUpdateWire,
   leafHash,
   logKeyHash,
   logOrigin,
@@ -39,11 +40,11 @@ import {
   type HouseholdApi,
   HouseholdError,
   type InviteInfo,
-  type LogUpdateWire,
   signAclUpdateV2,
   signGrantV2,
 } from '../src/net/household.js';
-import { ClientLogSource, MonitorLogSource } from '../src/net/log-source.js';
+import { LogClient } from '../src/net/log.js';
+import { ClientLogSource } from '../src/net/log-source.js';
 
 describe('ChannelHouseholdApi: requests and replies over the sealed channel', () => {
   const make = (ok = true, timeoutMs = 60_000) => {
@@ -58,15 +59,15 @@ describe('ChannelHouseholdApi: requests and replies over the sealed channel', ()
   it('sends the contract messages and resolves each on its reply', async () => {
     const { api, sent } = make();
     const acl = api.getAcl('dev1');
-    const log = api.getLog('dev1', 5, 100);
+    const log = api.logRequest('dev1', { t: 'log/get', from: 5, max: 100 });
     const inv = api.listInvites('dev1');
     assert.deepEqual(
       sent.map(([, m]) => m),
       [{ t: 'acl/get' }, { t: 'log/get', from: 5, max: 100 }, { t: 'invite/list' }],
     );
     // Replies out of order across types: each goes to the request it answers.
-    const wire: LogUpdateWire = { cp: 'note', cons: [], start: 5, entries: [], proofs: [] };
-    assert.equal(api.handle('dev1', { t: 'log/update', ...wire }), true);
+    const wire: LogUpdateWire = { t: 'log/update', cp: 'note', cons: [], start: 5, entries: [], proofs: [] };
+    assert.equal(api.handle('dev1', wire), true);
     assert.equal(api.handle('dev1', { t: 'invites', list: [] }), true);
     assert.equal(api.handle('dev1', { t: 'acl', state: { d: 'x', ver: 2 } }), true);
     assert.deepEqual(await log, wire);
@@ -142,24 +143,28 @@ async function deviceLog() {
     data.push(b);
     hashes.push(await leafHash(b));
   };
-  /** `log/get` as an honest device answers it (`tamper` changes the leaves it sends). */
+  /**
+   * `log/get` as an honest device answers it (agent AccessLog.update): the entries from `from` (at
+   * most `max`), the checkpoint at the end of that page, the consistency proof from `from` to it,
+   * and each entry's inclusion proof in it. `tamper` changes the leaves it sends.
+   */
   const answer = async (
     from: number,
     tamper?: (leaves: Uint8Array[]) => Uint8Array[],
     max = 256,
   ): Promise<LogUpdateWire> => {
-    const size = data.length;
-    const end = Math.min(size, from + max);
+    const end = Math.min(data.length, from + max);
     const cp = await signCheckpoint(
-      { origin: logOrigin(deviceId), size, root: await treeHead(hashes), extensions: [] },
+      { origin: logOrigin(deviceId), size: end, root: await treeHead(hashes, end), extensions: [] },
       key,
     );
     const leaves = data.slice(from, end);
     const proofs = [];
-    for (let i = from; i < end; i++) proofs.push((await inclusionProof(hashes, i, size)).map(b64u));
+    for (let i = from; i < end; i++) proofs.push((await inclusionProof(hashes, i, end)).map(b64u));
     return {
+      t: 'log/update',
       cp,
-      cons: (await consistencyProof(hashes, from, size)).map(b64u),
+      cons: (await consistencyProof(hashes, from, end)).map(b64u),
       start: from,
       entries: (tamper ? tamper(leaves) : leaves).map(b64u),
       proofs,
@@ -185,18 +190,42 @@ function fakeDevice(log: Awaited<ReturnType<typeof deviceLog>>, acl: AclStateV2)
     listInvites: async () => invites,
     denyInvite: async () => undefined,
     redeemInvite: async () => undefined,
-    getLog: (_d, from, max) => log.answer(from, tamper, max),
     onInviteRequest: () => () => undefined,
     onInviteApproved: () => () => undefined,
   };
-  return {
+  const dev = {
     api,
     updates,
     invites,
+    /** The device's answer to `log/get` (a test may replace it). */
+    answer: (from: number, max?: number) => log.answer(from, tamper, max),
     setTamper(f: typeof tamper) {
       tamper = f;
     },
   };
+  return dev;
+}
+
+/**
+ * The screens' log source as the app builds it (ClientLogSource over the real LogClient), reading
+ * `dev`'s log through `log/get`, with `deviceKey` as the key pinned at pairing.
+ */
+async function logSource(
+  dev: { answer(from: number, max?: number): Promise<LogUpdateWire> },
+  deviceId: string,
+  deviceKey: string,
+  page?: number,
+): Promise<ClientLogSource> {
+  const me = await WebCryptoSigner.generate();
+  return new ClientLogSource(
+    new LogClient({
+      signer: me,
+      keyText: encodeId('userKey', me.publicKey),
+      send: (_d, m) => dev.answer(m.from, m.max),
+      device: async (d) => (d === deviceId ? { deviceId: d, deviceKey } : undefined),
+      ...(page ? { page } : {}),
+    }),
+  );
 }
 
 describe('household flow against a fake device (approve a request, then the log verifies it)', () => {
@@ -215,7 +244,7 @@ describe('household flow against a fake device (approve a request, then the log 
       revokedKeys: [],
     };
     const dev = fakeDevice(log, acl);
-    const source = new MonitorLogSource(dev.api, () => log.deviceKey);
+    const source = await logSource(dev, log.deviceId, log.deviceKey);
     const hashes = new Map<string, string>([
       [ownerKey, await logKeyHash(owner.publicKey)],
       [invitee, await logKeyHash(decodeId('userKey', invitee))],
@@ -308,7 +337,7 @@ describe('household flow against a fake device (approve a request, then the log 
     const log = await deviceLog();
     const acl: AclStateV2 = { d: log.deviceId, ver: 0, owners: [], grants: [], revoked: [], revokedKeys: [] };
     const dev = fakeDevice(log, acl);
-    const source = new MonitorLogSource(dev.api, () => log.deviceKey);
+    const source = await logSource(dev, log.deviceId, log.deviceKey);
     await log.append({ v: 1, t: env.now(), k: 'config/change', field: 'a' });
     assert.equal((await source.refresh(log.deviceId)).status?.ok, true);
     await log.append({ v: 1, t: env.now(), k: 'config/change', field: 'b' });
@@ -331,7 +360,7 @@ describe('household flow against a fake device (approve a request, then the log 
     // Control: the same leaves untouched verify (so the alarm above was the tampering).
     const log2 = await deviceLog();
     await log2.append({ v: 1, t: env.now(), k: 'config/change', field: 'a' });
-    const clean = await new MonitorLogSource(fakeDevice(log2, acl).api, () => log2.deviceKey).refresh(
+    const clean = await (await logSource(fakeDevice(log2, acl), log2.deviceId, log2.deviceKey)).refresh(
       log2.deviceId,
     );
     assert.equal(logBanner(clean.status, clean.alarms).alarm, false);
@@ -348,7 +377,7 @@ describe('household flow against a fake device (approve a request, then the log 
     for (let i = 0; i < 10; i++) await log.append({ v: 1, t: i, k: 'config/change', field: `f${i}` });
     const acl: AclStateV2 = { d: log.deviceId, ver: 0, owners: [], grants: [], revoked: [], revokedKeys: [] };
     const dev = fakeDevice(log, acl);
-    const source = new MonitorLogSource(dev.api, () => log.deviceKey, 3);
+    const source = await logSource(dev, log.deviceId, log.deviceKey, 3);
     const a = await source.refresh(log.deviceId);
     assert.deepEqual(a.status, { ok: true, size: 10, verifiedBy: 1 });
     assert.deepEqual(
@@ -372,7 +401,7 @@ describe('household flow against a fake device (approve a request, then the log 
     dev2.setTamper((leaves) =>
       leaves.length === 3 && leaves[0] !== undefined ? [leaves[1]!, leaves[0], leaves[2]!] : leaves,
     );
-    const c = await new MonitorLogSource(dev2.api, () => log2.deviceKey, 3).refresh(log2.deviceId);
+    const c = await (await logSource(dev2, log2.deviceId, log2.deviceKey, 3)).refresh(log2.deviceId);
     assert.equal(c.status?.ok ? 'ok' : c.status?.code, 'E_LOG_PROOF');
     assert.equal(logBanner(c.status, c.alarms).alarm, true);
   });
@@ -382,7 +411,7 @@ describe('household flow against a fake device (approve a request, then the log 
     await log.append({ v: 1, t: 0, k: 'config/change', field: 'a' });
     const acl: AclStateV2 = { d: log.deviceId, ver: 0, owners: [], grants: [], revoked: [], revokedKeys: [] };
     const dev = fakeDevice(log, acl);
-    const source = new MonitorLogSource(dev.api, () => log.deviceKey);
+    const source = await logSource(dev, log.deviceId, log.deviceKey);
     await source.refresh(log.deviceId);
     await log.append({ v: 1, t: 1, k: 'config/change', field: 'b' });
     // The first `log/get` answers, then the log grows; a second one in flight answers after that.
@@ -391,7 +420,7 @@ describe('household flow against a fake device (approve a request, then the log 
     const grown = new Promise<void>((r) => {
       release = r;
     });
-    dev.api.getLog = async (_d, from, max) => {
+    dev.answer = async (from, max) => {
       if (++calls === 1) {
         const w = await log.answer(from, undefined, max);
         await log.append({ v: 1, t: 2, k: 'config/change', field: 'c' });
@@ -401,11 +430,11 @@ describe('household flow against a fake device (approve a request, then the log 
       await grown;
       return log.answer(from, undefined, max);
     };
-    // (Without MonitorLogSource's one-at-a-time, the second advances from the size the first had
-    // already passed, and this reads E_LOG_FORK: checked by hand when it was written.)
+    // (Without LogClient's one refresh at a time per device, the second advances from the size the
+    // first had already passed, and this reads E_LOG_FORK.)
     const [x, y] = await Promise.all([source.refresh(log.deviceId), source.refresh(log.deviceId)]);
-    assert.deepEqual(y.alarms, []);
-    assert.equal(x, y);
+    assert.deepEqual([x.alarms, y.alarms], [[], []]);
+    assert.deepEqual(x.status, { ok: true, size: 2, verifiedBy: 1 });
     assert.deepEqual(y.status, { ok: true, size: 3, verifiedBy: 1 });
     assert.equal(y.entries.length, 3);
   });
@@ -415,7 +444,7 @@ describe('household flow against a fake device (approve a request, then the log 
     const other = await deviceLog();
     await log.append({ v: 1, t: 1, k: 'config/change', field: 'a' });
     const acl: AclStateV2 = { d: log.deviceId, ver: 0, owners: [], grants: [], revoked: [], revokedKeys: [] };
-    const snap = await new MonitorLogSource(fakeDevice(log, acl).api, () => other.deviceKey).refresh(
+    const snap = await (await logSource(fakeDevice(log, acl), log.deviceId, other.deviceKey)).refresh(
       log.deviceId,
     );
     assert.equal(snap.status?.ok ? 'ok' : snap.status?.code, 'E_WRONG_SIGNER');

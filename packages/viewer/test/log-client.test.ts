@@ -16,7 +16,7 @@ import {
   MemoryLog,
   WebCryptoSigner,
 } from '@hearth/protocol';
-import { idbLogStore, LogClient, type LogStore, ownersOfAcl, type SavedLog } from '../src/net/log.js';
+import { idbLogStore, LogClient, type LogStore, type SavedLog } from '../src/net/log.js';
 
 const entry = (t: number): Extract<LogEntry, { k: 'alert' }> => ({
   v: 1,
@@ -142,7 +142,7 @@ describe('LogClient', () => {
     assert.deepEqual([again.verdict, again.added], ['verified', 1], 'started again from nothing');
   });
 
-  it('idbLogStore keeps records under log/<deviceId>; ownersOfAcl reads v1 and v2 states', async () => {
+  it('idbLogStore keeps records under log/<deviceId>', async () => {
     const m = new Map<IDBValidKey, unknown>();
     const s = idbLogStore({
       get: async <T>(_s: 'keys', k: IDBValidKey) => m.get(k) as T | undefined,
@@ -152,7 +152,5 @@ describe('LogClient', () => {
     await s.save('hdid_x', rec);
     assert.deepEqual([...m.keys()], ['log/hdid_x']);
     assert.deepEqual(await s.load('hdid_x'), rec);
-    assert.deepEqual(ownersOfAcl({ owner: 'huk_a' }), ['huk_a']);
-    assert.deepEqual(ownersOfAcl({ owners: ['huk_a', 'huk_b'] }), ['huk_a', 'huk_b']);
   });
 });

@@ -172,14 +172,6 @@ describe('members rows: pending until the verified log shows the change', () => 
     assert.match(rows[2]!.until, /^Expired /);
   });
 
-  it('a v1 ACL state (one owner) still lists its owner', () => {
-    const s = state([], { owners: undefined, owner: OWNER });
-    assert.deepEqual(
-      memberRows(s, { me: ALICE, now: NOW, hashOf, logged: [] }).map((r) => r.role),
-      ['owner'],
-    );
-  });
-
   it('verified by a logged grant; an owner by its logged pairing', () => {
     const s = state([grant(ALICE, 4)]);
     const pairing: LogEntry = { v: 1, t: NOW, k: 'pair/attempt', result: 'ok', viewer: hashOf(OWNER)! };

@@ -178,11 +178,6 @@ export function recoveryUpdate(state: AclStateV2, recovery: string | null): AclU
 
 // ------------------------------------------------------------------ rows
 
-/** The owners of an ACL state (v1 states have one `owner`). */
-export function ownersOf(state: AclStateV2): string[] {
-  return state.owners ?? (state.owner ? [state.owner] : []);
-}
-
 /** The grant bodies of an ACL state (the device verified their signatures before sending them). */
 export function grantBodies(state: AclStateV2): GrantBody[] {
   return state.grants.map((e) => e.b as unknown as GrantBody);
@@ -252,7 +247,7 @@ export function memberRows(state: AclStateV2, o: RowOptions): MemberRow[] {
     });
   };
   const rows: MemberRow[] = [];
-  for (const sub of ownersOf(state)) {
+  for (const sub of state.owners) {
     rows.push({
       sub,
       name: sub === o.me ? 'You' : shortKey(sub),

@@ -11,7 +11,7 @@
  * | `invite/list`                  | `invites {list}` · `invite/error {code}`        |
  * | `invite/deny {id}`             | `invite/ok {id}` · `invite/error {code}`        |
  * | `invite/redeem {id,proof,name}`| `invite/pending {id}` · `invite/error {code}`   |
- * | `log/get {from, max?}`         | `log/update {cp,cons,start,entries,proofs}` · `log/error {code}` |
+ * | `log/get {from, max?, wit?}`   | `log/update {cp,cons,start,entries,proofs,wcons?}` · `log/error {code}` (`logRequest`, for net/log.ts) |
  *
  * and two messages the device sends unasked: `invite/request {id, sub, name}` (to owners) and
  * `invite/approved {id}` (to the invitee). Messages carry no request ID: a reply answers the oldest
@@ -46,8 +46,8 @@ export {
 export type RoleV2 = Role;
 /** Body of a `grant` envelope (protocol grants.ts). */
 export type GrantBody = Grant;
-/** The ACL as `acl {state}` sends it (protocol grants.ts, version 2; `owner` only in a v1 state). */
-export type AclStateV2 = AclState & { owner?: string };
+/** The ACL as `acl {state}` sends it (protocol grants.ts; the device sends version 2 only). */
+export type AclStateV2 = AclState;
 /** Body of an `acl/update` envelope (protocol grants.ts). */
 export type AclUpdateBody = AclUpdateInput;
 
@@ -56,15 +56,6 @@ export interface InviteRequest {
   id: string;
   sub: string;
   name: string;
-}
-
-/** `log/update` as it travels (b64u hashes and leaves). */
-export interface LogUpdateWire {
-  cp: string;
-  cons: string[];
-  start: number;
-  entries: string[];
-  proofs: string[][];
 }
 
 // ------------------------------------------------------------------ the API
@@ -91,8 +82,6 @@ export interface HouseholdApi {
   denyInvite(deviceId: string, id: string): Promise<void>;
   /** `invite/redeem {id, proof, name}` → resolves once the request is pending with the owner. */
   redeemInvite(deviceId: string, r: { id: string; proof: string; name: string }): Promise<void>;
-  /** `log/get {from, max?}` → one page of the access log. */
-  getLog(deviceId: string, from: number, max?: number): Promise<LogUpdateWire>;
   /** `invite/request` pushes (owner side); returns the unsubscribe. */
   onInviteRequest(f: (deviceId: string, r: InviteRequest) => void): () => void;
   /** `invite/approved` pushes (invitee side). */
@@ -224,26 +213,16 @@ export class ChannelHouseholdApi implements HouseholdApi {
     await this.request(deviceId, { t: 'invite/redeem', ...r }, ['invite/pending', 'invite/error']);
   }
 
-  async getLog(deviceId: string, from: number, max?: number): Promise<LogUpdateWire> {
-    const m = await this.request(deviceId, { t: 'log/get', from, ...(max !== undefined ? { max } : {}) }, [
-      'log/update',
-      'log/error',
-    ]);
-    const { cp, cons, start, entries, proofs } = m as unknown as LogUpdateWire;
-    return { cp, cons, start, entries, proofs };
-  }
-
   /**
    * `log/get` as the log client (net/log.ts) sends it, `wit` included: resolves to the device's
-   * reply, `log/update` or `log/error` (a refusal is a reply, not a rejection); rejects on no
-   * channel or no answer.
+   * reply, `log/update`, or `log/error` with the code of a refusal, of no channel (`E_OFFLINE`) or
+   * of no answer (`E_TIMEOUT`), which the log client reports as "unavailable".
    */
   async logRequest(deviceId: string, m: LogGet): Promise<unknown> {
     try {
       return await this.request(deviceId, { ...m }, ['log/update', 'log/error']);
     } catch (e) {
-      if (e instanceof HouseholdError && e.code !== 'E_TIMEOUT' && e.code !== 'E_OFFLINE')
-        return { t: 'log/error', code: e.code };
+      if (e instanceof HouseholdError) return { t: 'log/error', code: e.code };
       throw e;
     }
   }

@@ -26,11 +26,10 @@
  * logs.saved(deviceId)  // what is stored, without asking the device
  * ```
  *
- * `witnesses` are the user keys of the device's owners (ACL `owner`, or grants v2's `owners`):
- * only their cosignatures count; `ownersOfAcl(state)` gives them from an `acl` message's state.
+ * `witnesses` are the user keys of the device's owners (the ACL's `owners`): only their
+ * cosignatures count.
  */
 import {
-  type AclState,
   addCosignature,
   blobAuthorization,
   blobBaseUrl,
@@ -122,6 +121,8 @@ export interface LogClientOptions {
   env?: CryptoEnv;
   /** TEST ONLY: the monitor's checks (the controls that show an attack test can fail). */
   checks?: LogChecks;
+  /** Entries asked for per `log/get` (default {@link LOG_PAGE}). */
+  page?: number;
 }
 
 /** The outcome of one refresh. */
@@ -155,13 +156,6 @@ interface Watched {
   note: string | undefined;
 }
 
-/** The owners of an ACL state: grants v2's `owners`, else the v1 `owner`. */
-export function ownersOfAcl(state: AclState | { owners?: readonly string[]; owner?: string }): string[] {
-  const s = state as { owners?: readonly string[]; owner?: string };
-  if (Array.isArray(s.owners)) return [...s.owners];
-  return s.owner ? [s.owner] : [];
-}
-
 function tamperedOf(e: unknown): LogTampered {
   if (e instanceof HearthError) return { ok: false, tampered: e.code, reason: e.message, attack: false };
   throw e;
@@ -172,10 +166,14 @@ export class LogClient {
   private readonly monitor: LogMonitor;
   private readonly watched = new Map<string, Watched>();
   private readonly env: CryptoEnv;
+  /** Per device, the refresh running now (the next one waits for it). */
+  private readonly running = new Map<string, Promise<unknown>>();
+  private readonly page: number;
 
   constructor(private readonly o: LogClientOptions) {
     this.monitor = new LogMonitor(o.checks ?? LOG_CHECKS);
     this.env = o.env ?? systemEnv;
+    this.page = o.page ?? LOG_PAGE;
   }
 
   /** Watch a device: load what was saved (its checkpoint is verified again with the pinned key). */
@@ -231,9 +229,24 @@ export class LogClient {
   /**
    * Fetch, verify, cosign and publish; check the other owners' cosigned checkpoints. Never throws
    * for what the device or the server sent (a tampered or unavailable verdict); throws RangeError
-   * for a device it cannot watch.
+   * for a device it cannot watch. One refresh at a time per device: two racing would both
+   * advance from the same verified size, and the second would then look like a fork (a false
+   * "Log tampered"), and two first ones would both start watching it.
    */
-  async refresh(deviceId: string): Promise<LogRefresh> {
+  refresh(deviceId: string): Promise<LogRefresh> {
+    const prev = this.running.get(deviceId) ?? Promise.resolve();
+    const run = prev.then(
+      () => this.refreshNow(deviceId),
+      () => this.refreshNow(deviceId),
+    );
+    this.running.set(
+      deviceId,
+      run.catch(() => undefined),
+    );
+    return run;
+  }
+
+  private async refreshNow(deviceId: string): Promise<LogRefresh> {
     const w = await this.get(deviceId);
     let gossipError: string | undefined;
     const others = async (): Promise<string[] | undefined> => {
@@ -289,7 +302,7 @@ export class LogClient {
       const from = this.monitor.checkpoint(id)?.size ?? 0;
       let reply: unknown;
       try {
-        reply = await this.o.send(id, { t: 'log/get', from, max: LOG_PAGE, ...(wit.length ? { wit } : {}) });
+        reply = await this.o.send(id, { t: 'log/get', from, max: this.page, ...(wit.length ? { wit } : {}) });
       } catch (e) {
         return result('unavailable', { error: e instanceof HearthError ? e.code : 'E_NO_SERVER' });
       }
@@ -315,7 +328,7 @@ export class LogClient {
           ? update.checkpoint
           : new TextDecoder().decode(update.checkpoint);
       await this.save(w);
-      if (v.entries.length < LOG_PAGE || v.size === from) break;
+      if (v.entries.length < this.page || v.size === from) break;
     }
     return result('verified');
   }

@@ -14,7 +14,7 @@ import { dayOf, parseDay } from '../core/timeline.js';
 import { IDLE } from '../core/view-state.js';
 import type { LastError, SignalingPort } from '../live/live-view.js';
 import { ChannelHouseholdApi, type DeviceMsg } from '../net/household.js';
-import { idbLogStore, LogClient, ownersOfAcl } from '../net/log.js';
+import { idbLogStore, LogClient } from '../net/log.js';
 import { ClientLogSource } from '../net/log-source.js';
 import type { RendezvousClient } from '../net/rendezvous.js';
 import type { PairedDevice } from '../store/devices.js';
@@ -132,7 +132,7 @@ export class App {
             if (!dev) return undefined;
             // The owners' keys: only their cosignatures count ("verified by N of your devices").
             const acl = await household.getAcl(d).catch(() => undefined);
-            return { deviceId: d, deviceKey: dev.deviceKey, witnesses: acl ? ownersOfAcl(acl) : [] };
+            return { deviceId: d, deviceKey: dev.deviceKey, witnesses: acl?.owners ?? [] };
           },
         }),
       ),

@@ -81,8 +81,7 @@ export class LogScreen {
         const b = g.b as { sub: string; label?: string };
         if (b.label) keys.set(b.sub, b.label);
       }
-      for (const o of acl?.owners ?? (acl?.owner ? [acl.owner] : []))
-        if (!keys.has(o)) keys.set(o, 'an owner');
+      for (const o of acl?.owners ?? []) if (!keys.has(o)) keys.set(o, 'an owner');
       const hashes = await keyHashes(keys.keys());
       this.names = new Map([...hashes].map(([k, hash]) => [hash, keys.get(k)!]));
       this.snap = snap;

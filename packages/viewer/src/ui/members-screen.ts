@@ -15,7 +15,6 @@ import {
   type MemberRow,
   memberRows,
   nextSerial,
-  ownersOf,
   ownersUpdate,
   type PendingChange,
   type PresetId,
@@ -124,7 +123,7 @@ export class MembersScreen {
       if (this.stopped) return;
       this.acl = acl;
       this.hashes = await keyHashes([
-        ...ownersOf(acl),
+        ...acl.owners,
         ...acl.grants.map((g) => String(g.b.sub)),
         ...this.pending.map((p) => p.sub),
       ]);
