@@ -73,10 +73,11 @@ export interface MediaSession {
    */
   readonly closed: Promise<string | undefined>;
   /**
-   * The network path of the selected ICE candidate pair, when the media layer knows it (for the
-   * access log's `live/*` entries; unknown: 'direct').
+   * Resolves once the media connected, with the network path of its selected ICE candidate pair
+   * (the access log's `live/*` entries), or undefined when it closed first. A media layer without it
+   * gets `live/start` at the answer, with path `direct`.
    */
-  path?(): 'direct' | 'relayed' | undefined;
+  readonly connected?: Promise<'direct' | 'relayed' | undefined>;
 }
 
 /** An event the agent reports (to logs and the audit trail). */
@@ -94,6 +95,10 @@ interface Live {
   camera: string;
   sid: string;
   media: MediaSession;
+  /** The path the media took, once it connected. */
+  path?: 'direct' | 'relayed';
+  /** `live/start` is in the log. */
+  started?: boolean;
 }
 
 /** Sends a message to a peer through the rendezvous. */
@@ -265,7 +270,15 @@ export class SessionManager {
     }
     const answer = await createAnswer(this.o.signer, offer, created.answerSdp, this.o.env, sealer?.publicKey);
     this.o.send(from, { t: 'session/answer', env: answer });
-    this.logLive('live/start', live);
+    // `live/start` once the media connected, with the path it took (a session that closes before
+    // that still gets its start, then its stop: the attempt is in the log either way).
+    const connected = created.session.connected;
+    if (!connected) this.logLive('live/start', live);
+    else
+      void connected.then((path) => {
+        if (path) live.path = path;
+        if (this.live.get(key) === live) this.logLive('live/start', live);
+      });
     this.o.onEvent?.({ kind: 'session-opened', viewer: from, camera: offer.camera, sid: offer.sid });
     if (sealer) void this.sendStill(key, live, sealer);
     for (const c of queued ?? []) await this.addIce(live, c);
@@ -342,13 +355,12 @@ export class SessionManager {
   private logLive(k: 'live/start' | 'live/stop', l: Live, code?: string): void {
     const sink = this.o.log;
     if (!sink) return;
+    if (k === 'live/start') {
+      if (l.started) return;
+      l.started = true;
+    } else if (!l.started) this.logLive('live/start', l);
     const t = this.o.env.now();
-    let path: 'direct' | 'relayed' = 'direct';
-    try {
-      path = l.media.path?.() ?? 'direct';
-    } catch {
-      // unknown path
-    }
+    const path = l.path ?? 'direct';
     sink.append(
       (async () => {
         const base = {

@@ -16,6 +16,7 @@ import type { CameraConfig } from './cameras.js';
 import { MediaError, type MediaLogger, silentLogger } from './errors.js';
 import { OnvifClient, type OnvifConfig } from './onvif.js';
 import {
+  type CandidateType,
   type IceServerConfig,
   type MediaPeer,
   type PeerFactory,
@@ -147,6 +148,23 @@ export interface ViewerSession {
   close(code?: ErrorCode): Promise<void>;
   /** A trickled remote candidate, checked for shape (bad ones are ignored). */
   addIceCandidate(c: unknown): Promise<void>;
+  /**
+   * Resolves once the peer connected, with the network path of its selected ICE candidate pair
+   * (`relayed` when either end of it is a TURN relay candidate), or with undefined when the session
+   * closed first or the pair could not be read.
+   */
+  readonly connected: Promise<NetworkPath | undefined>;
+}
+
+/** How a session's media travels: straight between the two ends, or through a TURN relay. */
+export type NetworkPath = 'direct' | 'relayed';
+
+/** The path of a selected candidate pair: relayed when either candidate is a relay's. */
+export function pathOfPair(
+  pair: { local: CandidateType; remote: CandidateType } | undefined,
+): NetworkPath | undefined {
+  if (!pair) return undefined;
+  return pair.local === 'relay' || pair.remote === 'relay' ? 'relayed' : 'direct';
 }
 
 /** Close code of a session whose peer completed ICE but failed DTLS (a possible attack). */
@@ -410,11 +428,27 @@ export class MediaHub {
     const closed = new Promise<SessionCloseCode>((r) => {
       resolveClosed = r;
     });
+    const connected = new Promise<NetworkPath | undefined>((resolve) => {
+      const settle = () => {
+        p.selectedCandidatePair().then(
+          (pair) => resolve(pathOfPair(pair)),
+          () => resolve(undefined),
+        );
+      };
+      if (p.connectionState === 'connected') settle();
+      else
+        p.on('state', (st) => {
+          if (st === 'connected') settle();
+        });
+      p.once('closed', () => resolve(undefined));
+      void closed.then(() => resolve(undefined));
+    });
     const session: ViewerSession = {
       id,
       camera,
       peer: p,
       closed,
+      connected,
       close: async (code?: ErrorCode) => {
         if (!closing) {
           closing = true;

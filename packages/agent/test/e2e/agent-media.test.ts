@@ -10,8 +10,10 @@ import { after, before, describe, it } from 'node:test';
 import {
   createOffer,
   decodeEnvelope,
+  decodeLogEntry,
   deviceIdFromKey,
   encodeId,
+  type LogEntry,
   type PairingMessage,
   parseQrPayload,
   systemEnv,
@@ -28,6 +30,7 @@ import {
   type Agent,
   CAMERA_OFFLINE,
   createMediaBackend,
+  idHashOf,
   type MediaBackendHandle,
   parseCamerasYaml,
   startAgent,
@@ -53,9 +56,10 @@ const onlyLoopback = (sdp: string) =>
     .filter((l) => !l.startsWith('a=candidate:') || / 127\.0\.0\.1 /.test(l))
     .join('\r\n');
 
-/** A werift "browser": recvonly H.264, counts RTP packets received. */
-async function weriftViewer() {
+/** A werift "browser": recvonly H.264, counts RTP packets received. `turn`: only relay candidates. */
+async function weriftViewer(turn?: { urls: string; username: string; credential: string }) {
   const pc = new RTCPeerConnection({
+    ...(turn ? { iceServers: [turn], iceTransportPolicy: 'relay' as const } : {}),
     codecs: {
       audio: [],
       video: [
@@ -80,7 +84,9 @@ async function weriftViewer() {
   });
   await pc.setLocalDescription(await pc.createOffer());
   await until('gathering', () => pc.iceGatheringState === 'complete', 5_000).catch(() => undefined);
-  return { pc, state, offerSdp: onlyLoopback(pc.localDescription!.sdp) };
+  const offerSdp = onlyLoopback(pc.localDescription!.sdp);
+  if (turn) assert.doesNotMatch(offerSdp, /typ (host|srflx)/, 'a relay-only offer');
+  return { pc, state, offerSdp };
 }
 
 describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => {
@@ -92,6 +98,7 @@ describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => 
   let deviceKey: Uint8Array;
   let channels: ViewerChannels;
   const relay = new RelayServer();
+  let relayCred: { urls: string; username: string; credential: string };
   const peers: RTCPeerConnection[] = [];
 
   const next = async (pred: (m: Msg) => boolean, ms = 15_000) => {
@@ -107,8 +114,8 @@ describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => 
   };
 
   /** Signed offer → verified answer → werift connected; returns the viewer and its sid. */
-  const watch = async (camera: string) => {
-    const v = await weriftViewer();
+  const watch = async (camera: string, turn?: Parameters<typeof weriftViewer>[0]) => {
+    const v = await weriftViewer(turn);
     peers.push(v.pc);
     const offer = await createOffer(
       owner.signer,
@@ -146,6 +153,12 @@ describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => 
       maxLifetime: 3,
     });
     const cred = issueTurnCredentials({ secret: 'test-secret', id: 'agent', ttlSeconds: 600 });
+    relayCred = {
+      urls: `turn:127.0.0.1:${udpPort}?transport=udp`,
+      ...(({ username, password }) => ({ username, credential: password }))(
+        issueTurnCredentials({ secret: 'test-secret', id: 'viewer', ttlSeconds: 600 }),
+      ),
+    };
     srv.ice = [
       {
         urls: [`turn:127.0.0.1:${udpPort}?transport=udp`],
@@ -230,7 +243,58 @@ describe('agent with real media (ffmpeg + werift)', { timeout: 120_000 }, () => 
     assert.ok(relay.metrics.allocationsCreated >= 1, 'werift allocated on the TURN server from ready.ice');
   });
 
+  it('the access log names the path of each live view: direct on loopback, relayed through TURN', async () => {
+    const poll = async (what: string, f: () => Promise<LogEntry[]>, n: number) => {
+      const end = Date.now() + 15_000;
+      for (;;) {
+        const e = await f();
+        if (e.length >= n) return e;
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(e)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const liveEntries = async (sid: string) => {
+      await agent.accessLog.flush();
+      const h = await idHashOf(sid);
+      const out: LogEntry[] = [];
+      for (let i = 0; i < agent.accessLog.size; i++) {
+        const e = decodeLogEntry(agent.accessLog.entry(i));
+        if ((e.k === 'live/start' || e.k === 'live/stop') && e.sid === h) out.push(e);
+      }
+      return out;
+    };
+    const direct = await watch('demo');
+    await until('connected', () => direct.pc.connectionState === 'connected');
+    await until('RTP', () => direct.state.packets > 5);
+    const [d] = await poll('live/start (direct)', () => liveEntries(direct.sid), 1);
+    assert.equal(d?.k, 'live/start');
+    assert.equal(d && 'path' in d ? d.path : undefined, 'direct');
+
+    // The viewer offers only relay candidates (its own allocation on the built-in relay), so every
+    // pair the agent can select has a relay candidate at the far end.
+    const relayed = await watch('demo', relayCred);
+    await until('connected (relayed)', () => relayed.pc.connectionState === 'connected', 15_000);
+    await until('RTP (relayed)', () => relayed.state.packets > 5, 15_000);
+    const [r] = await poll('live/start (relayed)', () => liveEntries(relayed.sid), 1);
+    assert.equal(r && 'path' in r ? r.path : undefined, 'relayed');
+    const sess = media.hub.stats().sessions.find((x) => x.id === relayed.sid);
+    assert.ok(sess, 'the relayed session is live');
+
+    channels.send(agent.deviceId, { t: 'session/close', sid: direct.sid });
+    channels.send(agent.deviceId, { t: 'session/close', sid: relayed.sid });
+    await poll('live/stop (direct)', () => liveEntries(direct.sid), 2);
+    const stops = await poll('live/stop (relayed)', () => liveEntries(relayed.sid), 2);
+    assert.deepEqual(
+      stops.map((e) => [e.k, 'path' in e ? e.path : undefined]),
+      [
+        ['live/start', 'relayed'],
+        ['live/stop', 'relayed'],
+      ],
+    );
+  });
+
   it('two viewers on one camera share one ffmpeg process', async () => {
+    await until('earlier views closed', () => media.stats().viewers.demo === 1 && agent.sessions.size === 1);
     const b = await watch('demo');
     await until('second viewer RTP', () => b.state.packets > 20);
     assert.equal(media.stats().ffmpegProcesses, 1);
