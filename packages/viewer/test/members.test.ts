@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deviceIdFromKey, encodeId, type LogEntry } from '@hearth/protocol';
+import {
+  Acl,
+  deviceIdFromKey,
+  encodeId,
+  type LogEntry,
+  signAclUpdate,
+  signGrant,
+  systemEnv,
+  WebCryptoSigner,
+} from '@hearth/protocol';
 import {
   DAY,
   daysText,
@@ -20,6 +29,7 @@ import {
   settlePending,
   tamperedText,
   templateOfGrant,
+  transferUpdate,
   untilText,
   verifiedText,
 } from '../src/core/members.js';
@@ -289,5 +299,63 @@ describe('invite rows', () => {
     assert.equal(rows[0]!.text, '“Sam” asks to join');
     assert.equal(rows[0]!.what, 'Live view · Mon–Fri 08:00–18:00');
     assert.equal(rows[3]!.what, 'Live view · Any time · 24 h');
+  });
+});
+
+describe('owner transfer (one signed update, applied by the protocol ACL as a device would)', () => {
+  const setup = async () => {
+    const a = await WebCryptoSigner.generate();
+    const b = await WebCryptoSigner.generate();
+    const A = encodeId('userKey', a.publicKey);
+    const B = encodeId('userKey', b.publicKey);
+    const dev = deviceIdFromKey(crypto.getRandomValues(new Uint8Array(32)));
+    const now = Date.now();
+    const acl0 = Acl.create(dev, a.publicKey);
+    const g = await signGrant(
+      a,
+      grantFromTemplate(presetTemplate('family'), { d: dev, sub: B, now, serial: 1 }),
+      systemEnv,
+    );
+    const acl1 = await acl0.apply(
+      await signAclUpdate(a, { d: dev, ver: 1, add: [g], revoke: [] }, systemEnv),
+      now,
+    );
+    return { a, b, A, B, dev, now, acl1, state: acl1.toJSON() as AclStateV2 };
+  };
+
+  it('the member becomes the owner, the old owner stays on as a member, and can no longer sign changes', async () => {
+    const { a, b, A, B, dev, now, acl1, state } = await setup();
+    const keep = await signGrant(
+      a,
+      grantFromTemplate(presetTemplate('family'), { d: dev, sub: A, now, serial: nextSerial(state) }),
+      systemEnv,
+    );
+    const body = transferUpdate(state, B, A, keep);
+    const acl2 = await acl1.apply(await signAclUpdate(a, body, systemEnv), now);
+    assert.deepEqual(acl2.owners, [B]);
+    assert.equal(acl2.roleOf(A), 'member');
+    assert.equal(acl2.authorize(A, 'live', now + 1000, 'demo').allowed, true);
+    // B's member grant went with the promotion.
+    assert.equal(acl2.grantsOf(B).length, 0);
+    await assert.rejects(
+      acl2.apply(
+        await signAclUpdate(a, { d: dev, ver: acl2.state.ver + 1, add: [], revoke: [] }, systemEnv),
+        now,
+      ),
+      (e: Error & { code?: string }) => e.code === 'E_WRONG_SIGNER',
+    );
+    const acl3 = await acl2.apply(
+      await signAclUpdate(b, { d: dev, ver: acl2.state.ver + 1, add: [], revoke: [] }, systemEnv),
+      now,
+    );
+    assert.equal(acl3.state.ver, acl2.state.ver + 1);
+  });
+
+  it('without staying on, the old owner loses every right at once; a transfer to oneself is refused', async () => {
+    const { a, A, B, now, acl1, state } = await setup();
+    const acl2 = await acl1.apply(await signAclUpdate(a, transferUpdate(state, B, A), systemEnv), now);
+    assert.deepEqual(acl2.owners, [B]);
+    assert.equal(acl2.authorize(A, 'live', now + 1000, 'demo').allowed, false);
+    assert.throws(() => transferUpdate(state, A, A), RangeError);
   });
 });

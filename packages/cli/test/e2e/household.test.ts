@@ -433,4 +433,32 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
     assert.ok(!next.readers?.includes(memberKey), 'the revoked member is not a reader');
     assert.ok(next.readers?.includes(ownerKey), 'control: the owner still is');
   });
+
+  it('9: the owner hands the device over to the guest and stays on as a family member', async () => {
+    await openPeople();
+    const g = `#members li[data-sub="${guestKey}"]`;
+    await clickAndConfirm(
+      () => owner.locator(`${g} button.hand-over`).click({ timeout: 5_000 }),
+      '#hand-over-confirm',
+    );
+    const acl = agent.acl()!;
+    assert.deepEqual(acl.owners, [guestKey], 'the guest is the only owner now');
+    assert.equal(acl.roleOf(ownerKey), 'member', 'the old owner stayed on as a member');
+    // The new owner reads the household (acl/get is owner-only on the device).
+    await go(guest, '#/');
+    await go(guest, people());
+    await guest.waitForSelector(`#members li[data-sub="${ownerKey}"]`, { timeout: 30_000 });
+    // Control: the old owner's People screen is refused by the device now.
+    await go(owner, '#/');
+    await go(owner, people());
+    await owner.waitForFunction(
+      () => /Only an owner of this device/.test(document.querySelector('main')?.textContent ?? ''),
+      undefined,
+      { timeout: 30_000 },
+    );
+    // ... and, as a family member, still plays live.
+    await watch(owner, agent.deviceId, LIVE);
+    const [o1, o2] = await framesFlow(owner);
+    assert.ok(o2 > o1, 'the old owner plays as a member');
+  });
 });

@@ -171,6 +171,19 @@ export function promoteUpdate(state: AclStateV2, sub: string): AclUpdateBody {
   return { ...revokeUpdate(state, sub), owners: { add: [sub] } };
 }
 
+/**
+ * Hand the device over in one signed update: `to` becomes an owner (its grants go) and `me` stops
+ * being one. The device checks the update against the owners before it, so `me` may still sign it;
+ * `keep`, a grant for `me` signed by `me` now, lets the old owner stay on as a member (grants signed
+ * by an owner who is later removed stay valid).
+ */
+export function transferUpdate(state: AclStateV2, to: string, me: string, keep?: unknown): AclUpdateBody {
+  if (to === me) throw new RangeError('transfer: to yourself');
+  const u: AclUpdateBody = { ...revokeUpdate(state, to), owners: { add: [to], remove: [me] } };
+  if (keep !== undefined) u.add = [keep as AclUpdateBody['add'][number]];
+  return u;
+}
+
 /** Set (or clear) the recovery key. */
 export function recoveryUpdate(state: AclStateV2, recovery: string | null): AclUpdateBody {
   return { ...update(state), recovery };

@@ -26,6 +26,7 @@ import {
   scopesText,
   settlePending,
   templateOfGrant,
+  transferUpdate,
   verifiedText,
 } from '../core/members.js';
 import {
@@ -310,6 +311,11 @@ export class MembersScreen {
       li.append(actions);
       actions.append(
         h('button', { type: 'button', onclick: () => this.ownerConfirm(li, r, true) }, 'Make owner'),
+        h(
+          'button',
+          { type: 'button', class: 'hand-over', onclick: () => this.transferConfirm(li, r) },
+          'Hand over',
+        ),
       );
     } else if (r.role === 'owner' && !r.you && r.status !== 'revoking') {
       li.append(
@@ -360,6 +366,61 @@ export class MembersScreen {
             },
           },
           promote ? 'Make owner' : 'Remove',
+        ),
+        h('button', { type: 'button', onclick: () => box.remove() }, 'Cancel'),
+      ),
+    );
+    li.append(box);
+  }
+
+  /**
+   * Owner transfer in one step: `r` becomes the owner and this viewer stops being one, optionally
+   * staying on as a family member (a grant it signs for itself while still an owner).
+   */
+  private transferConfirm(li: HTMLElement, r: MemberRow): void {
+    li.querySelector('.inline')?.remove();
+    const acl = this.acl!;
+    const keep = h('input', { type: 'checkbox', id: 'hand-over-keep', checked: true }) as HTMLInputElement;
+    const box: HTMLElement = h(
+      'div',
+      { class: 'inline confirm', role: 'alertdialog' },
+      h(
+        'p',
+        {},
+        `Hand ${this.dev.label || 'this device'} over to ${r.name}? They become its owner and you stop being one: you can no longer invite, change or revoke anyone, or read the access log.`,
+      ),
+      h('label', {}, keep, ' Stay on as a family member (live and clips)'),
+      h(
+        'div',
+        { class: 'btns' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'danger',
+            id: 'hand-over-confirm',
+            onclick: () => {
+              box.remove();
+              const me = this.ctx.me.keyText;
+              const u = (async () => {
+                const mine = keep.checked
+                  ? await signGrantV2(
+                      this.ctx.me.signer,
+                      grantFromTemplate(presetTemplate('family'), {
+                        d: acl.d,
+                        sub: me,
+                        now: this.ctx.env.now(),
+                        serial: nextSerial(acl),
+                      }),
+                      this.ctx.env,
+                    )
+                  : undefined;
+                return transferUpdate(acl, r.sub, me, mine);
+              })();
+              void this.change(u, r.sub, 'grant', `${r.name} is now the owner.`);
+            },
+          },
+          'Hand over',
         ),
         h('button', { type: 'button', onclick: () => box.remove() }, 'Cancel'),
       ),
