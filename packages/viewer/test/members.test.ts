@@ -10,6 +10,8 @@ import {
   systemEnv,
   WebCryptoSigner,
 } from '@hearth/protocol';
+import fc from 'fast-check';
+import type { ScheduleForm } from '../src/core/members.js';
 import {
   DAY,
   daysText,
@@ -25,6 +27,8 @@ import {
   REVOKE_NOTE,
   recoveryUpdate,
   revokeUpdate,
+  scheduleForm,
+  scheduleOfForm,
   scheduleText,
   settlePending,
   tamperedText,
@@ -357,5 +361,65 @@ describe('owner transfer (one signed update, applied by the protocol ACL as a de
     assert.deepEqual(acl2.owners, [B]);
     assert.equal(acl2.authorize(A, 'live', now + 1000, 'demo').allowed, false);
     assert.throws(() => transferUpdate(state, A, A), RangeError);
+  });
+});
+
+describe('the schedule editor', () => {
+  it('reads back a preset window, and writes it the protocol way (00:00 as the end is 24:00)', () => {
+    const f = scheduleForm(presetTemplate('babysitter').sched);
+    assert.deepEqual(f, { any: false, days: [1, 2, 3, 4, 5], from: '08:00', to: '18:00', rest: [] });
+    assert.deepEqual(scheduleOfForm(f), {
+      ok: true,
+      sched: [{ days: [1, 2, 3, 4, 5], from: '08:00', to: '18:00' }],
+    });
+    assert.deepEqual(scheduleOfForm({ ...f, days: [6, 0], from: '20:00', to: '00:00' }), {
+      ok: true,
+      sched: [{ days: [0, 6], from: '20:00', to: '24:00' }],
+    });
+    // Across midnight: 22:00 to 06:00.
+    assert.deepEqual(scheduleOfForm({ ...f, from: '22:00', to: '06:00' }), {
+      ok: true,
+      sched: [{ days: [1, 2, 3, 4, 5], from: '22:00', to: '06:00' }],
+    });
+    assert.deepEqual(scheduleOfForm({ ...f, any: true }), { ok: true, sched: undefined });
+    assert.equal(scheduleForm(undefined).any, true);
+  });
+
+  it('says what is wrong: no day, a bad time, an empty window', () => {
+    const f = scheduleForm([{ days: [1], from: '08:00', to: '18:00' }]);
+    assert.deepEqual(scheduleOfForm({ ...f, days: [] }), { ok: false, error: 'Pick at least one day.' });
+    assert.equal(scheduleOfForm({ ...f, from: '8am' }).ok, false);
+    assert.equal(scheduleOfForm({ ...f, to: '24:30' }).ok, false);
+    assert.deepEqual(scheduleOfForm({ ...f, to: '08:00' }), {
+      ok: false,
+      error: 'The start and the end must differ.',
+    });
+  });
+
+  it('fuzz: any input gives an error or a schedule the protocol signs into a grant', async () => {
+    const signer = await WebCryptoSigner.generate();
+    const dev = deviceIdFromKey(new Uint8Array(32).fill(9));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          any: fc.boolean(),
+          days: fc.array(fc.integer({ min: -2, max: 9 }), { maxLength: 10 }),
+          from: fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('00:00', '08:00', '23:59', '12:30')),
+          to: fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('00:00', '18:00', '06:00', '24:00')),
+          rest: fc.constant([] as ScheduleForm['rest']),
+        }),
+        async (f) => {
+          const r = scheduleOfForm(f);
+          if (!r.ok) return assert.equal(typeof r.error, 'string');
+          const tmpl = { ...presetTemplate('family'), ...(r.sched ? { sched: r.sched } : {}) };
+          await signGrant(
+            signer,
+            grantFromTemplate(tmpl, { d: dev, sub: ALICE, now: NOW, serial: 2 }),
+            systemEnv,
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -4,7 +4,7 @@
  * in words, the role templates (Family member, Babysitter, Guest) and the ACL updates that grant,
  * edit (revoke the old serial + add a new grant) and revoke.
  */
-import type { LogEntry } from '@hearth/protocol';
+import { type LogEntry, schedWindowSchema } from '@hearth/protocol';
 import type {
   AclStateV2,
   AclUpdateBody,
@@ -75,6 +75,48 @@ export function presetTemplate(id: PresetId, cams?: string[]): InviteTemplate {
   const t: InviteTemplate = structuredClone(p.tmpl);
   if (cams?.length) t.cams = [...cams];
   return t;
+}
+
+/** The schedule editor's fields: any time, or one window (days, from, to) in the device's time. */
+export interface ScheduleForm {
+  any: boolean;
+  /** 0 = Sunday … 6. */
+  days: number[];
+  /** `HH:MM`, device time; `to` before `from` runs past midnight, `00:00` is the end of the day. */
+  from: string;
+  to: string;
+  /** Windows after the first, kept as they are (the editor shows one). */
+  rest: SchedWindow[];
+}
+
+/** The editor's fields for a schedule (none: any time, with weekdays 08:00–18:00 ready to tick). */
+export function scheduleForm(sched?: readonly SchedWindow[]): ScheduleForm {
+  const [w, ...rest] = sched ?? [];
+  if (!w) return { any: true, days: [1, 2, 3, 4, 5], from: '08:00', to: '18:00', rest: [] };
+  return {
+    any: false,
+    days: [...w.days],
+    from: w.from,
+    to: w.to === '24:00' ? '00:00' : w.to,
+    rest: structuredClone(rest),
+  };
+}
+
+/** The grant's `sched` from the editor's fields (undefined: any time), or what is wrong with them. */
+export function scheduleOfForm(
+  f: ScheduleForm,
+): { ok: true; sched: SchedWindow[] | undefined } | { ok: false; error: string } {
+  if (f.any) return { ok: true, sched: undefined };
+  const days = [...new Set(f.days)].filter((d) => Number.isInteger(d) && d >= 0 && d <= 6).sort();
+  if (!days.length) return { ok: false, error: 'Pick at least one day.' };
+  const hhmm = /^([01]\d|2[0-3]):[0-5]\d$/;
+  if (!hhmm.test(f.from) || !hhmm.test(f.to))
+    return { ok: false, error: 'Times are hours and minutes, like 08:00.' };
+  if (f.from === f.to) return { ok: false, error: 'The start and the end must differ.' };
+  const w = { days, from: f.from, to: f.to === '00:00' ? '24:00' : f.to };
+  const r = schedWindowSchema.safeParse(w);
+  if (!r.success) return { ok: false, error: 'That schedule is not valid.' };
+  return { ok: true, sched: [r.data, ...f.rest] };
 }
 
 /** Which preset a grant or template matches (undefined: a custom one). */
@@ -345,7 +387,7 @@ function whereText(g: GrantBody): string {
   return parts.length ? parts.join('; ') : 'All cameras';
 }
 
-const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+export const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 
 /** Days in words, the week starting on Monday: "Mon–Fri", "Sat, Sun", "Every day". */
 export function daysText(days: readonly number[]): string {

@@ -9,6 +9,7 @@ import { type CryptoEnv, decodeId, logKeyHash } from '@hearth/protocol';
 import { logHref, peopleHref } from '../core/links.js';
 import { logBanner } from '../core/log-view.js';
 import {
+  DAY_NAMES,
   grantFromTemplate,
   grantUpdate,
   inviteRows,
@@ -23,6 +24,9 @@ import {
   REVOKE_NOTE,
   ROLE_PRESETS,
   revokeUpdate,
+  type ScheduleForm,
+  scheduleForm,
+  scheduleOfForm,
   scopesText,
   settlePending,
   templateOfGrant,
@@ -73,6 +77,71 @@ export async function keyHashes(keys: Iterable<string>): Promise<Map<string, str
 /** Sign `u` and send it; returns the version now in force. */
 export async function sendUpdate(ctx: HouseholdContext, deviceId: string, u: AclUpdateBody): Promise<number> {
   return ctx.api.updateAcl(deviceId, await signAclUpdateV2(ctx.me.signer, u, ctx.env));
+}
+
+/**
+ * The schedule editor: "Any time", or days of the week and a from–to window in the device's time
+ * zone (a window whose end is before its start runs past midnight).
+ */
+class ScheduleFields {
+  private readonly any = h('input', { type: 'checkbox', class: 'sched-any' }) as HTMLInputElement;
+  private readonly days = [1, 2, 3, 4, 5, 6, 0].map(
+    (d) => h('input', { type: 'checkbox', class: 'sched-day', value: String(d) }) as HTMLInputElement,
+  );
+  private readonly from = h('input', {
+    type: 'time',
+    class: 'sched-from',
+    'aria-label': 'From',
+  }) as HTMLInputElement;
+  private readonly to = h('input', {
+    type: 'time',
+    class: 'sched-to',
+    'aria-label': 'To',
+  }) as HTMLInputElement;
+  private rest: ScheduleForm['rest'] = [];
+  readonly el: HTMLElement;
+
+  constructor(f: ScheduleForm) {
+    const week = h(
+      'div',
+      { class: 'sched-week' },
+      ...this.days.map((b) => h('label', {}, b, ` ${DAY_NAMES[Number(b.value)]}`)),
+    );
+    const times = h('div', { class: 'sched-times' }, this.from, ' to ', this.to);
+    this.any.addEventListener('change', () => this.sync());
+    this.el = h(
+      'fieldset',
+      { class: 'sched-pick' },
+      h('legend', {}, 'When'),
+      h('label', {}, this.any, ' Any time'),
+      week,
+      times,
+    );
+    this.set(f);
+  }
+
+  set(f: ScheduleForm): void {
+    this.any.checked = f.any;
+    for (const b of this.days) b.checked = f.days.includes(Number(b.value));
+    this.from.value = f.from;
+    this.to.value = f.to;
+    this.rest = f.rest;
+    this.sync();
+  }
+
+  read(): ScheduleForm {
+    return {
+      any: this.any.checked,
+      days: this.days.filter((b) => b.checked).map((b) => Number(b.value)),
+      from: this.from.value,
+      to: this.to.value,
+      rest: this.rest,
+    };
+  }
+
+  private sync(): void {
+    for (const x of [...this.days, this.from, this.to]) x.disabled = this.any.checked;
+  }
 }
 
 export class MembersScreen {
@@ -471,20 +540,35 @@ export class MembersScreen {
       ...ROLE_PRESETS.map((p) => h('option', { value: p.id, selected: p.id === current }, p.name)),
     );
     const label = h('input', { value: g.label ?? '', maxlength: 64, 'aria-label': 'Name' });
+    const tmplOf = (): InviteTemplate => {
+      const id = select.value as PresetId | '';
+      return id ? presetTemplate(id, g.cams) : templateOfGrant(g);
+    };
+    const when = new ScheduleFields(scheduleForm(tmplOf().sched));
+    select.addEventListener('change', () => when.set(scheduleForm(tmplOf().sched)));
+    const problem = h('p', { class: 'form-error', role: 'alert' });
     const box: HTMLElement = h(
       'form',
       {
         class: 'inline edit',
         onsubmit: (ev: Event) => {
           ev.preventDefault();
-          const id = select.value as PresetId | '';
-          const tmpl: InviteTemplate = id ? presetTemplate(id, g.cams) : templateOfGrant(g);
+          const tmpl = tmplOf();
+          const sched = scheduleOfForm(when.read());
+          if (!sched.ok) {
+            problem.textContent = sched.error;
+            return;
+          }
+          if (sched.sched) tmpl.sched = sched.sched;
+          else delete tmpl.sched;
           box.remove();
           void this.regrant(r.sub, tmpl, label.value.trim(), `${r.name} updated.`);
         },
       },
       h('label', {}, 'Role ', select),
       h('label', {}, 'Name ', label),
+      when.el,
+      problem,
       h(
         'div',
         { class: 'btns' },
