@@ -693,6 +693,22 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         return;
       }
       case 'acl/get': {
+        if (acl && !acl.isOwner(from) && msg.rp) {
+          // A lost phone's recovery: the recovery key's proof for this very viewer gets it the ACL
+          // (the version and owners its recovery update must name). A bad proof is logged.
+          try {
+            await acl.checkRecoveryProof(decodeEnvelope(msg.rp), from, env.now());
+          } catch (e) {
+            const code = e instanceof HearthError ? e.code : 'E_INTERNAL';
+            log.warn({ viewer: shortId(from), code }, 'a recovery proof failed: possible attack');
+            logAlert('possible-attack', code, from);
+            reply({ t: 'acl/error', code });
+            return;
+          }
+          log.info({ viewer: shortId(from) }, 'recovery: the recovery key asked for the ACL');
+          reply({ t: 'acl', state: acl.toJSON() });
+          return;
+        }
         if (!acl?.isOwner(from)) {
           reply({ t: 'acl/error', code: 'E_NO_GRANT' });
           return;

@@ -32,6 +32,7 @@ export const PURPOSES = [
   'grant',
   'acl/update',
   'acl/invite',
+  'acl/recover',
   'auth/device',
   'auth/user',
   'chan/hello',

@@ -190,6 +190,21 @@ export async function signAclUpdate(
   return seal(owner, 'user', 'acl/update', body, env);
 }
 
+/**
+ * A lost-phone recovery starts with a stranger's `acl/get {rp}`: this proof, signed by the recovery
+ * key, names the device and the asking viewer's key, so the device answers that one viewer the ACL
+ * (its version and owners, which the recovery update must name) and no one else. 10 minutes fresh.
+ */
+export async function signRecoveryProof(
+  recovery: Signer,
+  p: { d: string; vk: string },
+  env: CryptoEnv,
+): Promise<Envelope> {
+  return seal(recovery, 'user', 'acl/recover', { d: p.d, vk: p.vk }, env);
+}
+
+const recoveryProofSchema = z.object({ d: deviceIdText, vk: userKeySchema }).strict();
+
 /** Outcome of {@link Acl.authorize}. */
 export type Decision = { allowed: true; role: Role; grant?: Grant } | { allowed: false; error: AccessError };
 
@@ -483,6 +498,28 @@ export class Acl {
     if (!g.cams && !g.groups) return true;
     if (g.cams?.includes(camera)) return true;
     return (g.groups ?? []).some((n) => this.group(n).includes(camera));
+  }
+
+  /**
+   * Is `e` the recovery key's proof ({@link signRecoveryProof}) for this device and the viewer
+   * `from`? E_WRONG_SIGNER when the ACL has no recovery key or another key signed it.
+   */
+  async checkRecoveryProof(e: Envelope, from: string, now: number): Promise<void> {
+    const rk = this.state.recovery;
+    if (rk === undefined || keyText(e.k) !== rk)
+      throw new VerificationError('E_WRONG_SIGNER', 'not signed by the recovery key');
+    const r = await verify(e, {
+      purpose: 'acl/recover',
+      signerKind: 'user',
+      expectedSigner: decodeId('userKey', rk),
+      body: recoveryProofSchema,
+      now,
+      maxAgeMs: 10 * 60_000,
+      maxFutureMs: 60_000,
+    });
+    if (!r.ok) throw r.error;
+    if (r.body.d !== this.state.d || r.body.vk !== from)
+      throw new VerificationError('E_BAD_BINDING', 'recovery proof is for another device or viewer');
   }
 
   /**

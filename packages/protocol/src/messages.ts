@@ -14,7 +14,7 @@
  * | `session/ice`     | both            | `sid`, `c`: RTCIceCandidateInit or null                   |
  * | `session/close`   | viewer → device | `sid` (the user left the view)                            |
  * | `cameras`         | viewer → device | (none): asks for the camera list                          |
- * | `acl/get`         | viewer → device | (none): the owner asks for the ACL                        |
+ * | `acl/get`         | viewer → device | (none): the owner asks for the ACL; `rp`: a recovery proof |
  * | `acl/update`      | viewer → device | `env`: owner-signed ACL update (grants.ts)                |
  * | `reader/key`      | viewer → device | `rk`: the viewer's signed reader key (clip/reader-key.ts) |
  * | `push/sub`        | viewer → device | `sub`: a Web Push subscription (webpush.ts)               |
@@ -95,7 +95,8 @@ export const viewerMessageSchema = z.discriminatedUnion('t', [
    * offer (review R6). No reply from the device: the server sends them, in a `relay` frame.
    */
   z.object({ t: z.literal('relay/ask') }).strict(),
-  z.object({ t: z.literal('acl/get') }).strict(),
+  /** `rp`: a stranger's recovery proof (grants.ts signRecoveryProof); owners send none. */
+  z.object({ t: z.literal('acl/get'), rp: env.optional() }).strict(),
   z.object({ t: z.literal('acl/update'), env }).strict(),
   /**
    * Register the viewer's reader key (`encodeReaderKey(signReaderKey(…))`): the device seals new

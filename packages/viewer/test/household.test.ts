@@ -22,6 +22,7 @@ import {
   verify,
   WebCryptoSigner,
 } from '@hearth/protocol';
+import fc from 'fast-check';
 import { z } from 'zod';
 import { parseInviteFragment } from '../src/core/invite-link.js';
 import { logBanner, logRows } from '../src/core/log-view.js';
@@ -475,15 +476,39 @@ describe("invite links: the viewer reads them with protocol's decoder", () => {
 });
 
 describe('recovery key text', () => {
-  it('round-trips through sloppy typing; a typo is caught by the check', async () => {
+  it('round-trips through sloppy typing, with the device key; a typo is caught by the check', async () => {
     const seed = new Uint8Array(32).map((_, i) => i * 7);
-    const text = await recoveryText(seed);
-    assert.match(text, /^HRK1(-[A-Z2-7]{1,4})+$/);
-    assert.deepEqual(await parseRecoveryText(text.toLowerCase().replaceAll('-', ' ')), seed);
+    const dk = new Uint8Array(32).map((_, i) => 255 - i);
+    const text = await recoveryText(seed, dk);
+    assert.match(text, /^HRK2(-[A-Z2-7]{1,4})+$/);
+    assert.deepEqual(await parseRecoveryText(text.toLowerCase().replaceAll('-', ' ')), {
+      seed,
+      deviceKey: dk,
+    });
     const typo = text.slice(0, 10) + (text[10] === 'A' ? 'B' : 'A') + text.slice(11);
     assert.equal(await parseRecoveryText(typo), undefined);
-    assert.equal(await parseRecoveryText('HRK1-AAAA'), undefined);
+    assert.equal(await parseRecoveryText('HRK2-AAAA'), undefined);
     assert.equal(await parseRecoveryText('nonsense'), undefined);
+    assert.equal(await parseRecoveryText(`HRK2-${'A'.repeat(2000)}`), undefined);
+  });
+
+  it('fuzz: any text is a clear undefined or a 32 + 32 byte key pair', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.string({ maxLength: 120 }).map((x) => `HRK2-${x}`),
+        ),
+        async (t) => {
+          const r = await parseRecoveryText(t);
+          if (r) {
+            assert.equal(r.seed.length, 32);
+            assert.equal(r.deviceKey.length, 32);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 

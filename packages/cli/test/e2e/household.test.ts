@@ -116,6 +116,7 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
   let guest: Page;
   let memberKey: string;
   let guestKey: string;
+  let recoveryKeyText = '';
   let ownerKey: string;
   let tz: string;
   const windows: PairingInfo[] = [];
@@ -297,6 +298,20 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
     await openApp(owner, srv.url);
     await pairByCode(owner, windows.at(-1)!.manualCode, { camera: LIVE });
     ownerKey = await viewerKey(owner);
+    // The recovery card on Your cameras: the owner "prints" the key (the test keeps its text).
+    await go(owner, '#/');
+    const shown = await owner.waitForFunction(
+      () => {
+        const t = document.querySelector('#recovery-key')?.textContent ?? '';
+        return t.startsWith('HRK2-') ? t : false;
+      },
+      undefined,
+      { timeout: 30_000 },
+    );
+    recoveryKeyText = String(await shown.jsonValue());
+    await owner.check('#recovery-ok');
+    await owner.click('#recovery-save');
+    await until('the recovery key on the device', () => agent.acl()?.state.recovery !== undefined, 30_000);
 
     const link = await makeInvite('family', 'Sam');
     assert.match(link, /\/#\/invite\/[A-Za-z0-9_-]+$/);
@@ -501,5 +516,42 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
         `the old owner plays as a member: ${(e as Error).message} ${JSON.stringify(await hook(owner))}`,
       );
     });
+  });
+
+  it('10: a phone with the printed recovery key becomes the only owner; the owner before is out', async () => {
+    // The revoked member's browser stands in for the owner's new phone (it holds no grant now).
+    await go(member, '#/recover');
+    await member.waitForSelector('#recover-key');
+    await member.fill('#recover-key', `${recoveryKeyText.slice(0, 12)}X${recoveryKeyText.slice(13)}`);
+    await member.click('#recover-submit');
+    await member.waitForFunction(() =>
+      /typos/.test(document.querySelector('#recover-status')?.textContent ?? ''),
+    );
+    assert.deepEqual(agent.acl()!.owners, [guestKey], 'a mistyped key changes nothing');
+    await member.fill('#recover-key', recoveryKeyText.toLowerCase());
+    await member.click('#recover-submit');
+    await member
+      .waitForFunction(
+        () => /owner again/.test(document.querySelector('#recover-status')?.textContent ?? ''),
+        undefined,
+        {
+          timeout: 30_000,
+        },
+      )
+      .catch(async (e) => {
+        throw new Error(`${(e as Error).message}: ${await member.textContent('#recover-status')}`);
+      });
+    assert.deepEqual(agent.acl()!.owners, [memberKey]);
+    await go(member, '#/');
+    await go(member, people());
+    await member.waitForSelector('#members', { timeout: 30_000 });
+    // Control: the owner before (the guest's browser) is refused on People now.
+    await go(guest, '#/');
+    await go(guest, people());
+    await guest.waitForFunction(
+      () => /Only an owner of this device/.test(document.querySelector('main')?.textContent ?? ''),
+      undefined,
+      { timeout: 30_000 },
+    );
   });
 });

@@ -26,7 +26,8 @@ export type Route =
   | { kind: 'people'; deviceId: string; invite?: true }
   | { kind: 'log'; deviceId: string }
   | { kind: 'invite-link'; payload: string }
-  | { kind: 'join' };
+  | { kind: 'join' }
+  | { kind: 'recover' };
 
 /** The parts of a location we read. */
 export interface LocationLike {
@@ -47,6 +48,7 @@ export function parseRoute(loc: LocationLike): Route {
   const h = loc.hash.replace(/^#/, '');
   if (h === '/pair') return { kind: 'pair' };
   if (h === '/join') return { kind: 'join' };
+  if (h === '/recover') return { kind: 'recover' };
   const inv = /^\/invite\/([A-Za-z0-9_-]{1,512})$/.exec(h);
   if (inv) return { kind: 'invite-link', payload: inv[1]! };
   const dev = /^\/(people|log)\/([^/]+)(\/invite)?$/.exec(h);

@@ -71,7 +71,8 @@ export class HouseholdError extends Error {
 /** What the household screens ask of a device. Every method rejects with a {@link HouseholdError}. */
 export interface HouseholdApi {
   /** `acl/get` → the ACL (owners only). */
-  getAcl(deviceId: string): Promise<AclStateV2>;
+  /** `rp`: the recovery key's proof (a stranger recovering a lost phone; owners send none). */
+  getAcl(deviceId: string, rp?: Envelope): Promise<AclStateV2>;
   /** `acl/update {env}` → the version now in force. */
   updateAcl(deviceId: string, env: Envelope): Promise<number>;
   /** `invite/create {env}` → the invite's ID. */
@@ -185,8 +186,11 @@ export class ChannelHouseholdApi implements HouseholdApi {
     });
   }
 
-  async getAcl(deviceId: string): Promise<AclStateV2> {
-    const m = await this.request(deviceId, { t: 'acl/get' }, ['acl', 'acl/error']);
+  async getAcl(deviceId: string, rp?: Envelope): Promise<AclStateV2> {
+    const m = await this.request(deviceId, rp ? { t: 'acl/get', rp } : { t: 'acl/get' }, [
+      'acl',
+      'acl/error',
+    ]);
     return m.state as AclStateV2;
   }
 

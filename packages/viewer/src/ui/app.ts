@@ -32,7 +32,7 @@ import { type HouseholdContext, MembersScreen } from './members-screen.js';
 import { Notifications } from './notifications.js';
 import { PairScreen } from './pair-screen.js';
 import { fromB64 } from './picture.js';
-import { RecoveryCard } from './recovery-screen.js';
+import { RecoverScreen, RecoveryCard } from './recovery-screen.js';
 import { TimelineScreen } from './timeline-screen.js';
 
 const noop = (): void => undefined;
@@ -69,6 +69,7 @@ export class App {
   /** Devices we sent our reader key to in this session (each is sent it until it says `reader/ok`). */
   private readonly readerSent = new Set<string>();
   private readonly pairing: PairScreen;
+  private readonly recover: RecoverScreen;
   private lastError: AppError | undefined;
   private readonly main: HTMLElement;
   private readonly netDot: HTMLElement;
@@ -176,6 +177,13 @@ export class App {
       'aria-label': 'server connection',
     });
     this.main = h('main', { id: 'main' });
+    this.recover = new RecoverScreen(
+      this.main,
+      this.hctx,
+      dir,
+      (dev) => this.onPaired(dev),
+      (dev) => rv.watch([dev.deviceId]),
+    );
     this.join = new JoinScreen(this.main, {
       api: this.household,
       me,
@@ -192,17 +200,7 @@ export class App {
       onPairRoute: () => this.route.kind === 'pair',
       go: (hash) => this.go(hash),
       paired: (dev) => {
-        rv.watch([dev.deviceId]);
-        channels.send(dev.deviceId, camerasRequest());
-        void this.notifications.offerTo(dev.deviceId);
-        if (dev.role === 'owner')
-          this.recovery.set(
-            dev.deviceId,
-            new RecoveryCard(this.hctx, dev, () => {
-              this.recovery.delete(dev.deviceId);
-              if (this.route.kind === 'home') this.render();
-            }),
-          );
+        this.onPaired(dev);
         return undefined;
       },
       failed: (e) => {
@@ -437,6 +435,21 @@ export class App {
     }
   }
 
+  /** A device this phone now holds (paired, or recovered as owner): watch it, ask its cameras. */
+  private onPaired(dev: PairedDevice): void {
+    this.rv.watch([dev.deviceId]);
+    this.channels.send(dev.deviceId, camerasRequest());
+    void this.notifications.offerTo(dev.deviceId);
+    if (dev.role === 'owner')
+      this.recovery.set(
+        dev.deviceId,
+        new RecoveryCard(this.hctx, dev, () => {
+          this.recovery.delete(dev.deviceId);
+          if (this.route.kind === 'home') this.render();
+        }),
+      );
+  }
+
   private go(hash: string): void {
     if (location.hash === hash) this.navigate();
     else location.hash = hash;
@@ -456,6 +469,9 @@ export class App {
         return;
       case 'join':
         return; // drawn once by navigate (the link is read once)
+      case 'recover':
+        this.recover.render();
+        return;
       case 'timeline': {
         const day = this.route.day;
         this.renderTimeline(

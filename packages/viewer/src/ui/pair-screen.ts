@@ -140,6 +140,12 @@ export class PairScreen {
       this.deps.dir.size ? h('p', {}, h('a', { href: '#/' }, '← Your cameras')) : null,
       h(
         'p',
+        { class: 'help' },
+        'Lost your phone? ',
+        h('a', { href: '#/recover', id: 'recover-link' }, 'Use your recovery key'),
+      ),
+      h(
+        'p',
         { class: 'fine' },
         'Your key: ',
         h('code', {}, shortId(this.deps.me.keyText)),
