@@ -17,6 +17,8 @@ import {
   daysText,
   grantFromTemplate,
   grantUpdate,
+  groupProblem,
+  groupsUpdate,
   inviteRows,
   memberRows,
   nextSerial,
@@ -421,5 +423,45 @@ describe('the schedule editor', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('camera groups', () => {
+  it('an added group and a grant limited to it are applied by the protocol ACL; deleting it takes the access', async () => {
+    const a = await WebCryptoSigner.generate();
+    const dev = deviceIdFromKey(crypto.getRandomValues(new Uint8Array(32)));
+    const now = Date.now();
+    const acl0 = Acl.create(dev, a.publicKey);
+    const state0 = acl0.toJSON() as AclStateV2;
+    assert.equal(groupProblem('door', ['frontdoor'], state0.groups), undefined);
+    const acl1 = await acl0.apply(
+      await signAclUpdate(a, groupsUpdate(state0, { door: ['frontdoor'] }), systemEnv),
+      now,
+    );
+    assert.deepEqual(acl1.state.groups, { door: ['frontdoor'] });
+    const tmpl = { ...presetTemplate('family'), groups: ['door'] };
+    const g = await signGrant(a, grantFromTemplate(tmpl, { d: dev, sub: ALICE, now, serial: 1 }), systemEnv);
+    const acl2 = await acl1.apply(
+      await signAclUpdate(a, grantUpdate(acl1.toJSON() as AclStateV2, g), systemEnv),
+      now,
+    );
+    assert.equal(acl2.authorize(ALICE, 'live', now + 1, 'frontdoor').allowed, true);
+    assert.equal(acl2.authorize(ALICE, 'live', now + 1, 'garden').allowed, false);
+    const acl3 = await acl2.apply(
+      await signAclUpdate(a, groupsUpdate(acl2.toJSON() as AclStateV2, {}), systemEnv),
+      now,
+    );
+    assert.equal(acl3.state.groups, undefined);
+    assert.equal(acl3.authorize(ALICE, 'live', now + 1, 'frontdoor').allowed, false);
+  });
+
+  it('says what is wrong with a new group', () => {
+    assert.match(groupProblem('Upstairs', ['a'], {}) ?? '', /lowercase/);
+    assert.match(groupProblem('door', ['a'], { door: ['b'] }) ?? '', /already/);
+    assert.match(groupProblem('door', [], {}) ?? '', /at least one camera/);
+    const many = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`g${i}`, ['a']]));
+    assert.match(groupProblem('door', ['a'], many) ?? '', /at most 32/);
+    assert.match(groupProblem('__proto__', ['a'], {}) ?? '', /reserved/);
+    assert.deepEqual(Object.keys(groupsUpdate(state([]), { door: ['a'] }).groups ?? {}), ['door']);
   });
 });

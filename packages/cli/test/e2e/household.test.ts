@@ -161,6 +161,7 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
     owner = await (await chromium.newContext()).newPage();
     member = await (await chromium.newContext()).newPage();
     guest = await (await chromium.newContext()).newPage();
+    for (const p of [owner, member, guest]) p.on('pageerror', (e) => console.log(`pageerror: ${e.message}`));
   });
 
   after(async () => {
@@ -223,8 +224,19 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
 
   /** On the owner's People screen: make an invite with `preset` and return the link. */
   const makeInvite = async (preset: string, who: string): Promise<string> => {
-    await openPeople();
-    await owner.click('#invite-new');
+    await until(
+      'the invite form',
+      async () => {
+        await openPeople();
+        await owner.click('#invite-new');
+        return owner
+          .waitForSelector(`input[name="preset"][value="${preset}"]`, { timeout: 5_000 })
+          .then(() => true)
+          .catch(() => false);
+      },
+      45_000,
+      200,
+    );
     await owner.check(`input[name="preset"][value="${preset}"]`);
     await owner.fill('#invite-label', who);
     await owner.click('#invite-make');
@@ -312,6 +324,7 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
     await owner.check('#recovery-ok');
     await owner.click('#recovery-save');
     await until('the recovery key on the device', () => agent.acl()?.state.recovery !== undefined, 30_000);
+    await owner.waitForSelector('#recovery', { state: 'detached', timeout: 30_000 });
 
     const link = await makeInvite('family', 'Sam');
     assert.match(link, /\/#\/invite\/[A-Za-z0-9_-]+$/);
@@ -447,6 +460,38 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
     await watch(guest, agent.deviceId, LIVE);
     const [g1, g2] = await framesFlow(guest);
     assert.ok(g2 > g1, 'the guest plays inside its custom window');
+    await go(guest, '#/');
+  });
+
+  it('7c: a camera group: the guest limited to the group sees only its camera', async () => {
+    await openPeople();
+    await owner.waitForSelector('#group-new', { timeout: 30_000 });
+    const n = aclUpdates();
+    await owner.fill('#group-name', 'door');
+    await owner.check(`#group-new input.group-cam[value="${DOOR}"]`);
+    await owner.click('#group-add');
+    await until('the group on the device', () => aclUpdates() > n && agent.acl()?.state.groups?.door, 30_000);
+    assert.deepEqual(agent.acl()!.state.groups, { door: [DOOR] });
+    await openPeople();
+    const g = `#members li[data-sub="${guestKey}"]`;
+    await clickAndConfirm(async () => {
+      await owner.locator(`${g} button`, { hasText: 'Edit' }).click({ timeout: 5_000 });
+      await owner.check(`${g} input.where-group[value="door"]`, { timeout: 2_000 });
+    }, `${g} form.edit button[type="submit"]`);
+    const now = Date.now();
+    assert.deepEqual(
+      agent
+        .acl()!
+        .grantsOf(guestKey)
+        .map((x) => x.groups),
+      [['door']],
+    );
+    assert.equal(agent.acl()!.authorize(guestKey, 'live', now, DOOR).allowed, true, 'the group camera');
+    assert.equal(agent.acl()!.authorize(guestKey, 'live', now, LIVE).allowed, false, 'not the other camera');
+    await go(guest, '#/');
+    await watch(guest, agent.deviceId, LIVE);
+    const refused = await waitForState(guest, 'access refused', { timeoutMs: 30_000 });
+    assert.equal(refused.frames, 0);
     await go(guest, '#/');
   });
 

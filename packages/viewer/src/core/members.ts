@@ -226,6 +226,30 @@ export function transferUpdate(state: AclStateV2, to: string, me: string, keep?:
   return u;
 }
 
+/** Set the ACL's camera groups (name → cameras) to `groups`; none left: `null`. */
+export function groupsUpdate(
+  state: AclStateV2,
+  groups: Readonly<Record<string, readonly string[]>>,
+): AclUpdateBody {
+  const g: Record<string, string[]> = Object.fromEntries(Object.entries(groups).map(([k, v]) => [k, [...v]]));
+  return { ...update(state), groups: Object.keys(g).length ? g : null };
+}
+
+/** What is wrong with a new group `name` of `cams` (undefined: nothing). */
+export function groupProblem(
+  name: string,
+  cams: readonly string[],
+  existing: Readonly<Record<string, readonly string[]>> | undefined,
+): string | undefined {
+  if (!/^[a-z0-9_-]{1,32}$/.test(name)) return 'A group name is 1–32 lowercase letters, digits, - or _.';
+  if (name === '__proto__' || name === 'constructor' || name === 'prototype')
+    return 'That name is reserved: pick another.';
+  if (existing && Object.hasOwn(existing, name)) return 'There is a group with that name already.';
+  if (!cams.length) return 'Pick at least one camera.';
+  if (Object.keys(existing ?? {}).length >= 32) return 'A device holds at most 32 groups.';
+  return undefined;
+}
+
 /** Set (or clear) the recovery key. */
 export function recoveryUpdate(state: AclStateV2, recovery: string | null): AclUpdateBody {
   return { ...update(state), recovery };

@@ -12,6 +12,8 @@ import {
   DAY_NAMES,
   grantFromTemplate,
   grantUpdate,
+  groupProblem,
+  groupsUpdate,
   inviteRows,
   type MemberRow,
   memberRows,
@@ -303,6 +305,7 @@ export class MembersScreen {
         h('h2', {}, 'People'),
         h('ul', { class: 'members', id: 'members' }, ...rows.map((r) => this.row(r, verifiedBy))),
       );
+      if (this.cameras.length) body.push(...this.groupsSection(this.acl));
       const others = inviteRows(this.invites, this.ctx.env.now()).filter((r) => !r.actionable);
       if (others.length)
         body.push(
@@ -545,6 +548,32 @@ export class MembersScreen {
       return id ? presetTemplate(id, g.cams) : templateOfGrant(g);
     };
     const when = new ScheduleFields(scheduleForm(tmplOf().sched));
+    const start = tmplOf();
+    const camBoxes = this.cameras.map(
+      (c) =>
+        h('input', {
+          type: 'checkbox',
+          class: 'where-cam',
+          value: c,
+          checked: start.cams?.includes(c) ?? false,
+        }) as HTMLInputElement,
+    );
+    const groupBoxes = Object.keys(this.acl?.groups ?? {}).map(
+      (g) =>
+        h('input', {
+          type: 'checkbox',
+          class: 'where-group',
+          value: g,
+          checked: start.groups?.includes(g) ?? false,
+        }) as HTMLInputElement,
+    );
+    const where = h(
+      'fieldset',
+      { class: 'where-pick' },
+      h('legend', {}, 'Where (none ticked: every camera)'),
+      ...camBoxes.map((b) => h('label', {}, b, ` ${b.value}`)),
+      ...groupBoxes.map((b) => h('label', {}, b, ` Group ${b.value}`)),
+    );
     select.addEventListener('change', () => when.set(scheduleForm(tmplOf().sched)));
     const problem = h('p', { class: 'form-error', role: 'alert' });
     const box: HTMLElement = h(
@@ -561,6 +590,12 @@ export class MembersScreen {
           }
           if (sched.sched) tmpl.sched = sched.sched;
           else delete tmpl.sched;
+          const cams = camBoxes.filter((b) => b.checked).map((b) => b.value);
+          const groups = groupBoxes.filter((b) => b.checked).map((b) => b.value);
+          if (cams.length) tmpl.cams = cams;
+          else delete tmpl.cams;
+          if (groups.length) tmpl.groups = groups;
+          else delete tmpl.groups;
           box.remove();
           void this.regrant(r.sub, tmpl, label.value.trim(), `${r.name} updated.`);
         },
@@ -568,6 +603,7 @@ export class MembersScreen {
       h('label', {}, 'Role ', select),
       h('label', {}, 'Name ', label),
       when.el,
+      this.cameras.length || groupBoxes.length ? where : null,
       problem,
       h(
         'div',
@@ -577,6 +613,87 @@ export class MembersScreen {
       ),
     );
     li.append(box);
+  }
+
+  /** Camera groups: each with its cameras and a Delete; a form to add one. One signed update each. */
+  private groupsSection(acl: AclStateV2): Node[] {
+    const groups = acl.groups ?? {};
+    const name = h('input', {
+      id: 'group-name',
+      maxlength: 32,
+      placeholder: 'e.g. upstairs',
+      'aria-label': 'Group name',
+    }) as HTMLInputElement;
+    const boxes = this.cameras.map(
+      (c) => h('input', { type: 'checkbox', class: 'group-cam', value: c }) as HTMLInputElement,
+    );
+    const problem = h('p', { class: 'form-error', role: 'alert' });
+    const form = h(
+      'form',
+      {
+        class: 'card group-new',
+        id: 'group-new',
+        onsubmit: (ev: Event) => {
+          ev.preventDefault();
+          const n = name.value.trim();
+          const cams = boxes.filter((b) => b.checked).map((b) => b.value);
+          const bad = groupProblem(n, cams, groups);
+          if (bad) {
+            problem.textContent = bad;
+            return;
+          }
+          void this.change(
+            groupsUpdate(acl, { ...groups, [n]: cams }),
+            undefined,
+            'grant',
+            `Group ${n} added.`,
+          );
+        },
+      },
+      h('label', { for: 'group-name' }, 'New group '),
+      name,
+      h('div', { class: 'cams-pick' }, ...boxes.map((b) => h('label', {}, b, ` ${b.value}`))),
+      problem,
+      h('div', { class: 'btns' }, h('button', { type: 'submit', id: 'group-add' }, 'Add group')),
+    );
+    return [
+      h('h2', {}, 'Camera groups'),
+      h(
+        'ul',
+        { class: 'members', id: 'groups' },
+        ...Object.entries(groups).map(([g, cams]) =>
+          h(
+            'li',
+            { class: 'card group', 'data-group': g },
+            h('strong', {}, g),
+            h('span', { class: 'muted' }, ` ${cams.join(', ')}`),
+            h(
+              'div',
+              { class: 'btns' },
+              h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'danger',
+                  onclick: () => {
+                    const rest = { ...groups };
+                    delete rest[g];
+                    void this.change(
+                      groupsUpdate(acl, rest),
+                      undefined,
+                      'revoke',
+                      `Group ${g} deleted: whoever had it only through it no longer sees its cameras.`,
+                    );
+                  },
+                },
+                'Delete',
+              ),
+            ),
+          ),
+        ),
+      ),
+      form,
+    ];
   }
 
   /** Grant `sub` from `tmpl`, revoking what it had (an edit), or fresh (an approval). */
@@ -598,9 +715,10 @@ export class MembersScreen {
     await this.change(u, sub, 'grant', done);
   }
 
+  /** Sign and send `u`; a change to a person (`sub`) shows as pending until the log has it. */
   private async change(
     u: AclUpdateBody | Promise<AclUpdateBody>,
-    sub: string,
+    sub: string | undefined,
     kind: PendingChange['kind'],
     done: string,
   ): Promise<void> {
@@ -608,8 +726,12 @@ export class MembersScreen {
     this.say('progress', 'Signing and sending the change…');
     try {
       const ver = await sendUpdate(this.ctx, d, await u);
-      this.ctx.pending.set(d, [...this.pending, { sub, ver, kind }]);
-      this.say('ok', `${done} It shows as pending until the device's log has it.`);
+      if (sub === undefined) {
+        this.say('ok', done);
+      } else {
+        this.ctx.pending.set(d, [...this.pending, { sub, ver, kind }]);
+        this.say('ok', `${done} It shows as pending until the device's log has it.`);
+      }
     } catch (e) {
       this.say('error', householdErrorText(e instanceof HouseholdError ? e.code : 'E_INTERNAL'));
     }
