@@ -654,7 +654,17 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
           emit({ kind: 'acl-updated', ver: next.state.ver, dropped: dropped.length, closed });
           reply({ t: 'acl/ok', ver: next.state.ver });
         } catch (e) {
-          reply({ t: 'acl/error', code: e instanceof HearthError ? e.code : 'E_INTERNAL' });
+          const code = e instanceof HearthError ? e.code : 'E_INTERNAL';
+          // An escalation attempt: a member signing a grant, a forged revocation of the owner, a
+          // replayed old ACL, the recovery key beyond its scope, from a key that is not an owner.
+          if (!acl.isOwner(from)) {
+            log.warn(
+              { viewer: shortId(from), code },
+              'refused an ACL update from a non-owner: possible attack',
+            );
+            logAlert('possible-attack', code, from);
+          }
+          reply({ t: 'acl/error', code });
         }
         return;
       }

@@ -18,6 +18,7 @@ import {
   type AclUpdateInput,
   b64u,
   decodeClipHeader,
+  decodeLogEntry,
   deviceIdFromKey,
   encodeId,
   encodeReaderKey,
@@ -279,6 +280,17 @@ describe('grants v2 through the agent', () => {
       code: 'E_LAST_OWNER',
     });
     unchanged();
+    // Each attempt from a non-owner is in the access log as a possible attack (one per code a
+    // minute); the owner's own refused update (E_LAST_OWNER) is not an attack.
+    await agent.accessLog.flush();
+    const alerts: string[] = [];
+    for (let i = 0; i < agent.accessLog.size; i++) {
+      const e = decodeLogEntry(agent.accessLog.entry(i));
+      if (e.k === 'alert' && 'code' in e) alerts.push(`${e.alert}:${e.code}`);
+    }
+    for (const code of ['E_WRONG_SIGNER', 'E_STALE_ACL', 'E_RECOVERY_SCOPE'])
+      assert.ok(alerts.includes(`possible-attack:${code}`), `${code} logged: ${alerts.join(' ')}`);
+    assert.ok(!alerts.includes('possible-attack:E_LAST_OWNER'), 'an owner’s refused update is not an attack');
     // control: the owner signs the same grant: applied
     assert.deepEqual(await send(owner, await aclUpdate(owner.signer, { grants: [power] })), {
       t: 'acl/ok',
