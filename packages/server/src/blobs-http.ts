@@ -118,6 +118,9 @@ export class BlobHttp {
   private readonly now: () => number;
   private readonly off: NonNullable<BlobTestHooks['unguarded']>;
 
+  /** Called after a device's data was erased here, for the rest of what the server keeps of it. */
+  onErase: ((deviceId: string) => void) | undefined;
+
   constructor(
     private readonly store: BlobStore,
     private readonly cfg: ServerConfig['blobs'],
@@ -429,6 +432,7 @@ export class BlobHttp {
       }
       await this.store.deleteAll(dev);
     });
+    this.onErase?.(dev);
     this.log.info({ dev: dev.slice(0, 13) }, 'blob store: erased every blob of a device');
     res.writeHead(204).end();
   }

@@ -102,6 +102,12 @@ export class LogGossipHttp {
     return (url ?? '').startsWith(LOG_GOSSIP_PREFIX);
   }
 
+  /** Forget every note kept for `deviceId` (its factory reset or household erase, S8). */
+  forget(deviceId: string): void {
+    if (this.devices.delete(deviceId))
+      this.log.info({ dev: deviceId.slice(0, 13) }, 'log gossip: erased a device');
+  }
+
   /** How many notes are kept for `deviceId` (tests). */
   count(deviceId: string): number {
     return this.devices.get(deviceId)?.size ?? 0;

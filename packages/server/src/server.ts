@@ -222,6 +222,8 @@ export async function startServer(
       : undefined;
     // Witness gossip of the devices' access logs (log-gossip.ts), in memory.
     const gossip = new LogGossipHttp(log, opts.logGossipTestHooks ?? {});
+    // A device's erase (factory reset, household deletion) takes its gossip too (S8).
+    if (blobs) blobs.onErase = (d) => gossip.forget(d);
     const root = c.webRoot ?? fileURLToPath(webRoot);
     const files = viewerFiles();
 

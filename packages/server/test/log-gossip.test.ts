@@ -221,6 +221,24 @@ describe('log gossip: PUT/GET /v1/log/<deviceId>/cosigned', () => {
     assert.equal((await fetch(`${s.srv.url}/v1/log/${d.deviceId}/other`)).status, 404);
   });
 
+  it("the device's erase (factory reset) takes its gossip too (S8); control: before it, the note is served", async () => {
+    const d = await device();
+    const a = await WebCryptoSigner.generate();
+    assert.equal((await put(s.srv, a, d, await cosigned(d, a))).status, 204);
+    const path = logCosignedPath(d.deviceId);
+    const before = await call(s.srv, a, 'GET', path);
+    assert.equal(before.status, 200);
+    assert.match(before.text, /hearth\//, 'control: the cosigned note is kept');
+    const erase = `/v1/blobs/${d.deviceId}`;
+    const auth = await blobAuthorization(d.signer, 'device', 'DELETE', erase, undefined, systemEnv);
+    assert.equal(
+      (await fetch(`${s.srv.url}${erase}`, { method: 'DELETE', headers: { authorization: auth } })).status,
+      204,
+    );
+    const after = await call(s.srv, a, 'GET', path);
+    assert.doesNotMatch(after.text, /hearth\//, `nothing of the device is served: ${after.text}`);
+  });
+
   it('limits requests per address (control: under the burst they are answered)', async () => {
     const l = await server({ perAddress: { perSecond: 0.001, burst: 3 } });
     try {
