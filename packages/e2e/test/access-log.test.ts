@@ -21,7 +21,6 @@ import {
   keyHashOf,
   loadOrCreateIdentity,
   type PairingInfo,
-  startAgent,
 } from '@hearth/agent';
 import {
   createOffer,
@@ -37,7 +36,15 @@ import {
 } from '@hearth/protocol';
 import { startTestHub, type TestHub } from '@hearth/server/testing';
 import { type FetchLike, LogClient, type LogStore, type SavedLog } from '@hearth/viewer';
-import { connectViewer, ITER, media, pairByCode, pins, sdp, until, type Viewer } from './support/viewers.js';
+import {
+  connectViewer,
+  pairByCode,
+  pins,
+  sdp,
+  startTestAgent,
+  until,
+  type Viewer,
+} from './support/viewers.js';
 
 /** A LogStore in memory, which a test can copy (the same saved state for an attack and its control). */
 class MapStore implements LogStore {
@@ -96,17 +103,8 @@ describe('the access log through the real agent, server and viewer client', () =
   const open: Viewer[] = [];
   let window: PairingInfo | undefined;
   const start = () =>
-    startAgent({
-      dataDir,
-      serverUrl: srv.url,
-      media,
-      pairingIterations: ITER,
-      minBackoffMs: 20,
-      maxBackoffMs: 200,
-      events: { upload: false },
-      onPairingWindow: (i) => {
-        window = i;
-      },
+    startTestAgent(dataDir, srv.url, (i) => {
+      window = i;
     });
 
   /** The owner's viewer connection of now (a restart of the agent needs a new one). */

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Agent, loadOrCreateIdentity, type PairingInfo, startAgent } from '@hearth/agent';
+import { type Agent, loadOrCreateIdentity, type PairingInfo } from '@hearth/agent';
 import {
   decodeLogEntry,
   encodeId,
@@ -21,7 +21,7 @@ import {
   WebCryptoSigner,
 } from '@hearth/protocol';
 import { startTestHub, type TestHub } from '@hearth/server/testing';
-import { connectViewer, ITER, media, pairByCode, pins, until, type Viewer } from './support/viewers.js';
+import { connectViewer, pairByCode, pins, startTestAgent, until, type Viewer } from './support/viewers.js';
 
 describe('recovery with the printed recovery key, through the real agent', () => {
   let srv: TestHub;
@@ -51,17 +51,8 @@ describe('recovery with the printed recovery key, through the real agent', () =>
     srv = await startTestHub({ serveViewer: false });
     root = mkdtempSync(join(tmpdir(), 'hearth-recover-'));
     const dataDir = join(root, 'data');
-    agent = await startAgent({
-      dataDir,
-      serverUrl: srv.url,
-      media,
-      pairingIterations: ITER,
-      minBackoffMs: 20,
-      maxBackoffMs: 200,
-      events: { upload: false },
-      onPairingWindow: (i) => {
-        window = i;
-      },
+    agent = await startTestAgent(dataDir, srv.url, (i) => {
+      window = i;
     });
     pins.set(agent.deviceId, (await loadOrCreateIdentity(dataDir)).signer.publicKey);
     owner = await connectViewer(srv.url);

@@ -4,7 +4,13 @@
  * is not what these tests are about; test/e2e and packages/cli/test/e2e use real ffmpeg).
  */
 import assert from 'node:assert/strict';
-import { type MediaBackend, type PairingInfo, RendezvousClient } from '@hearth/agent';
+import {
+  type AgentOptions,
+  type MediaBackend,
+  type PairingInfo,
+  RendezvousClient,
+  startAgent,
+} from '@hearth/agent';
 import {
   deviceIdFromKey,
   encodeId,
@@ -125,4 +131,27 @@ export async function pairByCode(v: Viewer, info: PairingInfo) {
     step = await vp.receive(reply);
     if (step.result) return step.result;
   }
+}
+
+/**
+ * A real agent for these tests: the fake media, fast pairing and backoff, no uploads; `window` gets
+ * each pairing window. `extra` adds or overrides options.
+ */
+export function startTestAgent(
+  dataDir: string,
+  serverUrl: string,
+  window: (i: PairingInfo) => void,
+  extra: Partial<AgentOptions> = {},
+) {
+  return startAgent({
+    dataDir,
+    serverUrl,
+    media,
+    pairingIterations: ITER,
+    minBackoffMs: 20,
+    maxBackoffMs: 200,
+    events: { upload: false },
+    onPairingWindow: window,
+    ...extra,
+  });
 }
