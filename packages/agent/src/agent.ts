@@ -83,6 +83,12 @@ export type { Logger } from '@hearth/node';
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
+  /**
+   * An owner asked to erase the household (`household/erase`, S8), and was answered. Stop this agent,
+   * then `factoryReset` its data directory (server first) and start a new one. Without it the device
+   * refuses such requests (`E_UNSUPPORTED`).
+   */
+  onErase?: () => void;
   /** Where the device key, ACL and state live (created with mode 0700). */
   dataDir: string;
   /** Rendezvous server base URL (`https://…` or `http://127.0.0.1:…`). */
@@ -700,6 +706,30 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
           log.error({ err: (e as Error).message }, 'access log: cannot answer log/get');
           reply({ t: 'log/error', code: e instanceof RangeError ? 'E_TOO_LARGE' : 'E_INTERNAL' });
         }
+        return;
+      }
+      case 'household/erase': {
+        // S8: an owner erases the household. The device answers first; whoever runs it (the CLI)
+        // then stops this agent, erases the server-side data and the data directory, and starts
+        // again as a new device. A non-owner's request is an escalation attempt: refused and logged.
+        const fail = (code: string, attack: boolean) => {
+          if (attack) {
+            log.warn({ viewer: shortId(from), code }, 'refused an erase request: possible attack');
+            logAlert('possible-attack', code, from);
+          }
+          reply({ t: 'household/error', code: code as never });
+        };
+        if (!acl?.isOwner(from)) return fail('E_NO_GRANT', true);
+        try {
+          await acl.checkEraseRequest(decodeEnvelope(msg.env), env.now());
+        } catch (e) {
+          return fail(e instanceof HearthError ? e.code : 'E_INTERNAL', true);
+        }
+        const onErase = o.onErase;
+        if (!onErase) return fail('E_UNSUPPORTED', false);
+        log.warn({ viewer: shortId(from) }, 'an owner erased the household: this device resets itself');
+        reply({ t: 'household/erasing' });
+        void channels.flushed().then(() => onErase());
         return;
       }
       case 'acl/get': {

@@ -156,6 +156,39 @@ async function startAgentWith(o: {
   /** The camera map's `timeZone:` (grant schedules); undefined: the system's. */
   timeZone?: string;
 }): Promise<{ agent: Agent; media: MediaBackendHandle }> {
+  // The running agent and media; replaced when an owner erases the household (a new device).
+  const held = {} as { agent: Agent; media: MediaBackendHandle };
+  const erase = async () => {
+    process.stdout.write(
+      'An owner erased this household: erasing the device (server first, then its data)…\n',
+    );
+    await held.agent.close();
+    await held.media.close();
+    try {
+      const r = await factoryReset({
+        dataDir: o.dataDir,
+        serverUrl: o.server,
+        ...(o.pinCert ? { fetch: pinnedFetch(o.pinCert) as unknown as typeof fetch } : {}),
+      });
+      process.stdout.write(
+        `Erased device ${r.deviceId} and its data on the server. Starting again as a new device.\n`,
+      );
+    } catch (e) {
+      process.stderr.write(
+        `hearth: ${(e as HearthError).code ?? 'E_INTERNAL'}: the erase failed (${(e as Error).message}); nothing local was deleted, restarting the same device\n`,
+      );
+    }
+    Object.assign(held, await startOnce());
+  };
+  const startOnce = () => startAgentOnce(o, () => void erase());
+  Object.assign(held, await startOnce());
+  return held;
+}
+
+async function startAgentOnce(
+  o: Parameters<typeof startAgentWith>[0],
+  onErase: () => void,
+): Promise<{ agent: Agent; media: MediaBackendHandle }> {
   const { cameras } = o;
   if (cameras.length === 0) throw new CliError('E_CONFIG', 'the camera map lists no cameras');
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
@@ -174,6 +207,7 @@ async function startAgentWith(o: {
     ...(o.pinCert ? { pinnedCertSha256: o.pinCert } : {}),
     ...(o.insecure ? { insecure: true } : {}),
     onPairingWindow: (info) => showPairing(info, o.dataDir),
+    onErase,
     ...(o.acceptServerKey ? { acceptServerKey: o.acceptServerKey } : {}),
     onEvent: (e) => {
       if (e.kind === 'pairing-window-closed') forgetPairing(o.dataDir);
@@ -207,7 +241,7 @@ async function agentCmd(o: Opts): Promise<void> {
   const timeZone = loadTimeZone(String(o.cameras));
   const tools = mediaTools(o);
   if (cameras.length > 0) await preflight(cameras, tools, log);
-  const { agent, media } = await startAgentWith({
+  const held = await startAgentWith({
     server,
     dataDir: resolve(String(o.dataDir)),
     cameras,
@@ -219,8 +253,8 @@ async function agentCmd(o: Opts): Promise<void> {
     log,
   });
   onStop(async () => {
-    await agent.close();
-    await media.close();
+    await held.agent.close();
+    await held.media.close();
     forgetPairing(resolve(String(o.dataDir))); // a restart draws new secrets
   });
 }
@@ -258,28 +292,27 @@ async function demoCmd(o: Opts): Promise<void> {
     },
   });
   const server = await startServer(cfg, { log });
-  let media: MediaBackendHandle | undefined;
-  let agent: Agent | undefined;
+  let held: { agent: Agent; media: MediaBackendHandle } | undefined;
   try {
     process.stdout.write(
       `\nHearth demo\n  Open ${server.url}/ in a browser, choose "Pair a camera" and type the code below.\n`,
     );
-    ({ agent, media } = await startAgentWith({
+    held = await startAgentWith({
       server: server.url,
       dataDir: join(dataDir, 'agent'),
       cameras,
       log,
       loopback: true,
       tools,
-    }));
+    });
     process.stdout.write(`  Stop with Ctrl-C. Start over (new device, new owner): delete ${dataDir}\n`);
   } catch (e) {
     await server.close();
     throw e;
   }
   onStop(async () => {
-    await agent?.close();
-    await media?.close();
+    await held?.agent.close();
+    await held?.media.close();
     await server.close();
   });
 }

@@ -33,6 +33,7 @@ export const PURPOSES = [
   'acl/update',
   'acl/invite',
   'acl/recover',
+  'device/erase',
   'auth/device',
   'auth/user',
   'chan/hello',

@@ -205,6 +205,16 @@ export async function signRecoveryProof(
 
 const recoveryProofSchema = z.object({ d: deviceIdText, vk: userKeySchema }).strict();
 
+/**
+ * An owner's request to erase the household (S8): the device erases its data on the server, then
+ * everything local, and starts again as a new device. Fresh for 2 minutes; names the device.
+ */
+export async function signEraseRequest(owner: Signer, p: { d: string }, env: CryptoEnv): Promise<Envelope> {
+  return seal(owner, 'user', 'device/erase', { d: p.d }, env);
+}
+
+const eraseRequestSchema = z.object({ d: deviceIdText }).strict();
+
 /** Outcome of {@link Acl.authorize}. */
 export type Decision = { allowed: true; role: Role; grant?: Grant } | { allowed: false; error: AccessError };
 
@@ -520,6 +530,28 @@ export class Acl {
     if (!r.ok) throw r.error;
     if (r.body.d !== this.state.d || r.body.vk !== from)
       throw new VerificationError('E_BAD_BINDING', 'recovery proof is for another device or viewer');
+  }
+
+  /**
+   * Is `e` a current owner's fresh request to erase this device ({@link signEraseRequest})?
+   * E_WRONG_SIGNER for anyone else, E_BAD_BINDING for another device, E_STALE when old.
+   */
+  async checkEraseRequest(e: Envelope, now: number): Promise<void> {
+    const signer = keyText(e.k);
+    if (signer === undefined || !this.state.owners.includes(signer))
+      throw new VerificationError('E_WRONG_SIGNER', 'an erase request must be signed by an owner');
+    const r = await verify(e, {
+      purpose: 'device/erase',
+      signerKind: 'user',
+      expectedSigner: decodeId('userKey', signer),
+      body: eraseRequestSchema,
+      now,
+      maxAgeMs: 2 * 60_000,
+      maxFutureMs: 30_000,
+    });
+    if (!r.ok) throw r.error;
+    if (r.body.d !== this.state.d)
+      throw new VerificationError('E_BAD_BINDING', 'erase request is for another device');
   }
 
   /**

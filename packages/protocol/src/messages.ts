@@ -119,6 +119,8 @@ export const viewerMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('invite/deny'), id: inviteIdSchema }).strict(),
   /** An owner reads the access log (tlog/wire.ts); anyone else gets `log/error {code: 'E_NO_GRANT'}`. */
   logGetSchema,
+  /** An owner erases the household (grants.ts signEraseRequest): the device resets itself (S8). */
+  z.object({ t: z.literal('household/erase'), env }).strict(),
 ]);
 export type ViewerMessage = z.infer<typeof viewerMessageSchema>;
 
@@ -171,6 +173,8 @@ export const deviceMessageSchema = z.discriminatedUnion('t', [
     .strict(),
   logUpdateSchema,
   z.object({ t: z.literal('log/error'), code }).strict(),
+  z.object({ t: z.literal('household/erasing') }).strict(),
+  z.object({ t: z.literal('household/error'), code }).strict(),
 ]);
 export type DeviceMessage = z.infer<typeof deviceMessageSchema>;
 
@@ -190,6 +194,7 @@ export const VIEWER_MESSAGE_TYPES = [
   'invite/list',
   'invite/deny',
   'log/get',
+  'household/erase',
 ] as const satisfies readonly ViewerMessage['t'][];
 export const DEVICE_MESSAGE_TYPES = [
   'session/answer',
@@ -214,6 +219,8 @@ export const DEVICE_MESSAGE_TYPES = [
   'invites',
   'log/update',
   'log/error',
+  'household/erasing',
+  'household/error',
 ] as const satisfies readonly DeviceMessage['t'][];
 
 /** Result of a message decoder: a typed message, or why not (never a throw). */

@@ -180,6 +180,7 @@ function fakeDevice(log: Awaited<ReturnType<typeof deviceLog>>, acl: AclStateV2)
   let tamper: ((l: Uint8Array[]) => Uint8Array[]) | undefined;
   const invites: InviteInfo[] = [];
   const api: HouseholdApi = {
+    eraseHousehold: async () => undefined,
     getAcl: async () => structuredClone(acl),
     updateAcl: async (_d, env) => {
       updates.push(env);

@@ -42,6 +42,7 @@ import {
   hook,
   launchLoopbackChromium,
   openApp,
+  pairedDevices,
   until,
   waitForState,
   watch,
@@ -117,6 +118,7 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
   let memberKey: string;
   let guestKey: string;
   let recoveryKeyText = '';
+  let eraseAsked = false;
   let ownerKey: string;
   let tz: string;
   const windows: PairingInfo[] = [];
@@ -148,6 +150,10 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
       onPairingWindow: (info) => windows.push(info),
       onEvent: (e) => events.push(e as Ev),
       events: { minBackoffMs: 50, maxBackoffMs: 1000 },
+      // The CLI stops the agent and factory-resets it here (e2e/test/household-erase.test.ts).
+      onErase: () => {
+        eraseAsked = true;
+      },
     });
     // The uploaded index keeps no reader list; the outbox meta it is given has one.
     const idx = agent.events.uploaded;
@@ -597,6 +603,30 @@ describe('household: invite, approve, guest history floor, schedule, revoke — 
       () => /Only an owner of this device/.test(document.querySelector('main')?.textContent ?? ''),
       undefined,
       { timeout: 30_000 },
+    );
+  });
+
+  it('11: the owner erases the household on People: the device is asked to reset, this phone forgets it', async () => {
+    await go(member, '#/');
+    await go(member, people());
+    await member.waitForSelector('#erase-form', { timeout: 30_000 });
+    await member.fill('#erase-name', 'not the name');
+    await member.click('#erase-submit');
+    await member.waitForFunction(() =>
+      /to confirm/.test(document.querySelector('#erase-form .form-error')?.textContent ?? ''),
+    );
+    assert.equal(eraseAsked, false, 'a wrong name asks nothing');
+    const prompt = (await member.textContent('label[for="erase-name"]')) ?? '';
+    const label = /^Type (.+) to confirm/.exec(prompt.trim())?.[1] ?? '';
+    assert.ok(label, prompt);
+    await member.fill('#erase-name', label);
+    await member.click('#erase-submit');
+    await until('the device asked to erase', () => eraseAsked, 30_000);
+    await until(
+      'this phone forgot the device',
+      async () => !(await pairedDevices(member)).some((x) => x.deviceId === agent.deviceId),
+      30_000,
+      200,
     );
   });
 });

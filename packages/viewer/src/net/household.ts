@@ -73,6 +73,8 @@ export interface HouseholdApi {
   /** `acl/get` → the ACL (owners only). */
   /** `rp`: the recovery key's proof (a stranger recovering a lost phone; owners send none). */
   getAcl(deviceId: string, rp?: Envelope): Promise<AclStateV2>;
+  /** `household/erase {env}` (owner-signed, S8): resolves once the device said it is erasing itself. */
+  eraseHousehold(deviceId: string, env: Envelope): Promise<void>;
   /** `acl/update {env}` → the version now in force. */
   updateAcl(deviceId: string, env: Envelope): Promise<number>;
   /** `invite/create {env}` → the invite's ID. */
@@ -129,6 +131,8 @@ export class ChannelHouseholdApi implements HouseholdApi {
     'invite/approved',
     'log/update',
     'log/error',
+    'household/erasing',
+    'household/error',
   ]);
 
   /** Feed a device's message; true when it was a household message (a reply or a push). */
@@ -192,6 +196,10 @@ export class ChannelHouseholdApi implements HouseholdApi {
       'acl/error',
     ]);
     return m.state as AclStateV2;
+  }
+
+  async eraseHousehold(deviceId: string, env: Envelope): Promise<void> {
+    await this.request(deviceId, { t: 'household/erase', env }, ['household/erasing', 'household/error']);
   }
 
   async updateAcl(deviceId: string, env: Envelope): Promise<number> {

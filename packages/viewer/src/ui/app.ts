@@ -141,6 +141,10 @@ export class App {
       env,
       origin: location.origin,
       pending: new Map(),
+      erased: async (d) => {
+        await dir.forget(d);
+        this.go('#/');
+      },
     };
     this.household.onInviteRequest((d) => {
       if (this.panel?.deviceId === d) this.panel.refresh?.();

@@ -5,7 +5,7 @@
  * (approve = sign a grant from the invite's template; deny), edit (revoke the old serial and add a
  * new grant), revoke, and the make-an-invite form. Labels and names go in as text only.
  */
-import { type CryptoEnv, decodeId, logKeyHash } from '@hearth/protocol';
+import { type CryptoEnv, decodeId, logKeyHash, signEraseRequest } from '@hearth/protocol';
 import { logHref, peopleHref } from '../core/links.js';
 import { logBanner } from '../core/log-view.js';
 import {
@@ -61,6 +61,8 @@ export interface HouseholdContext {
   origin: string;
   /** Changes this viewer made, per device, not yet seen verified in the log (kept for the session). */
   pending: Map<string, PendingChange[]>;
+  /** The device erased itself at this owner's request: forget it here. */
+  erased?: (deviceId: string) => Promise<void>;
 }
 
 /** The log's names of keys (logKeyHash), for matching ACL rows with log entries. */
@@ -306,6 +308,7 @@ export class MembersScreen {
         h('ul', { class: 'members', id: 'members' }, ...rows.map((r) => this.row(r, verifiedBy))),
       );
       if (this.cameras.length) body.push(...this.groupsSection(this.acl));
+      body.push(this.eraseSection());
       const others = inviteRows(this.invites, this.ctx.env.now()).filter((r) => !r.actionable);
       if (others.length)
         body.push(
@@ -613,6 +616,61 @@ export class MembersScreen {
       ),
     );
     li.append(box);
+  }
+
+  /**
+   * Erase the household (S8): after typing the device's name, an owner-signed `household/erase`.
+   * The device erases its data on the server and its own, and starts again as a new device.
+   */
+  private eraseSection(): HTMLElement {
+    const name = this.dev.label || 'erase';
+    const typed = h('input', {
+      id: 'erase-name',
+      'aria-label': 'Device name',
+      autocomplete: 'off',
+    }) as HTMLInputElement;
+    const problem = h('p', { class: 'form-error', role: 'alert' });
+    return h(
+      'form',
+      {
+        class: 'card erase',
+        id: 'erase-form',
+        onsubmit: (ev: Event) => {
+          ev.preventDefault();
+          if (typed.value.trim() !== name) {
+            problem.textContent = `Type ${name} to confirm.`;
+            return;
+          }
+          void this.erase();
+        },
+      },
+      h('h2', {}, 'Erase this household'),
+      h(
+        'p',
+        {},
+        'The device erases its recordings and log on the server, then its own key, people and recordings, and starts again as a new device to pair. Nobody can watch it until someone pairs it again. Clips already downloaded cannot be recalled.',
+      ),
+      h('label', { for: 'erase-name' }, `Type ${name} to confirm `),
+      typed,
+      problem,
+      h(
+        'div',
+        { class: 'btns' },
+        h('button', { type: 'submit', class: 'danger', id: 'erase-submit' }, 'Erase'),
+      ),
+    );
+  }
+
+  private async erase(): Promise<void> {
+    const d = this.dev.deviceId;
+    this.say('progress', 'Asking the device to erase itself…');
+    try {
+      await this.ctx.api.eraseHousehold(d, await signEraseRequest(this.ctx.me.signer, { d }, this.ctx.env));
+      this.say('ok', 'The device is erasing itself.');
+      await this.ctx.erased?.(d);
+    } catch (e) {
+      this.say('error', householdErrorText(e instanceof HouseholdError ? e.code : 'E_INTERNAL'));
+    }
   }
 
   /** Camera groups: each with its cameras and a Delete; a form to add one. One signed update each. */
