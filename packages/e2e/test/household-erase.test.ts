@@ -24,7 +24,6 @@ import {
   signEraseRequest,
   signGrant,
   systemEnv,
-  WebCryptoSigner,
 } from '@hearth/protocol';
 import { startTestHub, type TestHub } from '@hearth/server/testing';
 import { connectViewer, pairByCode, pins, startTestAgent, until, type Viewer } from './support/viewers.js';
