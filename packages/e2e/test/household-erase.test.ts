@@ -17,7 +17,6 @@ import {
   type PairingInfo,
 } from '@hearth/agent';
 import {
-  decodeLogEntry,
   deviceIdFromKey,
   fixedEnv,
   signAclUpdate,
@@ -26,7 +25,15 @@ import {
   systemEnv,
 } from '@hearth/protocol';
 import { startTestHub, type TestHub } from '@hearth/server/testing';
-import { connectViewer, pairByCode, pins, startTestAgent, until, type Viewer } from './support/viewers.js';
+import {
+  connectViewer,
+  logAlerts,
+  pairByCode,
+  pins,
+  startTestAgent,
+  until,
+  type Viewer,
+} from './support/viewers.js';
 
 describe('erasing the household through the real agent and server', () => {
   let srv: TestHub;
@@ -43,15 +50,7 @@ describe('erasing the household through the real agent and server', () => {
     v.send(agent.deviceId, m);
     return v.next((x) => x.t === 'household/erasing' || x.t === 'household/error');
   };
-  const alerts = async () => {
-    await agent.accessLog.flush();
-    const out: string[] = [];
-    for (let i = 0; i < agent.accessLog.size; i++) {
-      const e = decodeLogEntry(agent.accessLog.entry(i));
-      if (e.k === 'alert' && 'code' in e) out.push(`${e.alert}:${e.code}`);
-    }
-    return out;
-  };
+  const alerts = () => logAlerts(agent);
 
   before(async () => {
     srv = await startTestHub({ serveViewer: false });

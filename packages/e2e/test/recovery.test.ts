@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Agent, loadOrCreateIdentity, type PairingInfo } from '@hearth/agent';
 import {
-  decodeLogEntry,
   encodeId,
   signAclUpdate,
   signGrant,
@@ -21,7 +20,15 @@ import {
   WebCryptoSigner,
 } from '@hearth/protocol';
 import { startTestHub, type TestHub } from '@hearth/server/testing';
-import { connectViewer, pairByCode, pins, startTestAgent, until, type Viewer } from './support/viewers.js';
+import {
+  connectViewer,
+  logAlerts,
+  pairByCode,
+  pins,
+  startTestAgent,
+  until,
+  type Viewer,
+} from './support/viewers.js';
 
 describe('recovery with the printed recovery key, through the real agent', () => {
   let srv: TestHub;
@@ -37,15 +44,7 @@ describe('recovery with the printed recovery key, through the real agent', () =>
     v.send(agent.deviceId, m);
     return v.next((x) => replies.includes(x.t));
   };
-  const alerts = async () => {
-    await agent.accessLog.flush();
-    const out: string[] = [];
-    for (let i = 0; i < agent.accessLog.size; i++) {
-      const e = decodeLogEntry(agent.accessLog.entry(i));
-      if (e.k === 'alert' && 'code' in e) out.push(`${e.alert}:${e.code}`);
-    }
-    return out;
-  };
+  const alerts = () => logAlerts(agent);
 
   before(async () => {
     srv = await startTestHub({ serveViewer: false });

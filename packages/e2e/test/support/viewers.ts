@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import {
+  type Agent,
   type AgentOptions,
   type MediaBackend,
   type PairingInfo,
@@ -12,6 +13,7 @@ import {
   startAgent,
 } from '@hearth/agent';
 import {
+  decodeLogEntry,
   deviceIdFromKey,
   encodeId,
   type PairingMessage,
@@ -154,4 +156,15 @@ export function startTestAgent(
     onPairingWindow: window,
     ...extra,
   });
+}
+
+/** The device's access-log alerts so far, as `alert:code` (after a flush). */
+export async function logAlerts(agent: Agent): Promise<string[]> {
+  await agent.accessLog.flush();
+  const out: string[] = [];
+  for (let i = 0; i < agent.accessLog.size; i++) {
+    const e = decodeLogEntry(agent.accessLog.entry(i));
+    if (e.k === 'alert' && 'code' in e) out.push(`${e.alert}:${e.code}`);
+  }
+  return out;
 }

@@ -156,6 +156,8 @@ export class MembersScreen {
   /** Why the log could not be fetched, if it could not. */
   private logError: string | undefined;
   private hashes = new Map<string, string>();
+  /** The add-a-group form, built once (as the invite form). */
+  private groupFormEl: HTMLElement | undefined;
   /** The make-an-invite form, built once (re-renders keep what was typed, and the link). */
   private inviteEl: HTMLElement | undefined;
   private readonly status = h('p', {
@@ -676,44 +678,7 @@ export class MembersScreen {
   /** Camera groups: each with its cameras and a Delete; a form to add one. One signed update each. */
   private groupsSection(acl: AclStateV2): Node[] {
     const groups = acl.groups ?? {};
-    const name = h('input', {
-      id: 'group-name',
-      maxlength: 32,
-      placeholder: 'e.g. upstairs',
-      'aria-label': 'Group name',
-    }) as HTMLInputElement;
-    const boxes = this.cameras.map(
-      (c) => h('input', { type: 'checkbox', class: 'group-cam', value: c }) as HTMLInputElement,
-    );
-    const problem = h('p', { class: 'form-error', role: 'alert' });
-    const form = h(
-      'form',
-      {
-        class: 'card group-new',
-        id: 'group-new',
-        onsubmit: (ev: Event) => {
-          ev.preventDefault();
-          const n = name.value.trim();
-          const cams = boxes.filter((b) => b.checked).map((b) => b.value);
-          const bad = groupProblem(n, cams, groups);
-          if (bad) {
-            problem.textContent = bad;
-            return;
-          }
-          void this.change(
-            groupsUpdate(acl, { ...groups, [n]: cams }),
-            undefined,
-            'grant',
-            `Group ${n} added.`,
-          );
-        },
-      },
-      h('label', { for: 'group-name' }, 'New group '),
-      name,
-      h('div', { class: 'cams-pick' }, ...boxes.map((b) => h('label', {}, b, ` ${b.value}`))),
-      problem,
-      h('div', { class: 'btns' }, h('button', { type: 'submit', id: 'group-add' }, 'Add group')),
-    );
+    const form = this.groupForm();
     return [
       h('h2', {}, 'Camera groups'),
       h(
@@ -752,6 +717,56 @@ export class MembersScreen {
       ),
       form,
     ];
+  }
+
+  /**
+   * The add-a-group form, built once: the screen draws itself again whenever an answer comes, and
+   * what the owner typed or ticked must survive that. It reads the ACL when it is submitted.
+   */
+  private groupForm(): HTMLElement {
+    if (this.groupFormEl) return this.groupFormEl;
+    const name = h('input', {
+      id: 'group-name',
+      maxlength: 32,
+      placeholder: 'e.g. upstairs',
+      'aria-label': 'Group name',
+    }) as HTMLInputElement;
+    const boxes = this.cameras.map(
+      (c) => h('input', { type: 'checkbox', class: 'group-cam', value: c }) as HTMLInputElement,
+    );
+    const problem = h('p', { class: 'form-error', role: 'alert' });
+    this.groupFormEl = h(
+      'form',
+      {
+        class: 'card group-new',
+        id: 'group-new',
+        onsubmit: (ev: Event) => {
+          ev.preventDefault();
+          const acl = this.acl;
+          if (!acl) return;
+          const groups = acl.groups ?? {};
+          const n = name.value.trim();
+          const cams = boxes.filter((b) => b.checked).map((b) => b.value);
+          const bad = groupProblem(n, cams, groups);
+          problem.textContent = bad ?? '';
+          if (bad) return;
+          name.value = '';
+          for (const b of boxes) b.checked = false;
+          void this.change(
+            groupsUpdate(acl, { ...groups, [n]: cams }),
+            undefined,
+            'grant',
+            `Group ${n} added.`,
+          );
+        },
+      },
+      h('label', { for: 'group-name' }, 'New group '),
+      name,
+      h('div', { class: 'cams-pick' }, ...boxes.map((b) => h('label', {}, b, ` ${b.value}`))),
+      problem,
+      h('div', { class: 'btns' }, h('button', { type: 'submit', id: 'group-add' }, 'Add group')),
+    );
+    return this.groupFormEl;
   }
 
   /** Grant `sub` from `tmpl`, revoking what it had (an edit), or fresh (an approval). */
